@@ -1,0 +1,39 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is here for them.
+SHELL := /bin/bash
+MODULE := target/release/librdi.so
+ENV := source .deps/env.sh
+
+.PHONY: run test lint deps build unit module-tests stop fmt
+
+## run: build the module, start Redis 7.4 with it on 127.0.0.1:6390, deploy the SQLite quickstart, show rows arriving
+run: build
+	@bash scripts/run.sh
+
+## stop: stop the Redis started by `make run`
+stop:
+	@bash scripts/run.sh stop
+
+## test: unit tests, then the module tests against real Redis, Valkey, PostgreSQL and SQLite
+test: build
+	@$(ENV) && cargo test --release --lib
+	@$(ENV) && cargo test --release -p module-tests -- --test-threads=4
+
+## unit: the pure-Rust unit tests only (no servers)
+unit: deps
+	cargo test --lib
+
+## lint: formatting and clippy with warnings as errors
+lint: deps
+	cargo fmt --all -- --check
+	cargo clippy --all-targets --all-features -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+## deps: install what the build and the tests need (idempotent)
+deps: .deps/env.sh
+.deps/env.sh: scripts/deps.sh
+	@bash scripts/deps.sh
+
+build: deps
+	cargo build --release

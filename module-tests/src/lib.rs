@@ -1,0 +1,21 @@
+//! Harness for the module tests: real servers (Redis, Valkey, PostgreSQL), the module's commands, waits.
+//!
+//! This package never links the module (whose global allocator is Redis's): it talks to servers only.
+
+pub mod commands;
+pub mod env;
+pub mod fixture;
+pub mod ports;
+pub mod postgres_server;
+pub mod redis_server;
+pub mod sqlite_target;
+pub mod status;
+pub mod wait;
+pub mod yaml;
+
+pub use commands::{call, deploy, deploy_err, deploy_ok, drain, error_text, rdi_wait, WaitReply};
+pub use fixture::{query_text, row, PgPipeline, FAST_RETRY};
+pub use postgres_server::PgServer;
+pub use redis_server::{RedisOpts, RedisServer, ServerKind, StartError};
+pub use status::Status;
+pub use wait::{wait_for, wait_until};

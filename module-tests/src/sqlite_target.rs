@@ -1,0 +1,38 @@
+//! SQLite target files: created with their tables by the test, read back after the module wrote them.
+
+use rusqlite::types::ValueRef;
+use std::path::Path;
+
+/// Creates (or opens) the SQLite file at `path` and runs `ddl` in it.
+pub fn create(path: &Path, ddl: &str) {
+    let connection =
+        rusqlite::Connection::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    connection
+        .execute_batch(ddl)
+        .unwrap_or_else(|e| panic!("{ddl}: {e}"));
+}
+
+/// The rows of `sql`, each value rendered as text (`None` for NULL), so rows compare with `fixture::row`.
+pub fn rows(path: &Path, sql: &str) -> Vec<Vec<Option<String>>> {
+    let connection =
+        rusqlite::Connection::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut statement = connection
+        .prepare(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let columns = statement.column_count();
+    let mut result = Vec::new();
+    let mut rows = statement.query([]).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    while let Some(row) = rows.next().unwrap_or_else(|e| panic!("{sql}: {e}")) {
+        let values = (0..columns)
+            .map(|i| match row.get_ref(i).expect("column") {
+                ValueRef::Null => None,
+                ValueRef::Integer(n) => Some(n.to_string()),
+                ValueRef::Real(x) => Some(x.to_string()),
+                ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Blob(b) => Some(format!("blob:{}", String::from_utf8_lossy(b))),
+            })
+            .collect();
+        result.push(values);
+    }
+    result
+}

@@ -1,0 +1,15 @@
+//! The applier: reads the durable queue, turns changes into rows, writes them with retries and
+//! dead-lettering, and keeps the counters.
+
+pub mod batch;
+pub mod change;
+pub mod engine;
+pub mod queue;
+pub mod retry;
+pub mod stats;
+mod worker;
+
+pub use change::{Change, EntryId, KeyValue, Opcode};
+pub use engine::{Connector, Engine, JobRuntime};
+pub use queue::{DeadLetter, Queue};
+pub use stats::{now_ms, ConnStats, Health, JobStats, LastError};

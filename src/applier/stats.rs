@@ -1,0 +1,138 @@
+//! Counters and health that writer threads update and `RDI.STATUS` reads, without locks on the hot path.
+
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The last error seen, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastError {
+    /// The message (never values or secrets).
+    pub message: String,
+    /// When, in ms since the epoch.
+    pub at_ms: u64,
+}
+
+fn set_error(slot: &Mutex<Option<LastError>>, message: String) {
+    if let Ok(mut g) = slot.lock() {
+        *g = Some(LastError {
+            message,
+            at_ms: now_ms(),
+        });
+    }
+}
+
+fn get_error(slot: &Mutex<Option<LastError>>) -> Option<LastError> {
+    slot.lock().ok().and_then(|g| g.clone())
+}
+
+/// Counters of one job, since the module loaded.
+#[derive(Debug, Default)]
+pub struct JobStats {
+    /// Changes with opcode `c` (or `r`) written.
+    pub inserted: AtomicU64,
+    /// Changes with opcode `u` written.
+    pub updated: AtomicU64,
+    /// Changes with opcode `d` written.
+    pub deleted: AtomicU64,
+    /// Changes rejected (dead-lettered or dropped).
+    pub rejected: AtomicU64,
+    /// Changes dropped by a filter.
+    pub filtered: AtomicU64,
+    /// Changes folded into a newer change of the same key.
+    pub coalesced: AtomicU64,
+    /// Batches committed.
+    pub batches: AtomicU64,
+    /// Attempts that failed for a transient reason since the last success (0 when healthy).
+    pub retry_attempts: AtomicU64,
+    /// Failed attempts in all.
+    pub retries_total: AtomicU64,
+    /// Newest error.
+    last_error: Mutex<Option<LastError>>,
+}
+
+impl JobStats {
+    /// Records an error.
+    pub fn set_error(&self, message: String) {
+        set_error(&self.last_error, message);
+    }
+
+    /// The newest error, if any.
+    pub fn last_error(&self) -> Option<LastError> {
+        get_error(&self.last_error)
+    }
+
+    /// Adds to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// Whether a connection works, as last seen by a writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Not used yet.
+    Unknown,
+    /// The last operation succeeded.
+    Ok,
+    /// The last operation failed.
+    Error,
+}
+
+impl Health {
+    /// Lower-case name for replies.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Ok => "ok",
+            Health::Error => "error",
+        }
+    }
+}
+
+/// Health of one target connection.
+#[derive(Debug, Default)]
+pub struct ConnStats {
+    health: AtomicU8,
+    last_error: Mutex<Option<LastError>>,
+}
+
+impl ConnStats {
+    /// Marks the connection healthy.
+    pub fn ok(&self) {
+        self.health.store(1, Ordering::Relaxed);
+    }
+
+    /// Marks it failing, with the reason.
+    pub fn failed(&self, message: String) {
+        self.health.store(2, Ordering::Relaxed);
+        set_error(&self.last_error, message);
+    }
+
+    /// Current health.
+    pub fn health(&self) -> Health {
+        match self.health.load(Ordering::Relaxed) {
+            1 => Health::Ok,
+            2 => Health::Error,
+            _ => Health::Unknown,
+        }
+    }
+
+    /// The newest error, if any.
+    pub fn last_error(&self) -> Option<LastError> {
+        get_error(&self.last_error)
+    }
+}

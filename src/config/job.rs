@@ -1,0 +1,250 @@
+//! One job file: what `source.redis` captures, its `transform` list and its outputs.
+
+use super::model::{Job, RowFormat};
+use super::output::OutputReader;
+use super::problem::item_path;
+use super::walker::{Fields, Walker};
+use super::yaml::{Node, Value};
+
+const JOB_KEYS: &[&str] = &["source", "transform", "output"];
+const SOURCE_KEYS: &[&str] = &["redis"];
+const REDIS_KEYS: &[&str] = &["key_pattern", "trigger", "exclude_commands", "row_format"];
+/// Keys renamed in RDI 0.105, old name first.
+const RENAMED_KEYS: &[(&str, &str)] = &[
+    ("keyspace", "redis"),
+    ("pattern", "key_pattern"),
+    ("exclude-commands", "exclude_commands"),
+];
+
+/// The capture settings of `source.redis`.
+struct Source {
+    key_pattern: String,
+    exclude_commands: Vec<String>,
+    row_format: RowFormat,
+}
+
+/// Reads a job file named `name`; `connections` are the names `config.yaml` declares, if it could be read.
+pub fn job(w: &mut Walker, name: &str, node: &Node, connections: Option<&[String]>) -> Option<Job> {
+    if !matches!(node.value, Value::Map(_)) {
+        let message = "a job file must be a map with `source`, `output` and optionally `transform`";
+        w.problem(node.pos, "", message);
+        return None;
+    }
+    let fields = w.map(node, "")?;
+    fields.reject_unknown(w, JOB_KEYS);
+    let source = fields
+        .required(w, "source")
+        .and_then(|node| source(w, node));
+    if let Some(node) = fields.get("transform") {
+        if w.seq(node, "transform")
+            .is_some_and(|blocks| !blocks.is_empty())
+        {
+            w.problem(
+                node.pos,
+                "transform",
+                "transform blocks are not supported yet",
+            );
+        }
+    }
+    let mut reader = OutputReader {
+        connections,
+        noted_after: false,
+    };
+    let outputs = fields
+        .required(w, "output")
+        .and_then(|node| reader.outputs(w, node));
+    let source = source?;
+    Some(Job {
+        name: name.to_string(),
+        key_pattern: source.key_pattern,
+        exclude_commands: source.exclude_commands,
+        row_format: source.row_format,
+        outputs: outputs?,
+    })
+}
+
+fn source(w: &mut Walker, node: &Node) -> Option<Source> {
+    let fields = w.map(node, "source")?;
+    check_keys(w, &fields, SOURCE_KEYS);
+    if fields.entry("redis").is_none() {
+        if let Some(old) = fields.get("keyspace") {
+            // Already reported as renamed; its content may hold more renamed keys.
+            if let Some(old) = w.map(old, &fields.child("keyspace")) {
+                check_keys(w, &old, REDIS_KEYS);
+            }
+            return None;
+        }
+    }
+    let redis = fields.required(w, "redis")?;
+    let redis = w.map(redis, &fields.child("redis"))?;
+    check_keys(w, &redis, REDIS_KEYS);
+    // With `pattern` present the rename is the problem to fix; a missing `key_pattern` would repeat it.
+    let key_pattern = match (redis.entry("key_pattern"), redis.entry("pattern")) {
+        (None, Some(_)) => None,
+        _ => w.required_string(&redis, "key_pattern"),
+    };
+    let trigger = redis
+        .required(w, "trigger")
+        .and_then(|node| w.choice(node, &redis.child("trigger"), &["write-behind"]));
+    let exclude_commands = match redis.get("exclude_commands") {
+        Some(node) => commands(w, node, &redis.child("exclude_commands")),
+        None => Some(Vec::new()),
+    };
+    let row_format = match redis.get("row_format") {
+        Some(node) => match w.choice(node, &redis.child("row_format"), &["data_only", "full"])? {
+            "full" => Some(RowFormat::Full),
+            _ => Some(RowFormat::DataOnly),
+        },
+        None => Some(RowFormat::DataOnly),
+    };
+    trigger?;
+    Some(Source {
+        key_pattern: key_pattern?,
+        exclude_commands: exclude_commands?,
+        row_format: row_format?,
+    })
+}
+
+/// Renamed keys name their new spelling; other unknown keys list the allowed ones.
+fn check_keys(w: &mut Walker, fields: &Fields, allowed: &[&str]) {
+    for (name, key, _) in fields.iter() {
+        if let Some((_, new)) = RENAMED_KEYS.iter().find(|(old, _)| *old == name) {
+            let message = format!("`{name}` was renamed in RDI 0.105; use `{new}`");
+            w.problem(key.pos, &fields.child(name), message);
+        } else if !allowed.contains(&name) {
+            let message = format!(
+                "unknown key `{name}`; expected one of: {}",
+                allowed.join(", ")
+            );
+            w.problem(key.pos, &fields.child(name), message);
+        }
+    }
+}
+
+/// `exclude_commands`: event names, stored lower-case.
+fn commands(w: &mut Walker, node: &Node, path: &str) -> Option<Vec<String>> {
+    let items = w.seq(node, path)?;
+    let commands: Vec<Option<String>> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            w.string(item, &item_path(path, i))
+                .map(|c| c.to_lowercase())
+        })
+        .collect();
+    commands.into_iter().collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::super::model::{ColumnMapping, Output, RelationalOutput};
+    use super::super::reference::SystemResolver;
+    use super::super::yaml::parse;
+    use super::*;
+
+    const OUTPUT: &str =
+        "output:\n  - uses: relational.write\n    with: {connection: pg, table: t, keys: [id]}\n";
+
+    fn read(yaml: &str) -> (Option<Job>, Vec<String>) {
+        let resolver = SystemResolver::default();
+        let mut w = Walker::new("jobs/emp.yaml", &resolver);
+        let names = ["pg".to_string()];
+        let job = job(&mut w, "emp", &parse(yaml).unwrap(), Some(&names));
+        (job, w.problems.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn a_quickstart_job_is_read() {
+        let yaml = format!(
+            "source:\n  redis:\n    key_pattern: emp:*\n    trigger: write-behind\n    \
+             exclude_commands: [\"JSON.DEL\", hdel]\n    row_format: full\ntransform: []\n{OUTPUT}"
+        );
+        let (job, problems) = read(&yaml);
+        assert!(problems.is_empty(), "{problems:?}");
+        let expected = Job {
+            name: "emp".into(),
+            key_pattern: "emp:*".into(),
+            exclude_commands: vec!["json.del".into(), "hdel".into()],
+            row_format: RowFormat::Full,
+            outputs: vec![Output::Relational(RelationalOutput {
+                connection: "pg".into(),
+                schema: None,
+                table: "t".into(),
+                keys: vec![ColumnMapping {
+                    column: "id".into(),
+                    field: "id".into(),
+                }],
+                mapping: vec![],
+            })],
+        };
+        assert_eq!(job, Some(expected));
+    }
+
+    #[test]
+    fn row_format_defaults_to_data_only() {
+        let yaml =
+            format!("source:\n  redis: {{key_pattern: 'a:*', trigger: write-behind}}\n{OUTPUT}");
+        let (job, problems) = read(&yaml);
+        assert!(problems.is_empty(), "{problems:?}");
+        let job = job.unwrap();
+        assert_eq!(job.row_format, RowFormat::DataOnly);
+        assert!(job.exclude_commands.is_empty());
+    }
+
+    #[test]
+    fn keys_renamed_in_rdi_0_105_name_the_new_key() {
+        let yaml = format!(
+            "source:\n  keyspace:\n    pattern: emp:*\n    exclude-commands: [hdel]\n{OUTPUT}"
+        );
+        let (job, problems) = read(&yaml);
+        assert_eq!(job, None);
+        assert_eq!(
+            problems,
+            [
+                "jobs/emp.yaml:2:3: source.keyspace: `keyspace` was renamed in RDI 0.105; use `redis`",
+                "jobs/emp.yaml:3:5: source.keyspace.pattern: `pattern` was renamed in RDI 0.105; use `key_pattern`",
+                "jobs/emp.yaml:4:5: source.keyspace.exclude-commands: `exclude-commands` was renamed in RDI 0.105; \
+                 use `exclude_commands`",
+            ]
+        );
+        let yaml =
+            format!("source:\n  redis:\n    pattern: emp:*\n    trigger: write-behind\n{OUTPUT}");
+        let (_, problems) = read(&yaml);
+        assert_eq!(
+            problems,
+            ["jobs/emp.yaml:3:5: source.redis.pattern: `pattern` was renamed in RDI 0.105; use `key_pattern`"]
+        );
+    }
+
+    #[test]
+    fn every_source_problem_is_reported_at_once() {
+        let yaml = "source:\n  redis:\n    trigger: write-through\n    row_format: raw\n    \
+                    exclude_commands: hdel\n    keys: x\ntransform:\n  - uses: filter\nextra: 1\n";
+        let (job, problems) = read(yaml);
+        assert_eq!(job, None);
+        assert_eq!(
+            problems,
+            [
+                "jobs/emp.yaml:9:1: extra: unknown key `extra`; expected one of: source, transform, output",
+                "jobs/emp.yaml:6:5: source.redis.keys: unknown key `keys`; expected one of: key_pattern, \
+                 trigger, exclude_commands, row_format",
+                "jobs/emp.yaml:3:5: source.redis: missing required key `key_pattern`",
+                "jobs/emp.yaml:3:14: source.redis.trigger: must be `write-behind`, not `write-through`",
+                "jobs/emp.yaml:5:23: source.redis.exclude_commands: must be a list",
+                "jobs/emp.yaml:4:17: source.redis.row_format: must be one of: data_only, full, not `raw`",
+                "jobs/emp.yaml:8:3: transform: transform blocks are not supported yet",
+                "jobs/emp.yaml:1:1: missing required key `output`",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_job_file_must_be_a_map() {
+        let (_, problems) = read("- source\n");
+        assert_eq!(
+            problems,
+            ["jobs/emp.yaml:1:1: a job file must be a map with `source`, `output` and optionally `transform`"]
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! `config.yaml` and job files: the typed model, parsing with positions, reference resolution, validation.
+
+mod applier;
+mod connection;
+mod deployment;
+mod job;
+pub mod model;
+mod output;
+mod problem;
+mod reference;
+mod walker;
+mod yaml;
+
+pub use deployment::{parse_deployment, Parsed};
+pub use model::*;
+pub use problem::ConfigProblem;
+pub use reference::{Resolver, SystemResolver, REFERENCE_KINDS};

@@ -1,0 +1,231 @@
+//! The deployed pipeline as typed values: what `config.yaml` and the job files mean once validated.
+
+use std::collections::BTreeMap;
+
+/// A whole deployment: the connections and applier settings of `config.yaml` plus every job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    /// Target connections by name, with every `${...}` reference already resolved.
+    pub connections: BTreeMap<String, Connection>,
+    /// Batching, retry and error-handling settings.
+    pub applier: Applier,
+    /// The jobs, in name order.
+    pub jobs: Vec<Job>,
+}
+
+/// One target connection of `config.yaml`.
+#[derive(Clone, PartialEq)]
+pub enum Connection {
+    /// A PostgreSQL server.
+    Postgresql(SqlServerConnection),
+    /// An embedded SQLite database file.
+    Sqlite {
+        /// Path of the database file, created if missing.
+        path: String,
+    },
+}
+
+/// Settings shared by the client-server SQL databases.
+#[derive(Clone, PartialEq)]
+pub struct SqlServerConnection {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Database name.
+    pub database: String,
+    /// User name.
+    pub user: String,
+    /// Password (resolved); never printed.
+    pub password: Option<String>,
+    /// Driver arguments (`connect_args`).
+    pub connect_args: BTreeMap<String, String>,
+    /// Connection-string parameters (`query_args`).
+    pub query_args: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for SqlServerConnection {
+    // Written by hand so that a password can never reach a log through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlServerConnection")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field(
+                "connect_args",
+                &self.connect_args.keys().collect::<Vec<_>>(),
+            )
+            .field("query_args", &self.query_args)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Connection::Postgresql(c) => f.debug_tuple("Postgresql").field(c).finish(),
+            Connection::Sqlite { path } => f.debug_struct("Sqlite").field("path", path).finish(),
+        }
+    }
+}
+
+impl Connection {
+    /// The `type` as written in `config.yaml`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Connection::Postgresql(_) => "postgresql",
+            Connection::Sqlite { .. } => "sqlite",
+        }
+    }
+
+    /// Where it points, for status output: `host:port` or the file path. Never a password.
+    pub fn location(&self) -> String {
+        match self {
+            Connection::Postgresql(c) => format!("{}:{}", c.host, c.port),
+            Connection::Sqlite { path } => path.clone(),
+        }
+    }
+
+    /// The database name, where the type has one.
+    pub fn database(&self) -> Option<&str> {
+        match self {
+            Connection::Postgresql(c) => Some(&c.database),
+            Connection::Sqlite { .. } => None,
+        }
+    }
+}
+
+/// What to do with a record that a target rejects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorHandling {
+    /// Keep it in the job's dead-letter queue.
+    Dlq,
+    /// Drop it (still counted as rejected).
+    Ignore,
+}
+
+/// The `applier` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applier {
+    /// Most change entries taken from the queue at once.
+    pub read_batch_size: usize,
+    /// Most rows per target transaction.
+    pub write_batch_size: usize,
+    /// Milliseconds a change may wait for its batch to fill.
+    pub duration_ms: u64,
+    /// Seconds: the cap of the retry back-off.
+    pub on_failed_retry_interval_s: u64,
+    /// `dlq` or `ignore`.
+    pub error_handling: ErrorHandling,
+    /// Cap of each job's dead-letter queue.
+    pub dlq_max_messages: usize,
+    /// Background writer threads shared by the jobs.
+    pub writer_threads: usize,
+    /// Cap on queued changes per job; 0 means no cap.
+    pub max_pending: usize,
+}
+
+/// Default of `applier.read_batch_size`.
+pub const READ_BATCH_SIZE_DEFAULT: usize = 2000;
+/// Default of `applier.write_batch_size`.
+pub const WRITE_BATCH_SIZE_DEFAULT: usize = 200;
+/// Default of `applier.duration` (ms).
+pub const DURATION_MS_DEFAULT: u64 = 100;
+/// Default of `applier.on_failed_retry_interval` (s).
+pub const RETRY_INTERVAL_S_DEFAULT: u64 = 5;
+/// Default of `applier.dlq_max_messages`.
+pub const DLQ_MAX_MESSAGES_DEFAULT: usize = 1000;
+/// Default of `applier.writer_threads`.
+pub const WRITER_THREADS_DEFAULT: usize = 2;
+/// Fewest `applier.writer_threads`.
+pub const WRITER_THREADS_MIN: usize = 1;
+/// Most `applier.writer_threads`.
+pub const WRITER_THREADS_MAX: usize = 64;
+/// Default port of a `postgresql` connection.
+pub const POSTGRESQL_PORT_DEFAULT: u16 = 5432;
+
+impl Default for Applier {
+    fn default() -> Self {
+        Applier {
+            read_batch_size: READ_BATCH_SIZE_DEFAULT,
+            write_batch_size: WRITE_BATCH_SIZE_DEFAULT,
+            duration_ms: DURATION_MS_DEFAULT,
+            on_failed_retry_interval_s: RETRY_INTERVAL_S_DEFAULT,
+            error_handling: ErrorHandling::Dlq,
+            dlq_max_messages: DLQ_MAX_MESSAGES_DEFAULT,
+            writer_threads: WRITER_THREADS_DEFAULT,
+            max_pending: 0,
+        }
+    }
+}
+
+/// One job file: a key pattern and where its changes go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// The file name without `.yaml`.
+    pub name: String,
+    /// Redis glob of the keys to capture.
+    pub key_pattern: String,
+    /// Event names not to capture, lower-case (`hdel`, `del`, ...).
+    pub exclude_commands: Vec<String>,
+    /// The shape of the record that transforms and writers see.
+    pub row_format: RowFormat,
+    /// Where each record goes.
+    pub outputs: Vec<Output>,
+}
+
+/// `source.redis.row_format`: what a record looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RowFormat {
+    /// The value itself: a hash's fields or a JSON document (the default).
+    #[default]
+    DataOnly,
+    /// `{key, before, after, opcode}` with the value under `after`.
+    Full,
+}
+
+/// One entry of a job's `output` list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// `relational.write`.
+    Relational(RelationalOutput),
+}
+
+/// The `with` of a `relational.write` output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelationalOutput {
+    /// Name of a connection in `config.yaml`.
+    pub connection: String,
+    /// Schema; `None` means the connection's default.
+    pub schema: Option<String>,
+    /// Table name.
+    pub table: String,
+    /// Unique key columns (required for upsert and delete).
+    pub keys: Vec<ColumnMapping>,
+    /// Other columns to write; key columns are written too without being listed here.
+    pub mapping: Vec<ColumnMapping>,
+}
+
+/// A target column and the record field it is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnMapping {
+    /// Column name in the target.
+    pub column: String,
+    /// Field of the record (same as `column` unless written `column: field`).
+    pub field: String,
+}
+
+impl RelationalOutput {
+    /// Every column written on upsert: the keys first, then the mapping minus any key repeated there.
+    pub fn upsert_columns(&self) -> Vec<&ColumnMapping> {
+        let mut out: Vec<&ColumnMapping> = self.keys.iter().collect();
+        for m in &self.mapping {
+            if !self.keys.iter().any(|k| k.column == m.column) {
+                out.push(m);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,271 @@
+//! `${kind:arg}` references in YAML values and how they are resolved (environment, files, secrets).
+
+use std::collections::BTreeMap;
+
+/// The reference kinds a value may use.
+pub const REFERENCE_KINDS: [&str; 3] = ["env", "file", "secrets"];
+
+/// Resolves `${env:NAME}`, `${file:/path}`, `${file:/path:prop}`, `${secrets:NAME}` references.
+///
+/// An error explains why the reference failed; it must never contain a secret or a resolved value.
+pub trait Resolver {
+    /// The value of one reference; `kind` is one of [`REFERENCE_KINDS`], `arg` what follows its colon.
+    fn resolve(&self, kind: &str, arg: &str) -> Result<String, String>;
+}
+
+/// Resolves references on the Redis host: environment variables, files, properties files, stored secrets.
+#[derive(Clone, Default, PartialEq)]
+pub struct SystemResolver {
+    /// Secrets stored with `RDI.SET-SECRET`, by name.
+    pub secrets: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for SystemResolver {
+    // Written by hand so that secret values never reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SystemResolver")
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Resolver for SystemResolver {
+    fn resolve(&self, kind: &str, arg: &str) -> Result<String, String> {
+        match kind {
+            "env" => std::env::var(arg).map_err(|e| match e {
+                std::env::VarError::NotPresent => "environment variable not set".to_string(),
+                std::env::VarError::NotUnicode(_) => {
+                    "environment variable is not UTF-8".to_string()
+                }
+            }),
+            "file" => read_file(arg),
+            "secrets" => self
+                .secrets
+                .get(arg)
+                .cloned()
+                .ok_or_else(|| "secret not set; store it with RDI.SET-SECRET".to_string()),
+            _ => Err(format!("unknown reference kind `{kind}`")),
+        }
+    }
+}
+
+/// `/path` gives the whole file without its trailing newlines; `/path:prop` one `prop=value` line.
+fn read_file(arg: &str) -> Result<String, String> {
+    let (path, prop) = match arg.split_once(':') {
+        Some((path, prop)) => (path, Some(prop)),
+        None => (arg, None),
+    };
+    // The io error names the failure (not found, permission denied), never the content.
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    match prop {
+        None => Ok(text.trim_end_matches(['\n', '\r']).to_string()),
+        Some(prop) => property(&text, prop)
+            .ok_or_else(|| format!("no `{prop}=` line in properties file {path}")),
+    }
+}
+
+/// The value of `name` in a Java-style properties text (`name=value`, `#` and `!` comments).
+fn property(text: &str, name: &str) -> Option<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.starts_with('#') && !line.starts_with('!'))
+        .filter_map(|line| line.split_once('='))
+        .find(|(key, _)| key.trim() == name)
+        .map(|(_, value)| value.trim().to_string())
+}
+
+/// A scalar with its references replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expanded {
+    /// The text after resolution.
+    pub text: String,
+    /// Whether any part came from a reference: then the text must not appear in a message.
+    pub referenced: bool,
+}
+
+impl Expanded {
+    /// `` `text` `` after a space, for a message; nothing when the text came from a reference.
+    pub fn mention(&self) -> String {
+        if self.referenced {
+            String::new()
+        } else {
+            format!(" `{}`", self.text)
+        }
+    }
+}
+
+/// Replaces every `${kind:arg}` in `text`; the errors name each failing reference, never a value.
+pub fn expand(text: &str, resolver: &dyn Resolver) -> Result<Expanded, Vec<String>> {
+    let mut out = String::new();
+    let mut errors = Vec::new();
+    let mut referenced = false;
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let Some(len) = rest[start..].find('}') else {
+            errors.push("unterminated reference: `${` without a closing `}`".to_string());
+            break;
+        };
+        let reference = &rest[start..start + len + 1];
+        let inner = &reference[2..reference.len() - 1];
+        rest = &rest[start + len + 1..];
+        referenced = true;
+        match inner.split_once(':') {
+            Some((kind, arg)) if REFERENCE_KINDS.contains(&kind) && !arg.is_empty() => {
+                match resolver.resolve(kind, arg) {
+                    Ok(value) => out.push_str(&value),
+                    Err(e) => errors.push(format!("cannot resolve {reference}: {e}")),
+                }
+            }
+            Some((kind, _)) if !REFERENCE_KINDS.contains(&kind) => errors.push(format!(
+                "unknown reference kind `{kind}` in {reference}; expected env, file or secrets"
+            )),
+            _ => errors.push(format!(
+                "malformed reference {reference}; write ${{env:NAME}}, ${{file:/path}}, \
+                 ${{file:/path:prop}} or ${{secrets:NAME}}"
+            )),
+        }
+    }
+    out.push_str(rest);
+    if errors.is_empty() {
+        Ok(Expanded {
+            text: out,
+            referenced,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn secrets() -> SystemResolver {
+        SystemResolver {
+            secrets: BTreeMap::from([("PG_PASSWORD".to_string(), "s3cret".to_string())]),
+        }
+    }
+
+    #[test]
+    fn plain_text_is_unchanged_and_not_referenced() {
+        let e = expand("postgres", &secrets()).unwrap();
+        assert_eq!(
+            e,
+            Expanded {
+                text: "postgres".into(),
+                referenced: false
+            }
+        );
+    }
+
+    #[test]
+    fn secrets_resolve_whole_or_embedded() {
+        let r = secrets();
+        assert_eq!(expand("${secrets:PG_PASSWORD}", &r).unwrap().text, "s3cret");
+        let e = expand("pre-${secrets:PG_PASSWORD}-post", &r).unwrap();
+        assert_eq!(
+            e,
+            Expanded {
+                text: "pre-s3cret-post".into(),
+                referenced: true
+            }
+        );
+    }
+
+    #[test]
+    fn environment_variables_resolve() {
+        // PATH is set in every test environment; setting variables would race other tests.
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(expand("${env:PATH}", &secrets()).unwrap().text, path);
+    }
+
+    #[test]
+    fn files_resolve_without_trailing_newline() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(b"line one\nline two\n\n").unwrap();
+        let text = format!("${{file:{}}}", f.path().display());
+        assert_eq!(
+            expand(&text, &secrets()).unwrap().text,
+            "line one\nline two"
+        );
+    }
+
+    #[test]
+    fn properties_files_resolve_one_property() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(b"# comment\nuser = app\npassword=pa=ss\n")
+            .unwrap();
+        let path = f.path().display();
+        let r = secrets();
+        assert_eq!(
+            expand(&format!("${{file:{path}:password}}"), &r)
+                .unwrap()
+                .text,
+            "pa=ss"
+        );
+        assert_eq!(
+            expand(&format!("${{file:{path}:user}}"), &r).unwrap().text,
+            "app"
+        );
+        let err = expand(&format!("${{file:{path}:port}}"), &r).unwrap_err();
+        assert_eq!(
+            err,
+            [format!(
+                "cannot resolve ${{file:{path}:port}}: no `port=` line in properties file {path}"
+            )]
+        );
+    }
+
+    #[test]
+    fn unresolvable_references_are_named_without_values() {
+        let err = expand("${env:RDI_TEST_SURELY_UNSET}/${secrets:NOPE}", &secrets()).unwrap_err();
+        assert_eq!(
+            err,
+            [
+                "cannot resolve ${env:RDI_TEST_SURELY_UNSET}: environment variable not set",
+                "cannot resolve ${secrets:NOPE}: secret not set; store it with RDI.SET-SECRET",
+            ]
+        );
+        let err = expand("${file:/nonexistent/rdi}", &secrets()).unwrap_err();
+        assert!(err[0]
+            .starts_with("cannot resolve ${file:/nonexistent/rdi}: cannot read /nonexistent/rdi:"));
+    }
+
+    #[test]
+    fn malformed_references_are_problems() {
+        let r = secrets();
+        assert_eq!(
+            expand("${vault:x}", &r).unwrap_err(),
+            ["unknown reference kind `vault` in ${vault:x}; expected env, file or secrets"]
+        );
+        assert!(
+            expand("${env}", &r).unwrap_err()[0].starts_with("malformed reference ${env}; write")
+        );
+        assert_eq!(
+            expand("a${env:X", &r).unwrap_err(),
+            ["unterminated reference: `${` without a closing `}`"]
+        );
+    }
+
+    #[test]
+    fn debug_lists_secret_names_only() {
+        let shown = format!("{:?}", secrets());
+        assert!(shown.contains("PG_PASSWORD"));
+        assert!(!shown.contains("s3cret"));
+    }
+
+    #[test]
+    fn mention_hides_text_that_came_from_a_reference() {
+        let literal = expand("mysql", &secrets()).unwrap();
+        assert_eq!(literal.mention(), " `mysql`");
+        assert_eq!(
+            expand("${secrets:PG_PASSWORD}", &secrets())
+                .unwrap()
+                .mention(),
+            ""
+        );
+    }
+}

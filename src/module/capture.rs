@@ -1,0 +1,248 @@
+//! Capture: keyspace notifications of tracked keys become entries of the jobs' queues, appended by one
+//! post-notification job per execution unit, in the same atomic unit as the client's write.
+//!
+//! Runs on the main thread inside every write: no I/O, no reads of values except for a key that is
+//! about to be deleted (see [`super::removal`]).
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use redis_module::{CallOptionsBuilder, CallResult, Context, NotifyEvent};
+
+use super::keys;
+use super::runtime::{self, Pipeline};
+use crate::applier::Opcode;
+
+/// What an event means for the row of its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// The key was created (`new`): sets the opcode of the next upsert, adds no entry.
+    New,
+    /// The command wrote the value: `c` if it created the key, else `u`.
+    Upsert,
+    /// The command removed part of the value; the key remains: `u`.
+    Touch,
+    /// The key went away: `d`.
+    Delete,
+    /// Not captured (expiry, TTL changes, loading, types we do not track).
+    Ignore,
+}
+
+/// Classifies a keyspace event by its name (SPEC.md §3.1).
+pub fn classify(event: &str) -> EventKind {
+    match event {
+        "new" => EventKind::New,
+        "hset" | "hsetnx" | "hincrby" | "hincrbyfloat" | "restore" | "copy_to" | "rename_to"
+        | "move_to" => EventKind::Upsert,
+        "hdel" | "json.del" | "json.forget" => EventKind::Touch,
+        "del" | "rename_from" | "move_from" => EventKind::Delete,
+        e if e.starts_with("json.") => EventKind::Upsert,
+        _ => EventKind::Ignore,
+    }
+}
+
+/// A value captured just before its key went.
+struct Removed {
+    key: Vec<u8>,
+    /// The value as a JSON object text; `None` when it was already empty (HDEL of the last field).
+    value: Option<String>,
+    /// Overwritten by a command that gives no event we capture (SET over a hash): becomes a delete.
+    overwritten: bool,
+    used: bool,
+}
+
+/// One entry to append.
+struct Entry {
+    job: usize,
+    key: Vec<u8>,
+    opcode: Opcode,
+    event: String,
+    value: Option<String>,
+}
+
+/// What the current execution unit has captured so far.
+#[derive(Default)]
+struct Unit {
+    pipeline: Option<Arc<Pipeline>>,
+    created: Vec<Vec<u8>>,
+    removed: Vec<Removed>,
+    entries: Vec<Entry>,
+}
+
+thread_local! {
+    // Only the main thread captures; thread-local avoids any locking on the write path.
+    static UNIT: RefCell<Unit> = RefCell::new(Unit::default());
+}
+
+/// Keyspace notification handler.
+pub fn on_keyspace_event(ctx: &Context, _kind: NotifyEvent, event: &str, key: &[u8]) {
+    if keys::is_own(key) || !runtime::is_primary() || runtime::is_loading() {
+        return;
+    }
+    let kind = classify(event);
+    if kind == EventKind::Ignore {
+        return;
+    }
+    let Some(pipeline) = runtime::current() else {
+        return;
+    };
+    if !pipeline.capture.iter().any(|j| j.pattern.matches(key)) {
+        return;
+    }
+    UNIT.with(|u| {
+        let mut u = u.borrow_mut();
+        schedule(ctx, &mut u, &pipeline);
+        match kind {
+            EventKind::New => u.created.push(key.to_vec()),
+            EventKind::Upsert | EventKind::Touch => {
+                if event == "rename_to" || event == "copy_to" || event == "move_to" || event == "restore" {
+                    // A destination that existed was overwritten: its old row goes first.
+                    if let Some(old) = take_removed(&mut u, key) {
+                        push(&mut u, &pipeline, key, Opcode::Delete, "del", Some(old));
+                    }
+                }
+                let created = match u.created.iter().position(|k| k == key) {
+                    Some(i) => {
+                        u.created.swap_remove(i);
+                        kind == EventKind::Upsert
+                    }
+                    None => false,
+                };
+                let op = if created { Opcode::Create } else { Opcode::Update };
+                push(&mut u, &pipeline, key, op, event, None);
+            }
+            EventKind::Delete => {
+                let old = take_removed(&mut u, key).flatten();
+                push(&mut u, &pipeline, key, Opcode::Delete, event, Some(old));
+            }
+            EventKind::Ignore => {}
+        }
+    });
+}
+
+/// Called by [`super::removal`] with the value of a tracked key that is about to be deleted or
+/// overwritten (`value` is `None` when there was nothing left to read).
+pub fn on_key_removed(ctx: &Context, key: &[u8], value: Option<String>, overwritten: bool) {
+    let Some(pipeline) = runtime::current() else {
+        return;
+    };
+    UNIT.with(|u| {
+        let mut u = u.borrow_mut();
+        schedule(ctx, &mut u, &pipeline);
+        u.removed.push(Removed {
+            key: key.to_vec(),
+            value,
+            overwritten,
+            used: false,
+        });
+    });
+}
+
+/// Whether a key is tracked by any job of the pipeline in force (for the removal event).
+pub fn is_tracked(key: &[u8]) -> bool {
+    if keys::is_own(key) || !runtime::is_primary() || runtime::is_loading() {
+        return false;
+    }
+    runtime::current().is_some_and(|p| p.capture.iter().any(|j| j.pattern.matches(key)))
+}
+
+/// Returns `Some(value)` of the newest unused removal of `key` (the inner option as captured).
+fn take_removed(u: &mut Unit, key: &[u8]) -> Option<Option<String>> {
+    let r = u.removed.iter_mut().rev().find(|r| !r.used && r.key == key)?;
+    r.used = true;
+    Some(r.value.clone())
+}
+
+fn push(u: &mut Unit, p: &Pipeline, key: &[u8], opcode: Opcode, event: &str, value: Option<Option<String>>) {
+    for (i, job) in p.capture.iter().enumerate() {
+        if job.pattern.matches(key) && job.wants_event(event) {
+            u.entries.push(Entry {
+                job: i,
+                key: key.to_vec(),
+                opcode,
+                event: event.to_string(),
+                value: value.clone().flatten(),
+            });
+        }
+    }
+}
+
+fn schedule(ctx: &Context, u: &mut Unit, pipeline: &Arc<Pipeline>) {
+    if u.pipeline.is_some() {
+        return;
+    }
+    u.pipeline = Some(pipeline.clone());
+    let _ = ctx.add_post_notification_job(flush);
+}
+
+/// The post-notification job: appends the unit's entries to the queues, then wakes the writers.
+fn flush(ctx: &Context) {
+    let mut unit = UNIT.with(|u| std::mem::take(&mut *u.borrow_mut()));
+    let Some(pipeline) = unit.pipeline.take() else {
+        return;
+    };
+    // Values overwritten by commands we do not capture (SET over a hash): the row goes.
+    let leftovers: Vec<(Vec<u8>, Option<String>)> = unit
+        .removed
+        .iter()
+        .filter(|r| r.overwritten && !r.used)
+        .map(|r| (r.key.clone(), r.value.clone()))
+        .collect();
+    for (key, value) in leftovers {
+        push(&mut unit, &pipeline, &key, Opcode::Delete, "overwritten", Some(value));
+    }
+    let opts = CallOptionsBuilder::new().replicate().errors_as_replies().build();
+    let mut woken = vec![false; pipeline.capture.len()];
+    for e in &unit.entries {
+        let Some(job) = pipeline.capture.get(e.job) else {
+            continue;
+        };
+        let mut args: Vec<&[u8]> = vec![
+            job.queue.as_bytes(),
+            b"*",
+            b"k",
+            &e.key,
+            b"o",
+            e.opcode.as_str().as_bytes(),
+            b"e",
+            e.event.as_bytes(),
+        ];
+        if let Some(v) = &e.value {
+            args.push(b"v");
+            args.push(v.as_bytes());
+        }
+        let res: CallResult = ctx.call_ext("XADD", &opts, args.as_slice());
+        if let Err(err) = res {
+            let msg = err.to_utf8_string().unwrap_or_default();
+            ctx.log_warning(&format!("rdi: could not queue a change for job {}: {msg}", job.name));
+        }
+        woken[e.job] = true;
+    }
+    if let Some(engine) = &pipeline.engine {
+        for (i, w) in woken.iter().enumerate() {
+            if *w {
+                engine.wake_job(i);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_map_to_opcodes_as_the_spec_says() {
+        assert_eq!(classify("hset"), EventKind::Upsert);
+        assert_eq!(classify("hincrbyfloat"), EventKind::Upsert);
+        assert_eq!(classify("rename_to"), EventKind::Upsert);
+        assert_eq!(classify("json.set"), EventKind::Upsert);
+        assert_eq!(classify("hdel"), EventKind::Touch);
+        assert_eq!(classify("del"), EventKind::Delete);
+        assert_eq!(classify("rename_from"), EventKind::Delete);
+        assert_eq!(classify("new"), EventKind::New);
+        assert_eq!(classify("expired"), EventKind::Ignore);
+        assert_eq!(classify("expire"), EventKind::Ignore);
+        assert_eq!(classify("evicted"), EventKind::Ignore);
+    }
+}

@@ -1,0 +1,240 @@
+//! `RDI.DEPLOY`: validate, check the targets off the main thread, then swap the pipeline in one step.
+
+use std::sync::{Arc, Mutex};
+
+use redis_module::{
+    CallOptionsBuilder, CallResult, Context, RedisError, RedisResult, RedisString, RedisValue,
+    ThreadSafeContext,
+};
+
+use super::keys;
+use super::queue::RedisQueue;
+use super::runtime::{self, Pipeline, STOP_TIMEOUT};
+use crate::config::{parse_deployment, Connection, Deployment, Output, SystemResolver};
+use crate::writer::{self, TableTarget, WriteError};
+
+/// One deploy at a time: the swap must not interleave with another.
+static DEPLOYING: Mutex<()> = Mutex::new(());
+
+/// The YAML of a deployment, as sent (references unresolved).
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// `config.yaml`.
+    pub config: String,
+    /// `(job name, job yaml)`.
+    pub jobs: Vec<(String, String)>,
+}
+
+fn parse_args(args: &[RedisString]) -> Result<(Sources, bool), RedisError> {
+    let mut src = Sources::default();
+    let mut dry_run = false;
+    let mut have_config = false;
+    let mut i = 1;
+    while i < args.len() {
+        let word = args[i].to_string_lossy().to_ascii_uppercase();
+        match word.as_str() {
+            "CONFIG" if i + 1 < args.len() => {
+                src.config = args[i + 1].to_string_lossy();
+                have_config = true;
+                i += 2;
+            }
+            "JOB" if i + 2 < args.len() => {
+                src.jobs.push((args[i + 1].to_string_lossy(), args[i + 2].to_string_lossy()));
+                i += 3;
+            }
+            "DRYRUN" => {
+                dry_run = true;
+                i += 1;
+            }
+            _ => {
+                return Err(RedisError::String(format!(
+                    "ERR syntax error near `{word}`: expected RDI.DEPLOY CONFIG <yaml> [JOB <name> <yaml>]... [DRYRUN]"
+                )))
+            }
+        }
+    }
+    if !have_config {
+        return Err(RedisError::Str("ERR missing CONFIG <yaml>: RDI.DEPLOY CONFIG <yaml> [JOB <name> <yaml>]... [DRYRUN]"));
+    }
+    Ok((src, dry_run))
+}
+
+/// Parses and validates without touching the network.
+pub fn validate(src: &Sources) -> Result<(Deployment, Vec<String>), String> {
+    let resolver = SystemResolver::default();
+    match parse_deployment(&src.config, &src.jobs, &resolver) {
+        Ok(p) => Ok((p.deployment, p.notes)),
+        Err(problems) => {
+            let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+            Err(format!(
+                "ERR invalid deployment ({} problem{}): {}",
+                lines.len(),
+                if lines.len() == 1 { "" } else { "s" },
+                lines.join(" | ")
+            ))
+        }
+    }
+}
+
+/// `RDI.DEPLOY CONFIG <yaml> [JOB <name> <yaml>]... [DRYRUN]`
+pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    if !runtime::is_primary() {
+        return Err(RedisError::Str("READONLY deploy to the primary: this server is a replica"));
+    }
+    let (src, dry_run) = parse_args(&args)?;
+    let (deployment, notes) = validate(&src).map_err(RedisError::String)?;
+    let blocked = ctx.block_client();
+    let spawned = std::thread::Builder::new().name("rdi-deploy".into()).spawn(move || {
+        let tsc = ThreadSafeContext::with_blocked_client(blocked);
+        tsc.reply(apply(src, deployment, notes, dry_run));
+    });
+    match spawned {
+        Ok(_) => Ok(RedisValue::NoReply),
+        Err(e) => Err(RedisError::String(format!("ERR could not start the deploy thread: {e}"))),
+    }
+}
+
+/// Checks targets, then puts the deployment in force. Runs on a deploy thread.
+fn apply(src: Sources, deployment: Deployment, notes: Vec<String>, dry_run: bool) -> RedisResult {
+    let _one_at_a_time = DEPLOYING.lock().map_err(|_| RedisError::Str("ERR deploy lock poisoned"))?;
+    let (problems, warnings) = check_targets(&deployment);
+    if !problems.is_empty() {
+        return Err(RedisError::String(format!(
+            "ERR target check failed ({} problem{}): {}",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" },
+            problems.join(" | ")
+        )));
+    }
+    if dry_run {
+        let mut lines = vec!["dry run: nothing was deployed".to_string()];
+        lines.extend(notes);
+        lines.extend(warnings);
+        return Ok(reply(lines));
+    }
+    // Stop the old writers first (outside the server lock: they may be waiting for it), so that no
+    // two writers ever apply the same queue. Changes captured meanwhile wait in the queues.
+    if let Some(old) = runtime::current() {
+        if let Some(engine) = &old.engine {
+            if !engine.stop_and_join(STOP_TIMEOUT) {
+                return Err(RedisError::Str(
+                    "ERR the running writers did not stop in time; nothing was changed, try again",
+                ));
+            }
+        }
+    }
+    let tsc = ThreadSafeContext::new();
+    let ctx = tsc.lock();
+    if let Err(e) = store(&ctx, &src) {
+        // Put the old pipeline back to work before failing.
+        restart_current();
+        return Err(RedisError::String(format!("ERR could not store the deployment: {e}")));
+    }
+    let previous = runtime::current();
+    let pipeline = Pipeline::new(
+        deployment,
+        notes.clone(),
+        runtime::is_primary(),
+        Arc::new(RedisQueue),
+        Arc::new(writer::connect),
+        previous.as_deref(),
+    );
+    let jobs = pipeline.capture.len();
+    let mut notes = notes;
+    runtime::replace(Some(Arc::new(pipeline)));
+    ctx.log_notice(&format!("rdi: deployed {jobs} job(s)"));
+    notes.extend(warnings);
+    Ok(reply(notes))
+}
+
+fn reply(notes: Vec<String>) -> RedisValue {
+    if notes.is_empty() {
+        return RedisValue::SimpleStringStatic("OK");
+    }
+    let mut items = vec![RedisValue::SimpleStringStatic("OK")];
+    items.extend(notes.into_iter().map(RedisValue::BulkString));
+    RedisValue::Array(items)
+}
+
+/// Restarts the writers of the pipeline in force (after a failed swap).
+fn restart_current() {
+    if let Some(cur) = runtime::current() {
+        let p = Pipeline::new(
+            cur.deployment.clone(),
+            cur.notes.clone(),
+            runtime::is_primary(),
+            Arc::new(RedisQueue),
+            Arc::new(writer::connect),
+            Some(&cur),
+        );
+        runtime::replace(Some(Arc::new(p)));
+    }
+}
+
+/// Writes the YAML as sent into the keyspace (replicated, persisted), replacing what was there.
+fn store(ctx: &Context, src: &Sources) -> Result<(), String> {
+    let opts = CallOptionsBuilder::new().replicate().errors_as_replies().build();
+    let res: CallResult = ctx.call_ext("DEL", &opts, &[keys::DEPLOY_KEY]);
+    res.map_err(|e| e.to_utf8_string().unwrap_or_default())?;
+    let job_fields: Vec<String> = src
+        .jobs
+        .iter()
+        .map(|(n, _)| format!("{}{n}", keys::JOB_FIELD_PREFIX))
+        .collect();
+    let mut args: Vec<&str> = vec![keys::DEPLOY_KEY, keys::CONFIG_FIELD, src.config.as_str()];
+    for (field, (_, yaml)) in job_fields.iter().zip(&src.jobs) {
+        args.push(field);
+        args.push(yaml);
+    }
+    let res: CallResult = ctx.call_ext("HSET", &opts, args.as_slice());
+    res.map(|_| ()).map_err(|e| e.to_utf8_string().unwrap_or_default())
+}
+
+/// Connects to every target and checks each output's table and columns. Returns problems (missing
+/// tables or columns: the deploy is refused) and warnings (unreachable targets: the writers retry).
+pub fn check_targets(d: &Deployment) -> (Vec<String>, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    for (name, conn) in &d.connections {
+        let outputs: Vec<(String, usize, TableTarget)> = d
+            .jobs
+            .iter()
+            .flat_map(|j| {
+                j.outputs.iter().enumerate().filter_map(move |(i, o)| match o {
+                    Output::Relational(r) if &r.connection == name => {
+                        Some((j.name.clone(), i, crate::applier::batch::OutputPlan::relational(r).target.as_ref().clone()))
+                    }
+                    _ => None,
+                })
+            })
+            .collect();
+        if outputs.is_empty() && !matches!(conn, Connection::Sqlite { .. }) {
+            continue;
+        }
+        let mut w = match writer::connect(conn) {
+            Ok(w) => w,
+            Err(e @ WriteError::Transient(_)) => {
+                warnings.push(format!(
+                    "connection `{name}` ({}) is unreachable now ({e}); its tables were not checked and the writers will retry",
+                    conn.location()
+                ));
+                continue;
+            }
+            Err(e) => {
+                problems.push(format!("config.yaml: connections.{name}: {e}"));
+                continue;
+            }
+        };
+        for (job, i, target) in outputs {
+            match w.check(&target) {
+                Ok(()) => {}
+                Err(WriteError::Transient(e)) => warnings.push(format!(
+                    "jobs/{job}.yaml: output[{i}]: could not check table {} ({e}); the writers will retry",
+                    target.display_name()
+                )),
+                Err(e) => problems.push(format!("jobs/{job}.yaml: output[{i}].with.table: {e}")),
+            }
+        }
+    }
+    (problems, warnings)
+}

@@ -1,0 +1,207 @@
+//! The durable queue over Redis streams: read by writer threads under the server lock in short
+//! sections, trimmed only after the target committed.
+
+use std::collections::HashMap;
+
+use redis_module::{CallOptionsBuilder, CallResult, Context, RedisValue, ThreadSafeContext};
+use serde_json::{Map, Value};
+
+use super::keys;
+use super::runtime;
+use crate::applier::{now_ms, Change, DeadLetter, EntryId, KeyValue, Opcode, Queue};
+
+/// The queue of this server.
+pub struct RedisQueue;
+
+/// The bytes of a string reply.
+pub fn bytes(v: &RedisValue) -> Option<&[u8]> {
+    match v {
+        RedisValue::SimpleString(s) | RedisValue::BulkString(s) => Some(s.as_bytes()),
+        RedisValue::SimpleStringStatic(s) => Some(s.as_bytes()),
+        RedisValue::StringBuffer(b) => Some(b),
+        RedisValue::BulkRedisString(s) => Some(s.as_slice()),
+        _ => None,
+    }
+}
+
+/// A string reply as text.
+pub fn text(v: &RedisValue) -> Option<String> {
+    bytes(v).map(|b| String::from_utf8_lossy(b).into_owned())
+}
+
+/// One raw queue entry.
+pub struct RawEntry {
+    /// Its ID.
+    pub id: EntryId,
+    /// The key.
+    pub key: Vec<u8>,
+    /// The opcode.
+    pub opcode: Opcode,
+    /// The captured value (deletes).
+    pub value: Option<Vec<u8>>,
+}
+
+/// Reads up to `count` entries of a stream from `start` (`-` for the oldest).
+pub fn read_entries(ctx: &Context, stream: &str, start: &str, count: usize) -> Result<Vec<RawEntry>, String> {
+    let n = count.to_string();
+    let reply = ctx
+        .call("XRANGE", &[stream, start, "+", "COUNT", n.as_str()])
+        .map_err(|e| e.to_string())?;
+    let RedisValue::Array(items) = reply else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in &items {
+        let RedisValue::Array(parts) = item else { continue };
+        let (Some(id), Some(RedisValue::Array(fields))) = (parts.first().and_then(text), parts.get(1)) else {
+            continue;
+        };
+        let Some(id) = EntryId::parse(&id) else { continue };
+        let (mut key, mut opcode, mut value) = (None, None, None);
+        for pair in fields.chunks(2) {
+            let (Some(f), Some(v)) = (pair.first().and_then(bytes), pair.get(1).and_then(bytes)) else {
+                continue;
+            };
+            match f {
+                b"k" => key = Some(v.to_vec()),
+                b"o" => opcode = Opcode::parse(v),
+                b"v" => value = Some(v.to_vec()),
+                _ => {}
+            }
+        }
+        // An entry without key or opcode cannot be applied; it still counts as read so it gets trimmed.
+        out.push(RawEntry {
+            id,
+            key: key.unwrap_or_default(),
+            opcode: opcode.unwrap_or(Opcode::Update),
+            value,
+        });
+    }
+    Ok(out)
+}
+
+/// The ID of the newest entry of a stream, if any.
+pub fn last_id(ctx: &Context, stream: &str) -> Option<EntryId> {
+    let reply = ctx.call("XREVRANGE", &[stream, "+", "-", "COUNT", "1"]).ok()?;
+    first_id(&reply)
+}
+
+/// The ID of the oldest entry of a stream, if any.
+pub fn oldest_id(ctx: &Context, stream: &str) -> Option<EntryId> {
+    let reply = ctx.call("XRANGE", &[stream, "-", "+", "COUNT", "1"]).ok()?;
+    first_id(&reply)
+}
+
+fn first_id(reply: &RedisValue) -> Option<EntryId> {
+    let RedisValue::Array(items) = reply else { return None };
+    let RedisValue::Array(parts) = items.first()? else { return None };
+    EntryId::parse(&text(parts.first()?)?)
+}
+
+/// Number of entries of a stream.
+pub fn length(ctx: &Context, stream: &str) -> u64 {
+    match ctx.call("XLEN", &[stream]) {
+        Ok(RedisValue::Integer(n)) => n.max(0) as u64,
+        _ => 0,
+    }
+}
+
+/// The value of a key as a record.
+fn read_value(ctx: &Context, key: &[u8]) -> KeyValue {
+    match ctx.call("HGETALL", &[key]) {
+        Ok(RedisValue::Array(items)) if items.is_empty() => KeyValue::Missing,
+        Ok(RedisValue::Array(items)) => {
+            let mut m = Map::new();
+            for pair in items.chunks(2) {
+                if let (Some(f), Some(v)) = (pair.first().and_then(text), pair.get(1).and_then(text)) {
+                    m.insert(f, Value::String(v));
+                }
+            }
+            KeyValue::Record(m)
+        }
+        Ok(RedisValue::Map(m)) if m.is_empty() => KeyValue::Missing,
+        _ => match ctx.call("TYPE", &[key]) {
+            Ok(t) => match text(&t).as_deref() {
+                Some("none") | None => KeyValue::Missing,
+                Some(other) => KeyValue::Unsupported(other.to_string()),
+            },
+            Err(_) => KeyValue::Missing,
+        },
+    }
+}
+
+impl Queue for RedisQueue {
+    fn can_write(&self) -> bool {
+        runtime::is_primary() && !runtime::is_loading()
+    }
+
+    fn read(&self, job: &str, max: usize) -> Result<Vec<Change>, String> {
+        let stream = keys::queue_key(job);
+        let tsc = ThreadSafeContext::new();
+        let ctx = tsc.lock();
+        // Re-check under the lock: the role may have changed while this thread waited for it.
+        if !self.can_write() {
+            return Ok(Vec::new());
+        }
+        let raw = read_entries(&ctx, &stream, "-", max)?;
+        let mut values: HashMap<Vec<u8>, KeyValue> = HashMap::new();
+        let mut out = Vec::with_capacity(raw.len());
+        for e in raw {
+            let value = if e.opcode == Opcode::Delete {
+                match e.value.as_deref().map(serde_json::from_slice::<Value>) {
+                    Some(Ok(Value::Object(m))) => KeyValue::Record(m),
+                    _ => KeyValue::Missing,
+                }
+            } else {
+                values
+                    .entry(e.key.clone())
+                    .or_insert_with(|| read_value(&ctx, &e.key))
+                    .clone()
+            };
+            out.push(Change {
+                id: e.id,
+                key: String::from_utf8_lossy(&e.key).into_owned(),
+                opcode: e.opcode,
+                value,
+            });
+        }
+        Ok(out)
+    }
+
+    fn ack(&self, job: &str, upto: EntryId, dead: &[DeadLetter], dlq_cap: usize) -> Result<(), String> {
+        let tsc = ThreadSafeContext::new();
+        let ctx = tsc.lock();
+        let opts = CallOptionsBuilder::new().replicate().errors_as_replies().build();
+        if dlq_cap > 0 && !dead.is_empty() {
+            let dlq = keys::dlq_key(job);
+            let cap = dlq_cap.to_string();
+            let time = now_ms().to_string();
+            for d in dead {
+                let args: [&str; 16] = [
+                    dlq.as_str(),
+                    "MAXLEN",
+                    cap.as_str(),
+                    "*",
+                    "key",
+                    d.key.as_str(),
+                    "opcode",
+                    d.opcode.as_str(),
+                    "reason",
+                    d.reason.as_str(),
+                    "job",
+                    job,
+                    "output",
+                    d.output.as_str(),
+                    "time",
+                    time.as_str(),
+                ];
+                let res: CallResult = ctx.call_ext("XADD", &opts, &args);
+                res.map_err(|e| e.to_utf8_string().unwrap_or_default())?;
+            }
+        }
+        let stream = keys::queue_key(job);
+        let min = upto.next().to_string();
+        let res: CallResult = ctx.call_ext("XTRIM", &opts, &[stream.as_str(), "MINID", min.as_str()]);
+        res.map(|_| ()).map_err(|e| e.to_utf8_string().unwrap_or_default())
+    }
+}

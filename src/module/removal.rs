@@ -1,0 +1,136 @@
+//! The key-removal server event: the last moment a deleted or overwritten key can be read, so that a
+//! delete entry can carry the value that locates its row.
+//!
+//! `redis-module` has no wrapper for this event, so it is subscribed through the raw API here.
+
+use std::ffi::c_void;
+use std::os::raw::c_int;
+
+use redis_module::{raw, Context};
+use serde_json::{Map, Value};
+
+use super::capture;
+
+/// Subscribes to `RedisModuleEvent_Key`. Fails on servers without it (before Redis 7.2).
+pub fn subscribe(ctx: &Context) -> Result<(), String> {
+    // The bindings' `RedisModuleEvent_Key` static is an undefined symbol at load time, so the event
+    // is built by hand from its id and data version, as redismodule.h defines it.
+    let event = raw::RedisModuleEvent {
+        id: raw::REDISMODULE_EVENT_KEY,
+        dataver: 1,
+    };
+    // SAFETY: the function pointer is filled in by RedisModule_Init; `ctx` is the module's load-time
+    // context; the callback has the signature the API expects and lives as long as the module.
+    let status = unsafe {
+        match raw::RedisModule_SubscribeToServerEvent {
+            Some(f) => f(ctx.ctx, event, Some(on_key_event)),
+            None => raw::Status::Err as c_int,
+        }
+    };
+    if status == raw::Status::Ok as c_int {
+        Ok(())
+    } else {
+        Err("this server has no key-removal event (Redis 7.2 or later is required)".into())
+    }
+}
+
+extern "C" fn on_key_event(
+    ctx: *mut raw::RedisModuleCtx,
+    _eid: raw::RedisModuleEvent,
+    subevent: u64,
+    data: *mut c_void,
+) {
+    let overwritten = match subevent {
+        raw::REDISMODULE_SUBEVENT_KEY_DELETED => false,
+        raw::REDISMODULE_SUBEVENT_KEY_OVERWRITTEN => true,
+        _ => return, // expired and evicted keys are not captured (SPEC.md §3.1)
+    };
+    if data.is_null() {
+        return;
+    }
+    // SAFETY: for this event Redis passes a RedisModuleKeyInfoV1 whose `key` is open for reading
+    // for the duration of the callback.
+    let key = unsafe { (*(data as *mut raw::RedisModuleKeyInfoV1)).key };
+    if key.is_null() {
+        return;
+    }
+    let Some(name) = key_name(key) else {
+        return;
+    };
+    if !capture::is_tracked(&name) {
+        return;
+    }
+    let context = Context::new(ctx);
+    let value = read_hash(key).filter(|m| !m.is_empty()).map(|m| Value::Object(m).to_string());
+    capture::on_key_removed(&context, &name, value, overwritten);
+}
+
+fn key_name(key: *mut raw::RedisModuleKey) -> Option<Vec<u8>> {
+    // SAFETY: `key` is the open key handed to the callback; the returned string belongs to the key
+    // and is copied before the callback returns.
+    unsafe {
+        let name = raw::RedisModule_GetKeyNameFromModuleKey?(key);
+        if name.is_null() {
+            return None;
+        }
+        Some(string_bytes(name).to_vec())
+    }
+}
+
+/// # Safety
+/// `s` must be a valid RedisModuleString that outlives the returned slice.
+unsafe fn string_bytes<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
+    let mut len: usize = 0;
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let Some(f) = raw::RedisModule_StringPtrLen else {
+            return &[];
+        };
+        let p = f(s, &mut len);
+        if p.is_null() {
+            return &[];
+        }
+        std::slice::from_raw_parts(p.cast::<u8>(), len)
+    }
+}
+
+/// Reads every field of a hash key; `None` for other types.
+fn read_hash(key: *mut raw::RedisModuleKey) -> Option<Map<String, Value>> {
+    // SAFETY: `key` is open for reading (see on_key_event); the cursor is created and destroyed here;
+    // `map` outlives the scan that writes to it through `privdata`.
+    unsafe {
+        if raw::RedisModule_KeyType?(key) != raw::REDISMODULE_KEYTYPE_HASH as c_int {
+            return None;
+        }
+        let mut map = Map::new();
+        let cursor = raw::RedisModule_ScanCursorCreate?();
+        let scan = raw::RedisModule_ScanKey?;
+        while scan(key, cursor, Some(on_field), (&mut map as *mut Map<String, Value>).cast()) != 0 {}
+        if let Some(destroy) = raw::RedisModule_ScanCursorDestroy {
+            destroy(cursor);
+        }
+        Some(map)
+    }
+}
+
+extern "C" fn on_field(
+    _key: *mut raw::RedisModuleKey,
+    field: *mut raw::RedisModuleString,
+    value: *mut raw::RedisModuleString,
+    privdata: *mut c_void,
+) {
+    if privdata.is_null() || field.is_null() {
+        return;
+    }
+    // SAFETY: privdata is the map passed by read_hash; field and value are valid for this call.
+    unsafe {
+        let map = &mut *(privdata as *mut Map<String, Value>);
+        let f = String::from_utf8_lossy(string_bytes(field)).into_owned();
+        let v = if value.is_null() {
+            Value::Null
+        } else {
+            Value::String(String::from_utf8_lossy(string_bytes(value)).into_owned())
+        };
+        map.insert(f, v);
+    }
+}

@@ -1,0 +1,126 @@
+//! The deployed pipeline of this server: what capture matches, and the engine that writes.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::applier::{Connector, Engine, Queue};
+use crate::config::{Deployment, Job};
+use crate::pattern::KeyPattern;
+
+use super::keys;
+
+/// What capture needs to know of one job, on the main thread.
+#[derive(Debug)]
+pub struct CaptureJob {
+    /// The job name.
+    pub name: String,
+    /// Its queue stream key.
+    pub queue: String,
+    /// Keys it captures.
+    pub pattern: KeyPattern,
+    /// Events it ignores (lower-case names).
+    pub exclude: Vec<String>,
+}
+
+impl CaptureJob {
+    fn new(job: &Job) -> Self {
+        CaptureJob {
+            name: job.name.clone(),
+            queue: keys::queue_key(&job.name),
+            pattern: KeyPattern::new(&job.key_pattern),
+            exclude: job.exclude_commands.clone(),
+        }
+    }
+
+    /// Whether the job captures this event (by its Redis event name).
+    pub fn wants_event(&self, event: &str) -> bool {
+        !self.exclude.iter().any(|e| e == event)
+    }
+}
+
+/// A deployed pipeline.
+pub struct Pipeline {
+    /// What was deployed.
+    pub deployment: Deployment,
+    /// Per job, in deployment order.
+    pub capture: Vec<CaptureJob>,
+    /// The writer threads; `None` on a replica.
+    pub engine: Option<Arc<Engine>>,
+    /// Notes of the deploy (ignored keys, compatibility rewrites).
+    pub notes: Vec<String>,
+}
+
+impl Pipeline {
+    /// Builds a pipeline; starts writers when `primary`, carrying counters over from `previous`.
+    pub fn new(
+        deployment: Deployment,
+        notes: Vec<String>,
+        primary: bool,
+        queue: Arc<dyn Queue>,
+        connector: Arc<Connector>,
+        previous: Option<&Pipeline>,
+    ) -> Pipeline {
+        let capture = deployment.jobs.iter().map(CaptureJob::new).collect();
+        let prev_engine = previous.and_then(|p| p.engine.clone());
+        let engine = primary.then(|| {
+            let job_stats = |name: &str| {
+                prev_engine.as_ref().and_then(|e| {
+                    e.jobs().iter().find(|j| j.job.name == name).map(|j| j.stats.clone())
+                })
+            };
+            let conn_stats = |name: &str| {
+                prev_engine
+                    .as_ref()
+                    .and_then(|e| e.connection_stats().get(name).cloned())
+            };
+            Arc::new(Engine::start(deployment.clone(), queue, connector, &job_stats, &conn_stats))
+        });
+        Pipeline {
+            deployment,
+            capture,
+            engine,
+            notes,
+        }
+    }
+}
+
+static PIPELINE: RwLock<Option<Arc<Pipeline>>> = RwLock::new(None);
+static PRIMARY: AtomicBool = AtomicBool::new(true);
+static LOADING: AtomicBool = AtomicBool::new(false);
+
+/// The pipeline in force, if any.
+pub fn current() -> Option<Arc<Pipeline>> {
+    PIPELINE.read().ok().and_then(|g| g.clone())
+}
+
+/// Puts `next` in force and returns the previous one (whose engine the caller stops).
+pub fn replace(next: Option<Arc<Pipeline>>) -> Option<Arc<Pipeline>> {
+    match PIPELINE.write() {
+        Ok(mut g) => std::mem::replace(&mut *g, next),
+        Err(_) => None,
+    }
+}
+
+/// Whether this server is a primary.
+pub fn is_primary() -> bool {
+    PRIMARY.load(Ordering::Acquire)
+}
+
+/// Records the server's role.
+pub fn set_primary(primary: bool) {
+    PRIMARY.store(primary, Ordering::Release);
+}
+
+/// Whether the server is loading a data file.
+pub fn is_loading() -> bool {
+    LOADING.load(Ordering::Acquire)
+}
+
+/// Records whether the server is loading.
+pub fn set_loading(loading: bool) {
+    LOADING.store(loading, Ordering::Release);
+}
+
+/// How long a redeploy or shutdown waits for writers to finish their current batch.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);

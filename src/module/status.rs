@@ -1,0 +1,126 @@
+//! `RDI.STATUS`: engine state, connections, per-job counters and lag, warnings. Never a secret.
+
+use std::collections::BTreeMap;
+
+use redis_module::redisvalue::RedisValueKey;
+use redis_module::{Context, RedisResult, RedisString, RedisValue};
+
+use super::keys;
+use super::queue::{length, oldest_id};
+use super::restore::restore;
+use super::runtime;
+use super::warnings;
+use crate::applier::{now_ms, Health, JobStats, LastError};
+use crate::config::Output;
+
+type Map = BTreeMap<RedisValueKey, RedisValue>;
+
+fn key(k: &str) -> RedisValueKey {
+    RedisValueKey::String(k.to_string())
+}
+
+fn s(v: impl Into<String>) -> RedisValue {
+    RedisValue::BulkString(v.into())
+}
+
+fn n(v: u64) -> RedisValue {
+    RedisValue::Integer(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+fn error_fields(m: &mut Map, e: Option<LastError>) {
+    match e {
+        Some(e) => {
+            m.insert(key("last_error"), s(e.message));
+            m.insert(key("last_error_time_ms"), n(e.at_ms));
+        }
+        None => {
+            m.insert(key("last_error"), RedisValue::Null);
+            m.insert(key("last_error_time_ms"), n(0));
+        }
+    }
+}
+
+/// `RDI.STATUS`
+pub fn command(ctx: &Context, _args: Vec<RedisString>) -> RedisResult {
+    if !runtime::is_primary() {
+        // A replica does not hear of deploys (the YAML arrives as plain key writes): re-read it.
+        restore(ctx);
+    }
+    let pipeline = runtime::current();
+    let mut top = Map::new();
+    let engine_state = match &pipeline {
+        None => "NOT DEPLOYED",
+        Some(p) if p.engine.as_ref().is_some_and(|e| e.is_running()) => "RUNNING",
+        Some(_) => "STOPPED",
+    };
+    top.insert(key("engine"), s(engine_state));
+    top.insert(key("role"), s(if runtime::is_primary() { "primary" } else { "replica" }));
+    let mut conns = Map::new();
+    let mut jobs = Map::new();
+    if let Some(p) = &pipeline {
+        let engine = p.engine.as_ref();
+        for (name, c) in &p.deployment.connections {
+            let mut m = Map::new();
+            m.insert(key("type"), s(c.type_name()));
+            m.insert(key("location"), s(c.location()));
+            m.insert(key("database"), c.database().map_or(RedisValue::Null, s));
+            let stats = engine.and_then(|e| e.connection_stats().get(name));
+            let health = stats.map_or(Health::Unknown, |st| st.health());
+            m.insert(key("health"), s(health.as_str()));
+            m.insert(
+                key("last_error"),
+                stats.and_then(|st| st.last_error()).map_or(RedisValue::Null, |e| s(e.message)),
+            );
+            conns.insert(key(name), RedisValue::OrderedMap(m));
+        }
+        let now = now_ms();
+        for job in &p.deployment.jobs {
+            let queue = keys::queue_key(&job.name);
+            let mut m = Map::new();
+            m.insert(key("key_pattern"), s(job.key_pattern.clone()));
+            m.insert(
+                key("outputs"),
+                RedisValue::Array(
+                    job.outputs
+                        .iter()
+                        .map(|o| match o {
+                            Output::Relational(r) => s(format!(
+                                "relational.write -> {} ({})",
+                                r.schema.as_ref().map_or(r.table.clone(), |sc| format!("{sc}.{}", r.table)),
+                                r.connection
+                            )),
+                        })
+                        .collect(),
+                ),
+            );
+            m.insert(key("pending"), n(length(ctx, &queue)));
+            m.insert(
+                key("lag_ms"),
+                n(oldest_id(ctx, &queue).map_or(0, |id| now.saturating_sub(id.ms))),
+            );
+            m.insert(key("dlq_size"), n(length(ctx, &keys::dlq_key(&job.name))));
+            let stats = engine.and_then(|e| e.jobs().iter().find(|j| j.job.name == job.name));
+            let get = |f: fn(&JobStats) -> &std::sync::atomic::AtomicU64| {
+                n(stats.map_or(0, |j| JobStats::get(f(&j.stats))))
+            };
+            m.insert(key("inserted"), get(|s| &s.inserted));
+            m.insert(key("updated"), get(|s| &s.updated));
+            m.insert(key("deleted"), get(|s| &s.deleted));
+            m.insert(key("filtered"), get(|s| &s.filtered));
+            m.insert(key("rejected"), get(|s| &s.rejected));
+            m.insert(key("coalesced"), get(|s| &s.coalesced));
+            m.insert(key("batches"), get(|s| &s.batches));
+            m.insert(key("retry_attempts"), get(|s| &s.retry_attempts));
+            error_fields(&mut m, stats.and_then(|j| j.stats.last_error()));
+            jobs.insert(key(&job.name), RedisValue::OrderedMap(m));
+        }
+    }
+    top.insert(key("connections"), RedisValue::OrderedMap(conns));
+    top.insert(key("jobs"), RedisValue::OrderedMap(jobs));
+    let mut warns: Vec<RedisValue> = warnings::all().into_iter().map(|(_, w)| s(w)).collect();
+    if let Some(p) = &pipeline {
+        warns.extend(p.notes.iter().map(|w| s(w.clone())));
+    }
+    top.insert(key("warnings"), RedisValue::Array(warns));
+    Ok(RedisValue::OrderedMap(top))
+}

@@ -1,0 +1,102 @@
+//! Target writers: the contract every target meets, and the way to open one from a connection.
+
+pub mod relational;
+
+use std::sync::Arc;
+
+use crate::config::Connection;
+
+/// A table (or other target object) that rows are written to, as one output of a job declares it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TableTarget {
+    /// Schema, or `None` for the connection's default.
+    pub schema: Option<String>,
+    /// Table name.
+    pub table: String,
+    /// Unique key columns: upserts conflict on them, deletes match on them.
+    pub keys: Vec<String>,
+    /// Every column written on upsert, keys first, in the order of [`RowChange::values`].
+    pub columns: Vec<String>,
+}
+
+impl TableTarget {
+    /// `schema.table` or `table`, for messages.
+    pub fn display_name(&self) -> String {
+        match &self.schema {
+            Some(s) => format!("{s}.{}", self.table),
+            None => self.table.clone(),
+        }
+    }
+}
+
+/// What a row change does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowOp {
+    /// Insert, or update the row with the same keys.
+    Upsert,
+    /// Delete the row with these keys.
+    Delete,
+}
+
+/// One row to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowChange {
+    /// Where it goes.
+    pub target: Arc<TableTarget>,
+    /// Upsert or delete.
+    pub op: RowOp,
+    /// One value per `target.columns` (a missing field is `Null`); a delete uses only the key columns.
+    pub values: Vec<serde_json::Value>,
+}
+
+/// What became of a batch that was committed.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct WriteOutcome {
+    /// Rows (index into the batch) that were not written, with the reason. Reasons name the column and
+    /// the value's type, never the value.
+    pub rejected: Vec<(usize, String)>,
+}
+
+/// Why a batch was not committed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WriteError {
+    /// The target is unreachable or refused for a passing reason (connection refused or lost, timeout,
+    /// deadlock, serialization failure, read-only): retry the same batch later.
+    #[error("transient target error: {0}")]
+    Transient(String),
+    /// The batch was refused because of what one or more of its rows hold (constraint violation...),
+    /// and the target did not say which: split the batch to find the row.
+    #[error("batch refused: {0}")]
+    Batch(String),
+    /// The target is there but does not fit the job (missing table or column, no rights): retry, since
+    /// an operator may fix it, but say so loudly.
+    #[error("target misconfigured: {0}")]
+    Schema(String),
+}
+
+impl WriteError {
+    /// Whether the same batch should be tried again as it is.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, WriteError::Batch(_))
+    }
+}
+
+/// A connection to one target.
+///
+/// Contract: `write` applies the rows of one batch in one transaction, in the order given (which keeps
+/// per-key order); it either commits every row it does not list in [`WriteOutcome::rejected`] or
+/// commits nothing and returns an error. Writes are idempotent (upsert by keys, delete by keys), so a
+/// batch may be retried whole after a failure or a crash. Values are converted to each column's real
+/// type, learned from the target's catalog; a value that cannot be converted rejects its row only.
+pub trait Writer: Send {
+    /// Checks that the table exists and has every column; learns the column types.
+    fn check(&mut self, target: &TableTarget) -> Result<(), WriteError>;
+
+    /// Writes one batch in one transaction.
+    fn write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError>;
+}
+
+/// Opens a writer for a connection. Fails with [`WriteError::Transient`] when the target is unreachable.
+pub fn connect(conn: &Connection) -> Result<Box<dyn Writer>, WriteError> {
+    relational::connect(conn)
+}
