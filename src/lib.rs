@@ -43,15 +43,11 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
 }
 
 fn deinit(ctx: &Context) -> Status {
-    // Unloading while writer threads run would pull their code out from under them.
-    if let Some(p) = runtime::current() {
-        if let Some(engine) = &p.engine {
-            engine.signal_stop();
-            if engine.is_running() {
-                ctx.log_warning("rdi: refusing to unload while writer threads run; try again in a moment");
-                return Status::Err;
-            }
-        }
+    // Unloading while writer threads run would pull their code out from under them, and they cannot
+    // be joined here: this thread holds the server lock they may be waiting for.
+    if runtime::current().is_some_and(|p| p.engine.as_ref().is_some_and(|e| e.is_running())) {
+        ctx.log_warning("rdi: cannot unload while a pipeline's writers run; nothing was changed");
+        return Status::Err;
     }
     runtime::replace(None);
     Status::Ok
@@ -76,11 +72,17 @@ fn on_keyspace_event(ctx: &Context, kind: NotifyEvent, event: &str, key: &[u8]) 
     capture::on_keyspace_event(ctx, kind, event, key);
 }
 
+// Unit tests link this library without a Redis server around it: they use the system allocator.
+#[cfg(test)]
+use std::alloc::System as ModuleAllocator;
+
 #[cfg(not(test))]
+use redis_module::alloc::RedisAlloc as ModuleAllocator;
+
 redis_module! {
     name: "rdi",
     version: 1,
-    allocator: (redis_module::alloc::RedisAlloc, redis_module::alloc::RedisAlloc),
+    allocator: (ModuleAllocator, ModuleAllocator),
     data_types: [],
     init: init,
     deinit: deinit,

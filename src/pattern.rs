@@ -16,7 +16,10 @@ impl KeyPattern {
             .iter()
             .position(|b| matches!(b, b'*' | b'?' | b'[' | b'\\'))
             .unwrap_or(pattern.len());
-        KeyPattern { pattern, prefix_len }
+        KeyPattern {
+            pattern,
+            prefix_len,
+        }
     }
 
     /// The pattern as written.

@@ -92,10 +92,18 @@ pub fn rdi_wait(connection: &mut redis::Connection, timeout_ms: u64) -> Result<W
     })
 }
 
-/// Waits until every change captured so far reached its target or was rejected; panics on timeout.
+/// Waits until every change captured so far reached its target or was rejected; on timeout panics
+/// with the error and the current `RDI.STATUS`.
 pub fn drain(connection: &mut redis::Connection) -> WaitReply {
-    rdi_wait(connection, DRAIN_TIMEOUT_MS)
-        .unwrap_or_else(|e| panic!("RDI.WAIT {DRAIN_TIMEOUT_MS}: {e}"))
+    drain_within(connection, DRAIN_TIMEOUT_MS)
+}
+
+/// [`drain`] with its own `RDI.WAIT` timeout.
+pub fn drain_within(connection: &mut redis::Connection, timeout_ms: u64) -> WaitReply {
+    rdi_wait(connection, timeout_ms).unwrap_or_else(|e| {
+        let status = crate::status::Status::query(connection);
+        panic!("RDI.WAIT {timeout_ms}: {e}\nRDI.STATUS: {}", status.raw)
+    })
 }
 
 /// Runs one command given as words (`&["HSET", "emp:1", "id", "1"]`); panics with the error reply.

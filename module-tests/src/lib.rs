@@ -7,13 +7,17 @@ pub mod env;
 pub mod fixture;
 pub mod ports;
 pub mod postgres_server;
+pub mod redis_opts;
 pub mod redis_server;
 pub mod sqlite_target;
 pub mod status;
 pub mod wait;
+pub mod watchdog;
 pub mod yaml;
 
-pub use commands::{call, deploy, deploy_err, deploy_ok, drain, error_text, rdi_wait, WaitReply};
+pub use commands::{
+    call, deploy, deploy_err, deploy_ok, drain, drain_within, error_text, rdi_wait, WaitReply,
+};
 pub use fixture::{query_text, row, PgPipeline, FAST_RETRY};
 pub use postgres_server::PgServer;
 pub use redis_server::{RedisOpts, RedisServer, ServerKind, StartError};

@@ -1,19 +1,15 @@
 //! A private PostgreSQL server: one shared per test process, or one of its own for outage tests.
 //!
-//! Cleanup. A `static` is never dropped, so the shared server cannot be stopped from a `Drop`. Instead each
-//! server gets a watchdog: `setsid sh -c 'cat >/dev/null; pg_ctl stop -m immediate'` whose stdin is a pipe
-//! whose only write end this process holds (Rust opens pipes close-on-exec, so no other child inherits
-//! it). When the test process ends for any reason (normal exit, panic, abort, SIGKILL) the kernel closes
-//! the pipe, `cat` sees end-of-file and the watchdog stops the server. `setsid` keeps the watchdog out of
-//! the test's process group, so a Ctrl-C that kills the tests does not kill it first. A server owned by a
-//! test is also stopped at once by its `Drop`.
+//! Cleanup: each server has a [`Watchdog`] that stops it when the test process ends, however it ends
+//! (the shared server is a `static`, never dropped); a server owned by a test is also stopped by `Drop`.
 
 use crate::env;
 use crate::ports::free_port;
+use crate::watchdog::Watchdog;
 use postgres::{Client, NoTls};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 /// How many ports a start tries when the chosen one was taken meanwhile.
 const PORT_ATTEMPTS: usize = 5;
@@ -24,7 +20,7 @@ const PG_CTL_TIMEOUT_S: &str = "60";
 pub struct PgServer {
     dir: tempfile::TempDir,
     port: u16,
-    watchdog: Mutex<Option<(Child, ChildStdin)>>,
+    watchdog: Option<Watchdog>,
 }
 
 impl PgServer {
@@ -46,7 +42,7 @@ impl PgServer {
         let mut server = PgServer {
             dir,
             port: 0,
-            watchdog: Mutex::new(None),
+            watchdog: None,
         };
         let data = server.data_dir();
         run_checked(as_postgres(&bin("initdb")).args([
@@ -170,19 +166,11 @@ impl PgServer {
 
     fn start_watchdog(&mut self) {
         let stop = format!(
-            "cat >/dev/null; runuser -u postgres -- {} -D {} stop -m immediate >/dev/null 2>&1",
+            "runuser -u postgres -- {} -D {} stop -m immediate >/dev/null 2>&1",
             bin("pg_ctl"),
             self.data_dir().display()
         );
-        let mut child = Command::new("setsid")
-            .args(["sh", "-c", &stop])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn the PostgreSQL watchdog");
-        let stdin = child.stdin.take().expect("watchdog stdin");
-        *self.watchdog.lock().expect("watchdog lock") = Some((child, stdin));
+        self.watchdog = Some(Watchdog::arm(&stop));
     }
 }
 
@@ -194,16 +182,8 @@ impl Default for PgServer {
 
 impl Drop for PgServer {
     fn drop(&mut self) {
-        let _ = self
-            .pg_ctl()
-            .args(["stop", "-m", "immediate"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if let Some((mut child, stdin)) = self.watchdog.lock().map(|mut w| w.take()).unwrap_or(None)
-        {
-            drop(stdin);
-            let _ = child.wait();
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.fire();
         }
     }
 }

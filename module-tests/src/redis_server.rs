@@ -2,7 +2,9 @@
 
 use crate::env;
 use crate::ports::free_port;
+pub use crate::redis_opts::{RedisOpts, ServerKind};
 use crate::wait::POLL_INTERVAL;
+use crate::watchdog::Watchdog;
 use std::fmt;
 use std::fs::File;
 use std::path::Path;
@@ -17,101 +19,6 @@ const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
 const CLIENT_READ_TIMEOUT: Duration = Duration::from_secs(300);
 /// How many times a start is tried on a fresh port when the chosen one was taken meanwhile.
 const PORT_ATTEMPTS: usize = 5;
-
-/// Which server binary to run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ServerKind {
-    /// Redis 7.4 from redis-stack, with RedisJSON loaded before the module.
-    Redis74,
-    /// Valkey 9 with the module only.
-    Valkey9,
-    /// Redis 7.0: too old for the module; used to check that it refuses it cleanly.
-    Redis70,
-}
-
-/// How to start a server.
-#[derive(Clone, Debug)]
-pub struct RedisOpts {
-    /// The binary to run.
-    pub kind: ServerKind,
-    /// Whether to pass `--loadmodule <librdi.so>`.
-    pub load_module: bool,
-    /// Arguments after the module path.
-    pub module_args: Vec<String>,
-    /// `--appendonly yes`.
-    pub appendonly: bool,
-    /// `--appendfsync <policy>` when set.
-    pub appendfsync: Option<String>,
-    /// `--save <points>`; `None` means `--save ""` (no automatic snapshots).
-    pub save: Option<String>,
-    /// Further `--name value` arguments, passed as given.
-    pub extra_args: Vec<String>,
-}
-
-impl RedisOpts {
-    /// Redis 7.4 with RedisJSON and the module.
-    pub fn redis74() -> Self {
-        Self::new(ServerKind::Redis74, true)
-    }
-
-    /// Valkey 9 with the module.
-    pub fn valkey9() -> Self {
-        Self::new(ServerKind::Valkey9, true)
-    }
-
-    /// Redis 7.0 without the module (add it with [`RedisOpts::with_module`]).
-    pub fn redis70() -> Self {
-        Self::new(ServerKind::Redis70, false)
-    }
-
-    fn new(kind: ServerKind, load_module: bool) -> Self {
-        Self {
-            kind,
-            load_module,
-            module_args: Vec::new(),
-            appendonly: false,
-            appendfsync: None,
-            save: None,
-            extra_args: Vec::new(),
-        }
-    }
-
-    /// Load the module at start.
-    pub fn with_module(mut self) -> Self {
-        self.load_module = true;
-        self
-    }
-
-    /// Do not load the module (RedisJSON is still loaded into Redis 7.4).
-    pub fn without_module(mut self) -> Self {
-        self.load_module = false;
-        self
-    }
-
-    /// `--appendonly yes`.
-    pub fn appendonly(mut self) -> Self {
-        self.appendonly = true;
-        self
-    }
-
-    /// `--appendfsync <policy>` (`always`, `everysec`, `no`).
-    pub fn appendfsync(mut self, policy: &str) -> Self {
-        self.appendfsync = Some(policy.to_string());
-        self
-    }
-
-    /// One more command-line argument (`--name`, then its values as separate calls).
-    pub fn arg(mut self, arg: &str) -> Self {
-        self.extra_args.push(arg.to_string());
-        self
-    }
-
-    /// One more argument for the module (after its path).
-    pub fn module_arg(mut self, arg: &str) -> Self {
-        self.module_args.push(arg.to_string());
-        self
-    }
-}
 
 /// Why a server did not come up: the reason, how the process ended (if it did) and its log.
 pub struct StartError {
@@ -142,6 +49,7 @@ pub struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    watchdog: Option<Watchdog>,
 }
 
 impl RedisServer {
@@ -156,6 +64,7 @@ impl RedisServer {
             port: 0,
             dir,
             child: None,
+            watchdog: None,
         };
         let mut last_error = None;
         for _ in 0..PORT_ATTEMPTS {
@@ -216,6 +125,7 @@ impl RedisServer {
 
     /// Kills the server with SIGKILL and waits for it to be gone.
     pub fn kill9(&mut self) {
+        self.disarm_watchdog();
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -302,6 +212,7 @@ impl RedisServer {
         let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {binary}: {e}"));
+        self.watchdog = Some(Watchdog::arm(&format!("kill -9 {}", child.id())));
         self.child = Some(child);
         self.wait_ready()
     }
@@ -314,6 +225,7 @@ impl RedisServer {
         loop {
             let child = self.child.as_mut().expect("spawned");
             if let Ok(Some(status)) = child.try_wait() {
+                self.disarm_watchdog();
                 self.child = None;
                 return Err(StartError {
                     reason: format!("server on port {} exited during start", self.port),
@@ -344,6 +256,7 @@ impl RedisServer {
 
     /// SIGTERM (Redis treats it as SHUTDOWN), then SIGKILL if it is still there after the deadline.
     fn stop_gracefully(&mut self) {
+        self.disarm_watchdog();
         let Some(mut child) = self.child.take() else {
             return;
         };
@@ -359,6 +272,15 @@ impl RedisServer {
         }
         let _ = child.kill();
         let _ = child.wait();
+    }
+}
+
+impl RedisServer {
+    /// The process is being stopped here: the watchdog must not kill its PID later.
+    fn disarm_watchdog(&mut self) {
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.disarm();
+        }
     }
 }
 

@@ -26,12 +26,12 @@ fn good_job() -> String {
 }
 
 /// Asserts that one ` | `-separated problem of `reply` starts with one of `prefixes` and mentions all
-/// of `mentions`. Lines are exact; where the contract leaves open whether a problem points at the key
-/// or at its value, callers pass both columns.
+/// of `mentions`. A header before the first problem (`ERR invalid deployment (2 problems): `) is
+/// allowed. Lines are exact; where the contract leaves open whether a problem points at the key or at
+/// its value, callers pass both columns.
 fn assert_problem(reply: &str, prefixes: &[&str], mentions: &[&str]) {
     assert!(reply.starts_with("ERR"), "not an ERR reply: {reply}");
-    let body = reply.trim_start_matches("ERR").trim_start();
-    let found = body.split(" | ").map(str::trim).any(|problem| {
+    let found = reply.split(" | ").map(problem_text).any(|problem| {
         prefixes.iter().any(|p| problem.starts_with(p))
             && mentions.iter().all(|m| problem.contains(m))
     });
@@ -39,6 +39,15 @@ fn assert_problem(reply: &str, prefixes: &[&str], mentions: &[&str]) {
         found,
         "no problem starting with one of {prefixes:?} and mentioning {mentions:?} in: {reply}"
     );
+}
+
+/// One problem from its file name on (drops `ERR` and any header before the first problem).
+fn problem_text(segment: &str) -> &str {
+    let start = ["config.yaml:", "jobs/"]
+        .iter()
+        .filter_map(|file| segment.find(file))
+        .min();
+    segment[start.unwrap_or(0)..].trim()
 }
 
 fn assert_not_deployed(redis: &RedisServer) {
@@ -153,15 +162,24 @@ fn job_naming_an_unknown_connection_is_refused() {
 }
 
 #[test]
-fn job_with_the_old_keyspace_key_is_refused_naming_key_pattern() {
+fn job_in_the_old_keyspace_format_is_refused_naming_the_new_keys() {
     let (redis, db) = setup("val_keyspace");
-    let job = good_job().replace("key_pattern:", "keyspace:");
-    let reply = deploy_err(&mut redis.client(), &good_config(&db), &[("emp", &job)]);
+    // Before RDI 0.105: `source.keyspace.pattern` instead of `source.redis.key_pattern`.
+    let old = good_job().replace("  redis:", "  keyspace:");
+    let reply = deploy_err(&mut redis.client(), &good_config(&db), &[("emp", &old)]);
     assert_problem(
         &reply,
-        &["jobs/emp.yaml:3:5: source.redis.keyspace: "],
+        &["jobs/emp.yaml:2:3: source.keyspace: "],
+        &["redis"],
+    );
+    let old = good_job().replace("key_pattern:", "pattern:");
+    let reply = deploy_err(&mut redis.client(), &good_config(&db), &[("emp", &old)]);
+    assert_problem(
+        &reply,
+        &["jobs/emp.yaml:3:5: source.redis.pattern: "],
         &["key_pattern"],
     );
+    assert_not_deployed(&redis);
 }
 
 #[test]

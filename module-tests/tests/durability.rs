@@ -2,7 +2,7 @@
 //! middle of 10,000 HSETs loses nothing that Redis acknowledged, and leaves no row without its key.
 
 use module_tests::yaml::pg_job;
-use module_tests::{rdi_wait, wait_until, PgPipeline, PgServer, RedisOpts, Status};
+use module_tests::{drain_within, wait_until, PgPipeline, PgServer, RedisOpts, Status};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -79,8 +79,7 @@ fn every_acknowledged_hset_reaches_postgresql_after_kill_9_and_restart() {
         },
     );
     let mut r = p.redis();
-    rdi_wait(&mut r, DRAIN_AFTER_RESTART_MS)
-        .unwrap_or_else(|e| panic!("RDI.WAIT after restart: {e}"));
+    drain_within(&mut r, DRAIN_AFTER_RESTART_MS);
     let status = Status::query(&mut r);
     assert_eq!(status.job("emp").pending, 0, "{}", status.raw);
     assert_eq!(status.job("emp").rejected, 0, "{}", status.raw);

@@ -3,7 +3,8 @@
 
 use module_tests::yaml::pg_job;
 use module_tests::{
-    call, rdi_wait, row, wait_for, wait_until, PgPipeline, PgServer, RedisOpts, Status,
+    call, drain_within, rdi_wait, row, wait_for, wait_until, PgPipeline, PgServer, RedisOpts,
+    Status,
 };
 use std::time::Duration;
 
@@ -88,7 +89,7 @@ fn target_outage_shows_error_and_growing_lag_then_everything_arrives_once() {
     call(&mut r, &["HSET", "emp:8", "name", "late"]);
 
     pg.start();
-    rdi_wait(&mut r, 60_000).unwrap_or_else(|e| panic!("RDI.WAIT after the target came back: {e}"));
+    drain_within(&mut r, 60_000);
     assert_eq!(
         p.rows(ALL),
         vec![

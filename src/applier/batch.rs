@@ -128,13 +128,23 @@ pub fn prepare(changes: &[Change], outputs: &[OutputPlan]) -> Prepared {
                 continue;
             }
             KeyValue::Unsupported(t) => {
-                reject(&mut p, i, c, "", format!("unsupported type: key holds a {t}, not a hash or JSON document"));
+                reject(
+                    &mut p,
+                    i,
+                    c,
+                    "",
+                    format!("unsupported type: key holds a {t}, not a hash or JSON document"),
+                );
                 continue;
             }
         };
         for (o, plan) in outputs.iter().enumerate() {
             match plan.row(op, record) {
-                Ok(row) => p.rows.push(PlannedRow { change: i, output: o, row }),
+                Ok(row) => p.rows.push(PlannedRow {
+                    change: i,
+                    output: o,
+                    row,
+                }),
                 Err(reason) => reject(&mut p, i, c, &plan.target.display_name(), reason),
             }
         }
@@ -160,7 +170,10 @@ mod tests {
     use serde_json::json;
 
     fn col(c: &str, f: &str) -> ColumnMapping {
-        ColumnMapping { column: c.into(), field: f.into() }
+        ColumnMapping {
+            column: c.into(),
+            field: f.into(),
+        }
     }
 
     fn plan() -> OutputPlan {
@@ -174,7 +187,12 @@ mod tests {
     }
 
     fn change(seq: u64, key: &str, opcode: Opcode, value: KeyValue) -> Change {
-        Change { id: EntryId { ms: 1, seq }, key: key.into(), opcode, value }
+        Change {
+            id: EntryId { ms: 1, seq },
+            key: key.into(),
+            opcode,
+            value,
+        }
     }
 
     fn rec(v: serde_json::Value) -> KeyValue {
@@ -193,11 +211,19 @@ mod tests {
 
     #[test]
     fn upsert_maps_fields_and_renames() {
-        let c = [change(1, "emp:1", Opcode::Create, rec(json!({"id": "1", "name": "a", "town": "x"})))];
+        let c = [change(
+            1,
+            "emp:1",
+            Opcode::Create,
+            rec(json!({"id": "1", "name": "a", "town": "x"})),
+        )];
         let p = prepare(&c, &[plan()]);
         assert_eq!(p.rows.len(), 1);
         assert_eq!(p.rows[0].row.op, RowOp::Upsert);
-        assert_eq!(p.rows[0].row.values, vec![json!("1"), json!("a"), json!("x")]);
+        assert_eq!(
+            p.rows[0].row.values,
+            vec![json!("1"), json!("a"), json!("x")]
+        );
     }
 
     #[test]
@@ -239,7 +265,12 @@ mod tests {
     fn missing_key_field_and_unsupported_type_are_rejected_with_reasons() {
         let c = [
             change(1, "emp:1", Opcode::Create, rec(json!({"name": "a"}))),
-            change(2, "emp:2", Opcode::Create, KeyValue::Unsupported("string".into())),
+            change(
+                2,
+                "emp:2",
+                Opcode::Create,
+                KeyValue::Unsupported("string".into()),
+            ),
             change(3, "emp:3", Opcode::Delete, KeyValue::Missing),
             change(4, "emp:4", Opcode::Create, rec(json!({"id": "4"}))),
         ];

@@ -107,16 +107,34 @@ mod tests {
     #[test]
     fn entry_ids_parse_print_and_advance() {
         let id = EntryId::parse("1700000000000-5").unwrap();
-        assert_eq!(id, EntryId { ms: 1_700_000_000_000, seq: 5 });
+        assert_eq!(
+            id,
+            EntryId {
+                ms: 1_700_000_000_000,
+                seq: 5
+            }
+        );
         assert_eq!(id.to_string(), "1700000000000-5");
         assert_eq!(id.next().to_string(), "1700000000000-6");
-        assert_eq!(EntryId { ms: 1, seq: u64::MAX }.next(), EntryId { ms: 2, seq: 0 });
+        assert_eq!(
+            EntryId {
+                ms: 1,
+                seq: u64::MAX
+            }
+            .next(),
+            EntryId { ms: 2, seq: 0 }
+        );
         assert!(EntryId::parse("abc").is_none());
     }
 
     #[test]
     fn opcodes_round_trip() {
-        for op in [Opcode::Create, Opcode::Update, Opcode::Delete, Opcode::Refresh] {
+        for op in [
+            Opcode::Create,
+            Opcode::Update,
+            Opcode::Delete,
+            Opcode::Refresh,
+        ] {
             assert_eq!(Opcode::parse(op.as_str().as_bytes()), Some(op));
         }
     }

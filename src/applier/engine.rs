@@ -81,7 +81,10 @@ impl Engine {
             .keys()
             .map(|name| (name.clone(), previous_conn(name).unwrap_or_default()))
             .collect();
-        let n = deployment.applier.writer_threads.clamp(1, jobs.len().max(1));
+        let n = deployment
+            .applier
+            .writer_threads
+            .clamp(1, jobs.len().max(1));
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             deployment,

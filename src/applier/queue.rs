@@ -29,5 +29,11 @@ pub trait Queue: Send + Sync {
 
     /// Removes every entry up to and including `upto`, after keeping `dead` in the job's dead-letter
     /// queue (capped at `dlq_cap`, oldest first out; `dlq_cap` 0 keeps none).
-    fn ack(&self, job: &str, upto: EntryId, dead: &[DeadLetter], dlq_cap: usize) -> Result<(), String>;
+    fn ack(
+        &self,
+        job: &str,
+        upto: EntryId,
+        dead: &[DeadLetter],
+        dlq_cap: usize,
+    ) -> Result<(), String>;
 }

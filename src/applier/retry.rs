@@ -54,7 +54,11 @@ mod tests {
         let bases = [100u64, 200, 400, 800, 1000, 1000];
         for base in bases {
             let d = b.next_delay().as_millis() as u64;
-            assert!(d >= base / 2 && d <= base, "delay {d} outside [{}, {base}]", base / 2);
+            assert!(
+                d >= base / 2 && d <= base,
+                "delay {d} outside [{}, {base}]",
+                base / 2
+            );
         }
         assert_eq!(b.attempts(), 6);
         b.reset();

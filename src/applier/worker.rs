@@ -38,7 +38,11 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receive
     let idle_wait = Duration::from_millis(shared.deployment.applier.duration_ms.max(1));
     let mut slots: Vec<JobSlot> = jobs
         .into_iter()
-        .map(|job| JobSlot { job, backoff: Backoff::new(cap), retry_at: None })
+        .map(|job| JobSlot {
+            job,
+            backoff: Backoff::new(cap),
+            retry_at: None,
+        })
         .collect();
     let mut writers: HashMap<String, Box<dyn Writer>> = HashMap::new();
     while !shared.stop.load(Ordering::Acquire) {
@@ -86,7 +90,11 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receive
 }
 
 /// Reads one batch of a job, writes it to every output, acknowledges it.
-fn apply_once(shared: &Shared, job: &JobRuntime, writers: &mut HashMap<String, Box<dyn Writer>>) -> Pass {
+fn apply_once(
+    shared: &Shared,
+    job: &JobRuntime,
+    writers: &mut HashMap<String, Box<dyn Writer>>,
+) -> Pass {
     let applier = &shared.deployment.applier;
     let changes = match shared.queue.read(&job.job.name, applier.read_batch_size) {
         Ok(c) => c,
@@ -114,7 +122,9 @@ fn apply_once(shared: &Shared, job: &JobRuntime, writers: &mut HashMap<String, B
         for chunk in rows.chunks(applier.write_batch_size.max(1)) {
             match write_chunk(shared, conn, chunk, writers) {
                 Ok(rejected) => refused.extend(
-                    rejected.into_iter().map(|(i, why)| (chunk[i].change, chunk[i].output, why)),
+                    rejected
+                        .into_iter()
+                        .map(|(i, why)| (chunk[i].change, chunk[i].output, why)),
                 ),
                 Err(e) => {
                     let msg = format!("{conn}: {e}");
@@ -144,12 +154,16 @@ fn apply_once(shared: &Shared, job: &JobRuntime, writers: &mut HashMap<String, B
         ErrorHandling::Dlq => &prep.dead,
         ErrorHandling::Ignore => &[],
     };
-    if let Err(e) = shared.queue.ack(&job.job.name, last, dead, applier.dlq_max_messages) {
+    if let Err(e) = shared
+        .queue
+        .ack(&job.job.name, last, dead, applier.dlq_max_messages)
+    {
         job.stats.set_error(format!("acknowledging the queue: {e}"));
         return Pass::Failed;
     }
     if let Some(d) = prep.dead.first() {
-        job.stats.set_error(format!("record {} rejected: {}", d.key, d.reason));
+        job.stats
+            .set_error(format!("record {} rejected: {}", d.key, d.reason));
     }
     let s = &job.stats;
     for (i, c) in changes.iter().enumerate() {
@@ -164,7 +178,10 @@ fn apply_once(shared: &Shared, job: &JobRuntime, writers: &mut HashMap<String, B
         };
         JobStats::add(counter, 1);
     }
-    JobStats::add(&s.coalesced, prep.coalesced.iter().filter(|c| **c).count() as u64);
+    JobStats::add(
+        &s.coalesced,
+        prep.coalesced.iter().filter(|c| **c).count() as u64,
+    );
     JobStats::add(&s.batches, 1);
     Pass::Wrote
 }
@@ -179,7 +196,9 @@ fn write_chunk(
 ) -> Result<Vec<(usize, String)>, WriteError> {
     if !writers.contains_key(conn) {
         let Some(connection) = shared.deployment.connections.get(conn) else {
-            return Err(WriteError::Schema(format!("connection `{conn}` is not defined")));
+            return Err(WriteError::Schema(format!(
+                "connection `{conn}` is not defined"
+            )));
         };
         let w = (shared.connector)(connection)?;
         writers.insert(conn.to_string(), w);
@@ -202,7 +221,11 @@ fn write_split(
 ) -> Result<Vec<(usize, String)>, WriteError> {
     let batch: Vec<_> = rows.iter().map(|r| r.row.clone()).collect();
     match writer.write(&batch) {
-        Ok(outcome) => Ok(outcome.rejected.into_iter().map(|(i, r)| (i + offset, r)).collect()),
+        Ok(outcome) => Ok(outcome
+            .rejected
+            .into_iter()
+            .map(|(i, r)| (i + offset, r))
+            .collect()),
         Err(WriteError::Batch(reason)) if rows.len() == 1 => Ok(vec![(offset, reason)]),
         Err(WriteError::Batch(_)) => {
             let mid = rows.len() / 2;
@@ -241,9 +264,22 @@ mod tests {
             true
         }
         fn read(&self, _job: &str, max: usize) -> Result<Vec<Change>, String> {
-            Ok(self.entries.lock().unwrap().iter().take(max).cloned().collect())
+            Ok(self
+                .entries
+                .lock()
+                .unwrap()
+                .iter()
+                .take(max)
+                .cloned()
+                .collect())
         }
-        fn ack(&self, _job: &str, upto: EntryId, dead: &[DeadLetter], _cap: usize) -> Result<(), String> {
+        fn ack(
+            &self,
+            _job: &str,
+            upto: EntryId,
+            dead: &[DeadLetter],
+            _cap: usize,
+        ) -> Result<(), String> {
             self.entries.lock().unwrap().retain(|c| c.id > upto);
             self.dead.lock().unwrap().extend_from_slice(dead);
             Ok(())
@@ -280,10 +316,23 @@ mod tests {
     }
 
     fn deployment() -> Deployment {
-        let col = |c: &str| ColumnMapping { column: c.into(), field: c.into() };
+        let col = |c: &str| ColumnMapping {
+            column: c.into(),
+            field: c.into(),
+        };
         Deployment {
-            connections: [("t".to_string(), Connection::Sqlite { path: ":memory:".into() })].into(),
-            applier: Applier { on_failed_retry_interval_s: 1, write_batch_size: 4, ..Applier::default() },
+            connections: [(
+                "t".to_string(),
+                Connection::Sqlite {
+                    path: ":memory:".into(),
+                },
+            )]
+            .into(),
+            applier: Applier {
+                on_failed_retry_interval_s: 1,
+                write_batch_size: 4,
+                ..Applier::default()
+            },
             jobs: vec![Job {
                 name: "emp".into(),
                 key_pattern: "emp:*".into(),
@@ -334,17 +383,27 @@ mod tests {
     #[test]
     fn transient_failures_are_retried_until_the_target_recovers() {
         let queue = Arc::new(MemQueue::default());
-        queue.entries.lock().unwrap().extend([upsert(1, "1", "a"), upsert(2, "2", "b")]);
+        queue
+            .entries
+            .lock()
+            .unwrap()
+            .extend([upsert(1, "1", "a"), upsert(2, "2", "b")]);
         let target = Arc::new(Target::default());
         target.transient.store(3, Ordering::SeqCst);
         let engine = run_engine(queue.clone(), target.clone());
-        wait_for("the queue to drain", || queue.entries.lock().unwrap().is_empty());
+        wait_for("the queue to drain", || {
+            queue.entries.lock().unwrap().is_empty()
+        });
         assert_eq!(target.rows.lock().unwrap().len(), 2);
         assert!(target.attempts.load(Ordering::SeqCst) >= 4);
         let stats = &engine.jobs()[0].stats;
         assert_eq!(JobStats::get(&stats.inserted), 2);
         assert!(JobStats::get(&stats.retries_total) >= 3);
-        assert!(stats.last_error().unwrap().message.contains("connection refused"));
+        assert!(stats
+            .last_error()
+            .unwrap()
+            .message
+            .contains("connection refused"));
         assert!(engine.stop_and_join(Duration::from_secs(5)));
     }
 
@@ -360,9 +419,20 @@ mod tests {
         ]);
         let target = Arc::new(Target::default());
         let engine = run_engine(queue.clone(), target.clone());
-        wait_for("the queue to drain", || queue.entries.lock().unwrap().is_empty());
-        let written: Vec<_> = target.rows.lock().unwrap().iter().map(|(_, v)| v[0].clone()).collect();
-        assert_eq!(written, vec![json!("1"), json!("2"), json!("4"), json!("5")]);
+        wait_for("the queue to drain", || {
+            queue.entries.lock().unwrap().is_empty()
+        });
+        let written: Vec<_> = target
+            .rows
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, v)| v[0].clone())
+            .collect();
+        assert_eq!(
+            written,
+            vec![json!("1"), json!("2"), json!("4"), json!("5")]
+        );
         let dead = queue.dead.lock().unwrap();
         assert_eq!(dead.len(), 1);
         assert_eq!(dead[0].key, "emp:3");

@@ -95,7 +95,11 @@ pub fn on_keyspace_event(ctx: &Context, _kind: NotifyEvent, event: &str, key: &[
         match kind {
             EventKind::New => u.created.push(key.to_vec()),
             EventKind::Upsert | EventKind::Touch => {
-                if event == "rename_to" || event == "copy_to" || event == "move_to" || event == "restore" {
+                if event == "rename_to"
+                    || event == "copy_to"
+                    || event == "move_to"
+                    || event == "restore"
+                {
                     // A destination that existed was overwritten: its old row goes first.
                     if let Some(old) = take_removed(&mut u, key) {
                         push(&mut u, &pipeline, key, Opcode::Delete, "del", Some(old));
@@ -108,7 +112,11 @@ pub fn on_keyspace_event(ctx: &Context, _kind: NotifyEvent, event: &str, key: &[
                     }
                     None => false,
                 };
-                let op = if created { Opcode::Create } else { Opcode::Update };
+                let op = if created {
+                    Opcode::Create
+                } else {
+                    Opcode::Update
+                };
                 push(&mut u, &pipeline, key, op, event, None);
             }
             EventKind::Delete => {
@@ -148,12 +156,23 @@ pub fn is_tracked(key: &[u8]) -> bool {
 
 /// Returns `Some(value)` of the newest unused removal of `key` (the inner option as captured).
 fn take_removed(u: &mut Unit, key: &[u8]) -> Option<Option<String>> {
-    let r = u.removed.iter_mut().rev().find(|r| !r.used && r.key == key)?;
+    let r = u
+        .removed
+        .iter_mut()
+        .rev()
+        .find(|r| !r.used && r.key == key)?;
     r.used = true;
     Some(r.value.clone())
 }
 
-fn push(u: &mut Unit, p: &Pipeline, key: &[u8], opcode: Opcode, event: &str, value: Option<Option<String>>) {
+fn push(
+    u: &mut Unit,
+    p: &Pipeline,
+    key: &[u8],
+    opcode: Opcode,
+    event: &str,
+    value: Option<Option<String>>,
+) {
     for (i, job) in p.capture.iter().enumerate() {
         if job.pattern.matches(key) && job.wants_event(event) {
             u.entries.push(Entry {
@@ -189,9 +208,19 @@ fn flush(ctx: &Context) {
         .map(|r| (r.key.clone(), r.value.clone()))
         .collect();
     for (key, value) in leftovers {
-        push(&mut unit, &pipeline, &key, Opcode::Delete, "overwritten", Some(value));
+        push(
+            &mut unit,
+            &pipeline,
+            &key,
+            Opcode::Delete,
+            "overwritten",
+            Some(value),
+        );
     }
-    let opts = CallOptionsBuilder::new().replicate().errors_as_replies().build();
+    let opts = CallOptionsBuilder::new()
+        .replicate()
+        .errors_as_replies()
+        .build();
     let mut woken = vec![false; pipeline.capture.len()];
     for e in &unit.entries {
         let Some(job) = pipeline.capture.get(e.job) else {
@@ -214,7 +243,10 @@ fn flush(ctx: &Context) {
         let res: CallResult = ctx.call_ext("XADD", &opts, args.as_slice());
         if let Err(err) = res {
             let msg = err.to_utf8_string().unwrap_or_default();
-            ctx.log_warning(&format!("rdi: could not queue a change for job {}: {msg}", job.name));
+            ctx.log_warning(&format!(
+                "rdi: could not queue a change for job {}: {msg}",
+                job.name
+            ));
         }
         woken[e.job] = true;
     }

@@ -54,7 +54,9 @@ fn parse_args(args: &[RedisString]) -> Result<(Sources, bool), RedisError> {
         }
     }
     if !have_config {
-        return Err(RedisError::Str("ERR missing CONFIG <yaml>: RDI.DEPLOY CONFIG <yaml> [JOB <name> <yaml>]... [DRYRUN]"));
+        return Err(RedisError::Str(
+            "ERR missing CONFIG <yaml>: RDI.DEPLOY CONFIG <yaml> [JOB <name> <yaml>]... [DRYRUN]",
+        ));
     }
     Ok((src, dry_run))
 }
@@ -79,24 +81,32 @@ pub fn validate(src: &Sources) -> Result<(Deployment, Vec<String>), String> {
 /// `RDI.DEPLOY CONFIG <yaml> [JOB <name> <yaml>]... [DRYRUN]`
 pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     if !runtime::is_primary() {
-        return Err(RedisError::Str("READONLY deploy to the primary: this server is a replica"));
+        return Err(RedisError::Str(
+            "READONLY deploy to the primary: this server is a replica",
+        ));
     }
     let (src, dry_run) = parse_args(&args)?;
     let (deployment, notes) = validate(&src).map_err(RedisError::String)?;
     let blocked = ctx.block_client();
-    let spawned = std::thread::Builder::new().name("rdi-deploy".into()).spawn(move || {
-        let tsc = ThreadSafeContext::with_blocked_client(blocked);
-        tsc.reply(apply(src, deployment, notes, dry_run));
-    });
+    let spawned = std::thread::Builder::new()
+        .name("rdi-deploy".into())
+        .spawn(move || {
+            let tsc = ThreadSafeContext::with_blocked_client(blocked);
+            tsc.reply(apply(src, deployment, notes, dry_run));
+        });
     match spawned {
         Ok(_) => Ok(RedisValue::NoReply),
-        Err(e) => Err(RedisError::String(format!("ERR could not start the deploy thread: {e}"))),
+        Err(e) => Err(RedisError::String(format!(
+            "ERR could not start the deploy thread: {e}"
+        ))),
     }
 }
 
 /// Checks targets, then puts the deployment in force. Runs on a deploy thread.
 fn apply(src: Sources, deployment: Deployment, notes: Vec<String>, dry_run: bool) -> RedisResult {
-    let _one_at_a_time = DEPLOYING.lock().map_err(|_| RedisError::Str("ERR deploy lock poisoned"))?;
+    let _one_at_a_time = DEPLOYING
+        .lock()
+        .map_err(|_| RedisError::Str("ERR deploy lock poisoned"))?;
     let (problems, warnings) = check_targets(&deployment);
     if !problems.is_empty() {
         return Err(RedisError::String(format!(
@@ -128,7 +138,9 @@ fn apply(src: Sources, deployment: Deployment, notes: Vec<String>, dry_run: bool
     if let Err(e) = store(&ctx, &src) {
         // Put the old pipeline back to work before failing.
         restart_current();
-        return Err(RedisError::String(format!("ERR could not store the deployment: {e}")));
+        return Err(RedisError::String(format!(
+            "ERR could not store the deployment: {e}"
+        )));
     }
     let previous = runtime::current();
     let pipeline = Pipeline::new(
@@ -173,7 +185,10 @@ fn restart_current() {
 
 /// Writes the YAML as sent into the keyspace (replicated, persisted), replacing what was there.
 fn store(ctx: &Context, src: &Sources) -> Result<(), String> {
-    let opts = CallOptionsBuilder::new().replicate().errors_as_replies().build();
+    let opts = CallOptionsBuilder::new()
+        .replicate()
+        .errors_as_replies()
+        .build();
     let res: CallResult = ctx.call_ext("DEL", &opts, &[keys::DEPLOY_KEY]);
     res.map_err(|e| e.to_utf8_string().unwrap_or_default())?;
     let job_fields: Vec<String> = src
@@ -187,7 +202,8 @@ fn store(ctx: &Context, src: &Sources) -> Result<(), String> {
         args.push(yaml);
     }
     let res: CallResult = ctx.call_ext("HSET", &opts, args.as_slice());
-    res.map(|_| ()).map_err(|e| e.to_utf8_string().unwrap_or_default())
+    res.map(|_| ())
+        .map_err(|e| e.to_utf8_string().unwrap_or_default())
 }
 
 /// Connects to every target and checks each output's table and columns. Returns problems (missing
@@ -200,12 +216,20 @@ pub fn check_targets(d: &Deployment) -> (Vec<String>, Vec<String>) {
             .jobs
             .iter()
             .flat_map(|j| {
-                j.outputs.iter().enumerate().filter_map(move |(i, o)| match o {
-                    Output::Relational(r) if &r.connection == name => {
-                        Some((j.name.clone(), i, crate::applier::batch::OutputPlan::relational(r).target.as_ref().clone()))
-                    }
-                    _ => None,
-                })
+                j.outputs
+                    .iter()
+                    .enumerate()
+                    .filter_map(move |(i, o)| match o {
+                        Output::Relational(r) if &r.connection == name => Some((
+                            j.name.clone(),
+                            i,
+                            crate::applier::batch::OutputPlan::relational(r)
+                                .target
+                                .as_ref()
+                                .clone(),
+                        )),
+                        _ => None,
+                    })
             })
             .collect();
         if outputs.is_empty() && !matches!(conn, Connection::Sqlite { .. }) {

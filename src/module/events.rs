@@ -11,7 +11,9 @@ use super::warnings;
 #[loading_event_handler]
 fn on_loading(ctx: &Context, event: LoadingSubevent) {
     match event {
-        LoadingSubevent::RdbStarted | LoadingSubevent::AofStarted | LoadingSubevent::ReplStarted => {
+        LoadingSubevent::RdbStarted
+        | LoadingSubevent::AofStarted
+        | LoadingSubevent::ReplStarted => {
             // The queue in the file is the truth; nothing is captured or written while it loads.
             runtime::set_loading(true);
         }

@@ -42,7 +42,12 @@ pub struct RawEntry {
 }
 
 /// Reads up to `count` entries of a stream from `start` (`-` for the oldest).
-pub fn read_entries(ctx: &Context, stream: &str, start: &str, count: usize) -> Result<Vec<RawEntry>, String> {
+pub fn read_entries(
+    ctx: &Context,
+    stream: &str,
+    start: &str,
+    count: usize,
+) -> Result<Vec<RawEntry>, String> {
     let n = count.to_string();
     let reply = ctx
         .call("XRANGE", &[stream, start, "+", "COUNT", n.as_str()])
@@ -52,14 +57,21 @@ pub fn read_entries(ctx: &Context, stream: &str, start: &str, count: usize) -> R
     };
     let mut out = Vec::with_capacity(items.len());
     for item in &items {
-        let RedisValue::Array(parts) = item else { continue };
-        let (Some(id), Some(RedisValue::Array(fields))) = (parts.first().and_then(text), parts.get(1)) else {
+        let RedisValue::Array(parts) = item else {
             continue;
         };
-        let Some(id) = EntryId::parse(&id) else { continue };
+        let (Some(id), Some(RedisValue::Array(fields))) =
+            (parts.first().and_then(text), parts.get(1))
+        else {
+            continue;
+        };
+        let Some(id) = EntryId::parse(&id) else {
+            continue;
+        };
         let (mut key, mut opcode, mut value) = (None, None, None);
         for pair in fields.chunks(2) {
-            let (Some(f), Some(v)) = (pair.first().and_then(bytes), pair.get(1).and_then(bytes)) else {
+            let (Some(f), Some(v)) = (pair.first().and_then(bytes), pair.get(1).and_then(bytes))
+            else {
                 continue;
             };
             match f {
@@ -82,7 +94,9 @@ pub fn read_entries(ctx: &Context, stream: &str, start: &str, count: usize) -> R
 
 /// The ID of the newest entry of a stream, if any.
 pub fn last_id(ctx: &Context, stream: &str) -> Option<EntryId> {
-    let reply = ctx.call("XREVRANGE", &[stream, "+", "-", "COUNT", "1"]).ok()?;
+    let reply = ctx
+        .call("XREVRANGE", &[stream, "+", "-", "COUNT", "1"])
+        .ok()?;
     first_id(&reply)
 }
 
@@ -93,8 +107,12 @@ pub fn oldest_id(ctx: &Context, stream: &str) -> Option<EntryId> {
 }
 
 fn first_id(reply: &RedisValue) -> Option<EntryId> {
-    let RedisValue::Array(items) = reply else { return None };
-    let RedisValue::Array(parts) = items.first()? else { return None };
+    let RedisValue::Array(items) = reply else {
+        return None;
+    };
+    let RedisValue::Array(parts) = items.first()? else {
+        return None;
+    };
     EntryId::parse(&text(parts.first()?)?)
 }
 
@@ -113,7 +131,9 @@ fn read_value(ctx: &Context, key: &[u8]) -> KeyValue {
         Ok(RedisValue::Array(items)) => {
             let mut m = Map::new();
             for pair in items.chunks(2) {
-                if let (Some(f), Some(v)) = (pair.first().and_then(text), pair.get(1).and_then(text)) {
+                if let (Some(f), Some(v)) =
+                    (pair.first().and_then(text), pair.get(1).and_then(text))
+                {
                     m.insert(f, Value::String(v));
                 }
             }
@@ -168,10 +188,19 @@ impl Queue for RedisQueue {
         Ok(out)
     }
 
-    fn ack(&self, job: &str, upto: EntryId, dead: &[DeadLetter], dlq_cap: usize) -> Result<(), String> {
+    fn ack(
+        &self,
+        job: &str,
+        upto: EntryId,
+        dead: &[DeadLetter],
+        dlq_cap: usize,
+    ) -> Result<(), String> {
         let tsc = ThreadSafeContext::new();
         let ctx = tsc.lock();
-        let opts = CallOptionsBuilder::new().replicate().errors_as_replies().build();
+        let opts = CallOptionsBuilder::new()
+            .replicate()
+            .errors_as_replies()
+            .build();
         if dlq_cap > 0 && !dead.is_empty() {
             let dlq = keys::dlq_key(job);
             let cap = dlq_cap.to_string();
@@ -201,7 +230,9 @@ impl Queue for RedisQueue {
         }
         let stream = keys::queue_key(job);
         let min = upto.next().to_string();
-        let res: CallResult = ctx.call_ext("XTRIM", &opts, &[stream.as_str(), "MINID", min.as_str()]);
-        res.map(|_| ()).map_err(|e| e.to_utf8_string().unwrap_or_default())
+        let res: CallResult =
+            ctx.call_ext("XTRIM", &opts, &[stream.as_str(), "MINID", min.as_str()]);
+        res.map(|_| ())
+            .map_err(|e| e.to_utf8_string().unwrap_or_default())
     }
 }

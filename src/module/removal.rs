@@ -61,7 +61,9 @@ extern "C" fn on_key_event(
         return;
     }
     let context = Context::new(ctx);
-    let value = read_hash(key).filter(|m| !m.is_empty()).map(|m| Value::Object(m).to_string());
+    let value = read_hash(key)
+        .filter(|m| !m.is_empty())
+        .map(|m| Value::Object(m).to_string());
     capture::on_key_removed(&context, &name, value, overwritten);
 }
 
@@ -105,7 +107,13 @@ fn read_hash(key: *mut raw::RedisModuleKey) -> Option<Map<String, Value>> {
         let mut map = Map::new();
         let cursor = raw::RedisModule_ScanCursorCreate?();
         let scan = raw::RedisModule_ScanKey?;
-        while scan(key, cursor, Some(on_field), (&mut map as *mut Map<String, Value>).cast()) != 0 {}
+        while scan(
+            key,
+            cursor,
+            Some(on_field),
+            (&mut map as *mut Map<String, Value>).cast(),
+        ) != 0
+        {}
         if let Some(destroy) = raw::RedisModule_ScanCursorDestroy {
             destroy(cursor);
         }

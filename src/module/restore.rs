@@ -14,7 +14,9 @@ use crate::writer;
 /// Reads the deployed YAML, if any.
 pub fn read_sources(ctx: &Context) -> Option<Sources> {
     let reply = ctx.call("HGETALL", &[keys::DEPLOY_KEY]).ok()?;
-    let RedisValue::Array(items) = reply else { return None };
+    let RedisValue::Array(items) = reply else {
+        return None;
+    };
     let mut src = Sources::default();
     let mut have_config = false;
     for pair in items.chunks(2) {
@@ -38,25 +40,27 @@ pub fn read_sources(ctx: &Context) -> Option<Sources> {
 pub fn restore(ctx: &Context) {
     let next = match read_sources(ctx) {
         None => None,
-        Some(src) => match validate(&src) {
-            Ok((deployment, notes)) => {
-                let previous = runtime::current();
-                Some(Arc::new(Pipeline::new(
-                    deployment,
-                    notes,
-                    runtime::is_primary(),
-                    Arc::new(RedisQueue),
-                    Arc::new(writer::connect),
-                    previous.as_deref(),
-                )))
+        Some(src) => {
+            match validate(&src) {
+                Ok((deployment, notes)) => {
+                    let previous = runtime::current();
+                    Some(Arc::new(Pipeline::new(
+                        deployment,
+                        notes,
+                        runtime::is_primary(),
+                        Arc::new(RedisQueue),
+                        Arc::new(writer::connect),
+                        previous.as_deref(),
+                    )))
+                }
+                Err(e) => {
+                    let msg = format!("the deployment kept in the keyspace no longer validates, nothing runs: {e}");
+                    ctx.log_warning(&format!("rdi: {msg}"));
+                    warnings::add(msg);
+                    None
+                }
             }
-            Err(e) => {
-                let msg = format!("the deployment kept in the keyspace no longer validates, nothing runs: {e}");
-                ctx.log_warning(&format!("rdi: {msg}"));
-                warnings::add(msg);
-                None
-            }
-        },
+        }
     };
     let jobs = next.as_ref().map_or(0, |p| p.capture.len());
     if let Some(old) = runtime::replace(next) {
@@ -67,7 +71,11 @@ pub fn restore(ctx: &Context) {
     if jobs > 0 {
         ctx.log_notice(&format!(
             "rdi: pipeline restored from the keyspace: {jobs} job(s), writers {}",
-            if runtime::is_primary() { "started" } else { "idle (replica)" }
+            if runtime::is_primary() {
+                "started"
+            } else {
+                "idle (replica)"
+            }
         ));
     }
 }

@@ -66,7 +66,10 @@ impl Pipeline {
         let engine = primary.then(|| {
             let job_stats = |name: &str| {
                 prev_engine.as_ref().and_then(|e| {
-                    e.jobs().iter().find(|j| j.job.name == name).map(|j| j.stats.clone())
+                    e.jobs()
+                        .iter()
+                        .find(|j| j.job.name == name)
+                        .map(|j| j.stats.clone())
                 })
             };
             let conn_stats = |name: &str| {
@@ -74,7 +77,13 @@ impl Pipeline {
                     .as_ref()
                     .and_then(|e| e.connection_stats().get(name).cloned())
             };
-            Arc::new(Engine::start(deployment.clone(), queue, connector, &job_stats, &conn_stats))
+            Arc::new(Engine::start(
+                deployment.clone(),
+                queue,
+                connector,
+                &job_stats,
+                &conn_stats,
+            ))
         });
         Pipeline {
             deployment,

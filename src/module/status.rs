@@ -54,7 +54,14 @@ pub fn command(ctx: &Context, _args: Vec<RedisString>) -> RedisResult {
         Some(_) => "STOPPED",
     };
     top.insert(key("engine"), s(engine_state));
-    top.insert(key("role"), s(if runtime::is_primary() { "primary" } else { "replica" }));
+    top.insert(
+        key("role"),
+        s(if runtime::is_primary() {
+            "primary"
+        } else {
+            "replica"
+        }),
+    );
     let mut conns = Map::new();
     let mut jobs = Map::new();
     if let Some(p) = &pipeline {
@@ -69,7 +76,9 @@ pub fn command(ctx: &Context, _args: Vec<RedisString>) -> RedisResult {
             m.insert(key("health"), s(health.as_str()));
             m.insert(
                 key("last_error"),
-                stats.and_then(|st| st.last_error()).map_or(RedisValue::Null, |e| s(e.message)),
+                stats
+                    .and_then(|st| st.last_error())
+                    .map_or(RedisValue::Null, |e| s(e.message)),
             );
             conns.insert(key(name), RedisValue::OrderedMap(m));
         }
@@ -86,7 +95,9 @@ pub fn command(ctx: &Context, _args: Vec<RedisString>) -> RedisResult {
                         .map(|o| match o {
                             Output::Relational(r) => s(format!(
                                 "relational.write -> {} ({})",
-                                r.schema.as_ref().map_or(r.table.clone(), |sc| format!("{sc}.{}", r.table)),
+                                r.schema
+                                    .as_ref()
+                                    .map_or(r.table.clone(), |sc| format!("{sc}.{}", r.table)),
                                 r.connection
                             )),
                         })

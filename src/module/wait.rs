@@ -39,11 +39,15 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             .parse_integer()
             .ok()
             .and_then(|v| u64::try_from(v).ok())
-            .ok_or(RedisError::Str("ERR timeout must be a non-negative number of milliseconds"))?,
+            .ok_or(RedisError::Str(
+                "ERR timeout must be a non-negative number of milliseconds",
+            ))?,
         None => WAIT_TIMEOUT_DEFAULT_MS,
     };
     if !runtime::is_primary() {
-        return Err(RedisError::Str("ERR this server is a replica: RDI.WAIT on the primary"));
+        return Err(RedisError::Str(
+            "ERR this server is a replica: RDI.WAIT on the primary",
+        ));
     }
     // The newest entry of each queue now: done when each queue's oldest entry is past it.
     let targets: Vec<(String, EntryId)> = runtime::current()
@@ -56,39 +60,49 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         .unwrap_or_default();
     let (written0, rejected0) = totals();
     let blocked = ctx.block_client();
-    let spawned = std::thread::Builder::new().name("rdi-wait".into()).spawn(move || {
-        let tsc = ThreadSafeContext::with_blocked_client(blocked);
-        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-        loop {
-            let remaining: Vec<String> = {
-                let ctx = tsc.lock();
-                targets
-                    .iter()
-                    .filter(|(q, id)| oldest_id(&ctx, q).is_some_and(|o| o <= *id))
-                    .map(|(q, _)| q.trim_start_matches("__rdi__:queue:").to_string())
-                    .collect()
-            };
-            let (w, r) = totals();
-            if remaining.is_empty() {
-                let mut m = std::collections::BTreeMap::new();
-                m.insert(RedisValueKey::String("written".into()), RedisValue::Integer(w.saturating_sub(written0) as i64));
-                m.insert(RedisValueKey::String("rejected".into()), RedisValue::Integer(r.saturating_sub(rejected0) as i64));
-                tsc.reply(Ok(RedisValue::OrderedMap(m)));
-                return;
+    let spawned = std::thread::Builder::new()
+        .name("rdi-wait".into())
+        .spawn(move || {
+            let tsc = ThreadSafeContext::with_blocked_client(blocked);
+            let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+            loop {
+                let remaining: Vec<String> = {
+                    let ctx = tsc.lock();
+                    targets
+                        .iter()
+                        .filter(|(q, id)| oldest_id(&ctx, q).is_some_and(|o| o <= *id))
+                        .map(|(q, _)| q.trim_start_matches("__rdi__:queue:").to_string())
+                        .collect()
+                };
+                let (w, r) = totals();
+                if remaining.is_empty() {
+                    let mut m = std::collections::BTreeMap::new();
+                    m.insert(
+                        RedisValueKey::String("written".into()),
+                        RedisValue::Integer(w.saturating_sub(written0) as i64),
+                    );
+                    m.insert(
+                        RedisValueKey::String("rejected".into()),
+                        RedisValue::Integer(r.saturating_sub(rejected0) as i64),
+                    );
+                    tsc.reply(Ok(RedisValue::OrderedMap(m)));
+                    return;
+                }
+                if Instant::now() >= deadline {
+                    tsc.reply(Err(RedisError::String(format!(
+                        "TIMEOUT changes still pending after {timeout_ms} ms in job(s): {}",
+                        remaining.join(", ")
+                    ))));
+                    return;
+                }
+                std::thread::sleep(POLL);
             }
-            if Instant::now() >= deadline {
-                tsc.reply(Err(RedisError::String(format!(
-                    "TIMEOUT changes still pending after {timeout_ms} ms in job(s): {}",
-                    remaining.join(", ")
-                ))));
-                return;
-            }
-            std::thread::sleep(POLL);
-        }
-    });
+        });
     let _ = keys::PREFIX;
     match spawned {
         Ok(_) => Ok(RedisValue::NoReply),
-        Err(e) => Err(RedisError::String(format!("ERR could not start the wait thread: {e}"))),
+        Err(e) => Err(RedisError::String(format!(
+            "ERR could not start the wait thread: {e}"
+        ))),
     }
 }

@@ -1,0 +1,557 @@
+//! Value conversion: a record's JSON value into a typed SQL value for one column's type category.
+//!
+//! Hash fields arrive as JSON strings ("42", "true", "2024-01-02T03:04:05Z") and JSON documents as typed
+//! values, so every category accepts both. A failure gives a reason that names the column, its type and
+//! the value's JSON type, never the value itself.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+
+use super::temporal::{to_date, to_instant, to_time};
+use serde_json::Value;
+
+/// The type category of a column: what a value must be converted to before it is bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// A signed integer of `bits` (16, 32 or 64).
+    Integer {
+        /// Width in bits, for the range check.
+        bits: u8,
+    },
+    /// A floating-point number of `bits` (32 or 64).
+    Float {
+        /// Width in bits, for the range check.
+        bits: u8,
+    },
+    /// An exact decimal, with `(precision, scale)` when the column declares them.
+    Numeric {
+        /// Declared precision and scale, used to reject values with too many integer digits.
+        precision_scale: Option<(u32, u32)>,
+    },
+    /// A boolean.
+    Boolean,
+    /// Text, with a length limit in characters when the column declares one.
+    Text {
+        /// Most characters the column takes.
+        max_chars: Option<usize>,
+    },
+    /// A date and time without time zone.
+    Timestamp,
+    /// An instant (date and time with time zone), stored as UTC.
+    TimestampTz,
+    /// A calendar date.
+    Date,
+    /// A time of day without time zone.
+    Time,
+    /// A JSON document (json, jsonb, or SQLite JSON text).
+    Json,
+    /// A UUID.
+    Uuid,
+    /// Binary data (bytea, BLOB).
+    Bytes,
+    /// No declared type (SQLite): the value keeps its JSON type.
+    Any,
+    /// Any other type: the value's text, left to the database to parse.
+    Other,
+}
+
+/// A value converted for a column, ready to be bound.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    /// SQL NULL.
+    Null,
+    /// An integer.
+    Int(i64),
+    /// A floating-point number.
+    Float(f64),
+    /// A decimal in its validated text form.
+    Numeric(String),
+    /// A boolean.
+    Bool(bool),
+    /// Text.
+    Text(String),
+    /// A date and time without time zone.
+    Timestamp(NaiveDateTime),
+    /// An instant in UTC.
+    TimestampTz(DateTime<Utc>),
+    /// A date.
+    Date(NaiveDate),
+    /// A time of day.
+    Time(NaiveTime),
+    /// A JSON document.
+    Json(Value),
+    /// A UUID in lower-case hyphenated form.
+    Uuid(String),
+    /// Binary data.
+    Bytes(Vec<u8>),
+}
+
+/// One column of a target table as the catalog describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// Column name as the catalog spells it.
+    pub name: String,
+    /// Type as the catalog spells it (`bigint`, `character varying(10)`, `INTEGER`...).
+    pub sql_type: String,
+    /// Type category that values are converted to.
+    pub kind: ColumnKind,
+}
+
+/// Why a value does not fit: completed by [`Column::convert`] into a reason naming the column.
+pub(super) type Why = &'static str;
+
+impl Column {
+    /// Converts a JSON value for this column; the error is a reason naming the column, its type and the
+    /// value's JSON type, never the value.
+    pub fn convert(&self, value: &Value) -> Result<SqlValue, String> {
+        convert_value(self.kind, value).map_err(|why| {
+            format!(
+                "column `{}` of type {} cannot take a JSON {}: {why}",
+                self.name,
+                self.sql_type,
+                json_type(value)
+            )
+        })
+    }
+}
+
+/// The JSON type name of a value, for reasons.
+pub fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn convert_value(kind: ColumnKind, value: &Value) -> Result<SqlValue, Why> {
+    if value.is_null() {
+        return Ok(SqlValue::Null);
+    }
+    match kind {
+        ColumnKind::Integer { bits } => to_integer(value, bits).map(SqlValue::Int),
+        ColumnKind::Float { bits } => to_float(value, bits).map(SqlValue::Float),
+        ColumnKind::Numeric { precision_scale } => {
+            to_numeric(value, precision_scale).map(SqlValue::Numeric)
+        }
+        ColumnKind::Boolean => to_bool(value).map(SqlValue::Bool),
+        ColumnKind::Text { max_chars } => {
+            let text = to_text(value);
+            match max_chars {
+                Some(max) if text.chars().count() > max => Err("longer than the column allows"),
+                _ => Ok(SqlValue::Text(text)),
+            }
+        }
+        ColumnKind::Timestamp => to_instant(value).map(|t| SqlValue::Timestamp(t.naive_utc())),
+        ColumnKind::TimestampTz => to_instant(value).map(SqlValue::TimestampTz),
+        ColumnKind::Date => to_date(value).map(SqlValue::Date),
+        ColumnKind::Time => to_time(value).map(SqlValue::Time),
+        ColumnKind::Json => Ok(SqlValue::Json(to_json(value))),
+        ColumnKind::Uuid => to_uuid(value).map(SqlValue::Uuid),
+        ColumnKind::Bytes => to_bytes(value).map(SqlValue::Bytes),
+        ColumnKind::Any => Ok(match value {
+            Value::Bool(b) => SqlValue::Bool(*b),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => SqlValue::Int(i),
+                None => SqlValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            Value::String(s) => SqlValue::Text(s.clone()),
+            other => SqlValue::Json(other.clone()),
+        }),
+        ColumnKind::Other => Ok(SqlValue::Text(to_text(value))),
+    }
+}
+
+fn to_integer(value: &Value, bits: u8) -> Result<i64, Why> {
+    let n = match value {
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i,
+            // 42.0 is an integer; 1e300 and 42.5 are not.
+            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.2e18 => f as i64,
+            (None, Some(f)) if f.fract() == 0.0 => return Err("out of range"),
+            _ => return Err("not an integer"),
+        },
+        Value::String(s) => match s.trim().parse::<i64>() {
+            Ok(i) => i,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow
+                ) =>
+            {
+                return Err("out of range")
+            }
+            Err(_) => return Err("not an integer"),
+        },
+        Value::Bool(b) => i64::from(*b),
+        _ => return Err("not an integer"),
+    };
+    let fits = match bits {
+        16 => i16::try_from(n).is_ok(),
+        32 => i32::try_from(n).is_ok(),
+        _ => true,
+    };
+    if fits {
+        Ok(n)
+    } else {
+        Err("out of range")
+    }
+}
+
+fn to_float(value: &Value, bits: u8) -> Result<f64, Why> {
+    let f = match value {
+        Value::Number(n) => n.as_f64().ok_or("not a number")?,
+        Value::String(s) => s.trim().parse::<f64>().map_err(|_| "not a number")?,
+        _ => return Err("not a number"),
+    };
+    if bits == 32 && f.is_finite() && f.abs() > f64::from(f32::MAX) {
+        return Err("out of range");
+    }
+    Ok(f)
+}
+
+fn to_numeric(value: &Value, precision_scale: Option<(u32, u32)>) -> Result<String, Why> {
+    let text = match value {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.trim().to_string(),
+        _ => return Err("not a decimal number"),
+    };
+    match text.to_ascii_lowercase().as_str() {
+        "nan" => return Ok("NaN".into()),
+        "infinity" | "+infinity" | "inf" => return Ok("Infinity".into()),
+        "-infinity" | "-inf" => return Ok("-Infinity".into()),
+        _ => {}
+    }
+    let int_digits = decimal_integer_digits(&text).ok_or("not a decimal number")?;
+    if let Some((precision, scale)) = precision_scale {
+        // Rounding to the scale can still carry into one more digit (99.995 in numeric(4,2)); the
+        // database refuses that case and the batch is split.
+        if int_digits > i64::from(precision.saturating_sub(scale)) {
+            return Err("out of range for the column's precision");
+        }
+    }
+    Ok(text)
+}
+
+/// Counts the significant digits before the decimal point of `[+-]digits[.digits][e[+-]digits]`, or
+/// `None` when the text is not such a number.
+fn decimal_integer_digits(text: &str) -> Option<i64> {
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], unsigned[at + 1..].parse::<i64>().ok()?),
+        None => (unsigned, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (int_part.is_empty() && frac_part.is_empty())
+        || !all_digits(int_part)
+        || !all_digits(frac_part)
+    {
+        return None;
+    }
+    let digits = format!("{int_part}{frac_part}");
+    let Some(first) = digits.find(|c| c != '0') else {
+        return Some(0);
+    };
+    // Position of the point relative to the first significant digit.
+    let point = int_part.len() as i64 + exponent;
+    Some((point - first as i64).max(0))
+}
+
+fn to_bool(value: &Value) -> Result<bool, Why> {
+    match value {
+        Value::Bool(b) => Ok(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(0) => Ok(false),
+            Some(1) => Ok(true),
+            _ => Err("not a boolean"),
+        },
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "t" | "1" | "yes" | "y" | "on" => Ok(true),
+            "false" | "f" | "0" | "no" | "n" | "off" => Ok(false),
+            _ => Err("not a boolean"),
+        },
+        _ => Err("not a boolean"),
+    }
+}
+
+/// A value's text: strings as they are, anything else as its JSON text.
+fn to_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// JSON columns: typed values as they are; a string that holds JSON text (a hash field) is parsed,
+/// any other string is a JSON string.
+fn to_json(value: &Value) -> Value {
+    match value {
+        Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| value.clone()),
+        other => other.clone(),
+    }
+}
+
+/// UUIDs: 32 hex digits, hyphenated or not, optionally in braces; lower-cased and hyphenated.
+fn to_uuid(value: &Value) -> Result<String, Why> {
+    let Value::String(s) = value else {
+        return Err("not a UUID");
+    };
+    let s = s.trim();
+    let s = s
+        .strip_prefix('{')
+        .and_then(|r| r.strip_suffix('}'))
+        .unwrap_or(s);
+    let hex: String = if s.len() == 36 {
+        let hyphens_ok = s
+            .char_indices()
+            .all(|(i, c)| matches!(i, 8 | 13 | 18 | 23) == (c == '-'));
+        if !hyphens_ok {
+            return Err("not a UUID");
+        }
+        s.chars().filter(|c| *c != '-').collect()
+    } else {
+        s.to_string()
+    };
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("not a UUID");
+    }
+    let h = hex.to_ascii_lowercase();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    ))
+}
+
+/// Binary: a string in PostgreSQL's hex form (`\x0a1b`) is decoded, any other string is its UTF-8 bytes.
+fn to_bytes(value: &Value) -> Result<Vec<u8>, Why> {
+    let Value::String(s) = value else {
+        return Err("not binary data (expected a string)");
+    };
+    match s.strip_prefix("\\x") {
+        Some(hex) => decode_hex(hex).ok_or("not valid hex after \\x"),
+        None => Ok(s.as_bytes().to_vec()),
+    }
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn col(kind: ColumnKind) -> Column {
+        Column {
+            name: "c".into(),
+            sql_type: "t".into(),
+            kind,
+        }
+    }
+
+    /// Each input converts to its expected value.
+    fn accepts(kind: ColumnKind, cases: &[(Value, SqlValue)]) {
+        for (input, want) in cases {
+            assert_eq!(col(kind).convert(input).as_ref(), Ok(want), "{input}");
+        }
+    }
+
+    /// Each input is refused.
+    fn refuses(kind: ColumnKind, inputs: &[Value]) {
+        for input in inputs {
+            assert!(col(kind).convert(input).is_err(), "{input}");
+        }
+    }
+
+    const INT8: ColumnKind = ColumnKind::Integer { bits: 64 };
+
+    #[test]
+    fn integers_come_from_strings_numbers_and_booleans() {
+        let cases = [
+            (json!("42"), 42),
+            (json!(" -7 "), -7),
+            (json!(42), 42),
+            (json!(42.0), 42),
+            (json!(true), 1),
+        ];
+        accepts(INT8, &cases.map(|(v, i)| (v, SqlValue::Int(i))));
+        refuses(
+            INT8,
+            &[
+                json!("4.5"),
+                json!(4.5),
+                json!("99999999999999999999"),
+                json!([1]),
+            ],
+        );
+        accepts(
+            ColumnKind::Integer { bits: 16 },
+            &[(json!("32767"), SqlValue::Int(32767))],
+        );
+        refuses(
+            ColumnKind::Integer { bits: 16 },
+            &[json!("32768"), json!(-32769)],
+        );
+        refuses(ColumnKind::Integer { bits: 32 }, &[json!(3_000_000_000i64)]);
+    }
+
+    #[test]
+    fn reasons_name_column_type_and_json_type_but_not_the_value() {
+        let c = Column {
+            name: "age".into(),
+            sql_type: "bigint".into(),
+            kind: INT8,
+        };
+        let err = c.convert(&json!("secret-abc")).unwrap_err();
+        assert_eq!(
+            err,
+            "column `age` of type bigint cannot take a JSON string: not an integer"
+        );
+        let err = c.convert(&json!(1e300)).unwrap_err();
+        assert_eq!(
+            err,
+            "column `age` of type bigint cannot take a JSON number: out of range"
+        );
+        let err = c.convert(&json!({"a": 1})).unwrap_err();
+        assert!(err.contains("JSON object"), "{err}");
+    }
+
+    #[test]
+    fn null_is_null_for_every_kind() {
+        for kind in [
+            INT8,
+            ColumnKind::Boolean,
+            ColumnKind::Json,
+            ColumnKind::Date,
+            ColumnKind::Other,
+        ] {
+            accepts(kind, &[(Value::Null, SqlValue::Null)]);
+        }
+    }
+
+    #[test]
+    fn floats_and_decimals_are_range_checked() {
+        let f4 = ColumnKind::Float { bits: 32 };
+        accepts(
+            f4,
+            &[
+                (json!("1.5"), SqlValue::Float(1.5)),
+                (json!(2), SqlValue::Float(2.0)),
+            ],
+        );
+        refuses(f4, &[json!("1e300"), json!("x"), json!(true)]);
+        let num = ColumnKind::Numeric {
+            precision_scale: Some((5, 2)),
+        };
+        let cases = [
+            ("123.45", "123.45"),
+            ("-0.001e2", "-0.001e2"),
+            ("nan", "NaN"),
+            ("-Infinity", "-Infinity"),
+        ];
+        accepts(
+            num,
+            &cases.map(|(i, o)| (json!(i), SqlValue::Numeric(o.into()))),
+        );
+        accepts(num, &[(json!(1.5), SqlValue::Numeric("1.5".into()))]);
+        refuses(
+            num,
+            &[
+                json!("1234.5"),
+                json!("1.5e3"),
+                json!("1.2.3"),
+                json!("."),
+                json!("1e"),
+                json!(true),
+            ],
+        );
+    }
+
+    #[test]
+    fn booleans_accept_the_usual_spellings() {
+        let yes =
+            ["true", "TRUE", "t", "1", "yes", "On", "Y"].map(|s| (json!(s), SqlValue::Bool(true)));
+        let no = ["false", "F", "0", "no", "OFF", "n"].map(|s| (json!(s), SqlValue::Bool(false)));
+        accepts(ColumnKind::Boolean, &yes);
+        accepts(ColumnKind::Boolean, &no);
+        accepts(
+            ColumnKind::Boolean,
+            &[
+                (json!(false), SqlValue::Bool(false)),
+                (json!(1), SqlValue::Bool(true)),
+            ],
+        );
+        refuses(ColumnKind::Boolean, &[json!("maybe"), json!(2), json!("")]);
+    }
+
+    #[test]
+    fn uuids_bytes_and_json() {
+        let u = SqlValue::Uuid("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11".into());
+        let forms = [
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+            "{A0EEBC999C0B4EF8BB6D6BB9BD380A11}",
+        ];
+        accepts(ColumnKind::Uuid, &forms.map(|s| (json!(s), u.clone())));
+        refuses(
+            ColumnKind::Uuid,
+            &[
+                json!("a0eebc99-9c0b4-ef8-bb6d-6bb9bd380a11"),
+                json!("xyz"),
+                json!(1),
+            ],
+        );
+        let bytes = [
+            (json!("\\x00ff"), SqlValue::Bytes(vec![0, 255])),
+            (json!("hi"), SqlValue::Bytes(b"hi".to_vec())),
+        ];
+        accepts(ColumnKind::Bytes, &bytes);
+        refuses(
+            ColumnKind::Bytes,
+            &[json!("\\xzz"), json!("\\x0"), json!([1])],
+        );
+        let docs = [
+            (json!("{\"a\":1}"), json!({"a": 1})),
+            (json!("plain"), json!("plain")),
+            (json!([1, 2]), json!([1, 2])),
+        ];
+        accepts(ColumnKind::Json, &docs.map(|(i, o)| (i, SqlValue::Json(o))));
+    }
+
+    #[test]
+    fn text_takes_anything_within_its_length() {
+        let text = ColumnKind::Text { max_chars: Some(3) };
+        let cases = [
+            (json!("abc"), "abc"),
+            (json!("äöü"), "äöü"),
+            (json!(12), "12"),
+        ];
+        accepts(text, &cases.map(|(i, o)| (i, SqlValue::Text(o.into()))));
+        refuses(text, &[json!("abcd")]);
+        accepts(
+            ColumnKind::Other,
+            &[(json!({"a": 1}), SqlValue::Text("{\"a\":1}".into()))],
+        );
+        accepts(
+            ColumnKind::Any,
+            &[
+                (json!(7), SqlValue::Int(7)),
+                (json!("7"), SqlValue::Text("7".into())),
+            ],
+        );
+    }
+}

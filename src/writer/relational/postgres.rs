@@ -1,0 +1,475 @@
+//! The PostgreSQL writer: column types from the catalog, every value validated in Rust, bound as text
+//! and cast in SQL; error classification by SQLSTATE; reconnection after a lost connection.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use ::postgres::config::SslMode;
+use ::postgres::types::{ToSql, Type};
+use ::postgres::{Client, Config, NoTls, Statement};
+
+use crate::config::SqlServerConnection;
+use crate::writer::{RowChange, RowOp, TableTarget, WriteError, WriteOutcome, Writer};
+
+use super::convert::{json_type, Column, ColumnKind, SqlValue};
+use super::dialect::{Dialect, PostgresDialect};
+use super::table::TableSchema;
+
+/// `application_name` unless the connection sets one.
+pub const APPLICATION_NAME_DEFAULT: &str = "rdi-write-behind";
+/// Seconds to wait for a connection unless `connect_timeout` says otherwise.
+pub const CONNECT_TIMEOUT_S_DEFAULT: u64 = 10;
+/// Idle seconds before TCP keepalives probe the server, so that a vanished server is noticed.
+pub const KEEPALIVES_IDLE_S_DEFAULT: u64 = 30;
+/// The `connect_args` / `query_args` keys a PostgreSQL connection understands.
+pub const POSTGRES_ARGS: &[&str] = &[
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "connect_timeout",
+    "application_name",
+    "options",
+    "keepalives_idle",
+];
+
+/// Columns of a table (or view) in order: name, type as SQL spells it, base type name and type modifier
+/// (domains are seen through to their base type). `$1` is the table name quoted as a statement would
+/// write it, so that it resolves through `search_path` exactly as the statements do.
+const CATALOG_SQL: &str = "\
+SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), bt.typname::text, \
+       CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END \
+FROM pg_catalog.pg_attribute a \
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END \
+WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
+  AND c.relkind IN ('r', 'p', 'v', 'f') \
+ORDER BY a.attnum";
+
+/// A checked table and its statements, prepared on the current connection.
+struct PgTable {
+    schema: TableSchema,
+    upsert: Statement,
+    delete: Option<Statement>,
+}
+
+/// Writes to one PostgreSQL database; reconnects on the next call after the connection is lost.
+pub struct PostgresWriter {
+    config: Config,
+    client: Option<Client>,
+    /// Tables checked on the current connection; emptied when it is replaced.
+    tables: HashMap<TableTarget, PgTable>,
+}
+
+impl PostgresWriter {
+    /// Connects; fails with [`WriteError::Transient`] when the server cannot be reached and with
+    /// [`WriteError::Schema`] when the settings cannot work.
+    pub fn connect(settings: &SqlServerConnection) -> Result<Self, WriteError> {
+        let config = client_config(settings)?;
+        let client = open(&config)?;
+        Ok(PostgresWriter {
+            config,
+            client: Some(client),
+            tables: HashMap::new(),
+        })
+    }
+
+    /// The live client, reconnecting first if there is none or it was closed.
+    fn client(&mut self) -> Result<&mut Client, WriteError> {
+        let client = match self.client.take() {
+            Some(client) if !client.is_closed() => client,
+            _ => {
+                // Statements belong to the old connection.
+                self.tables.clear();
+                open(&self.config)?
+            }
+        };
+        Ok(self.client.insert(client))
+    }
+
+    /// Checks a table on the current connection (never reconnecting, so that tables checked earlier
+    /// in the same call stay valid) and keeps its statements.
+    fn load(&mut self, target: &TableTarget) -> Result<(), WriteError> {
+        let client = self.client.as_mut().ok_or_else(not_connected)?;
+        let probe = TableSchema {
+            schema: target.schema.clone(),
+            table: target.table.clone(),
+            columns: vec![],
+            keys: 0,
+        };
+        let quoted = PostgresDialect.table_name(&probe);
+        let rows = client
+            .query(CATALOG_SQL, &[&quoted])
+            .map_err(|e| classify(&e))?;
+        let catalog: Vec<Column> = rows
+            .iter()
+            .map(|row| {
+                let (name, sql_type, base, typmod): (String, String, String, i32) = (
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                );
+                Ok(Column {
+                    name,
+                    sql_type,
+                    kind: postgres_kind(&base, typmod),
+                })
+            })
+            .collect::<Result<_, ::postgres::Error>>()
+            .map_err(|e| classify(&e))?;
+        let display = match &target.schema {
+            Some(schema) => format!("{schema}.{}", target.table),
+            None if catalog.is_empty() => {
+                let row = client
+                    .query_one("SELECT current_schema()::text", &[])
+                    .map_err(|e| classify(&e))?;
+                let current: Option<String> = row.try_get(0).map_err(|e| classify(&e))?;
+                format!(
+                    "{}.{}",
+                    current.unwrap_or_else(|| "(no schema)".into()),
+                    target.table
+                )
+            }
+            None => target.table.clone(),
+        };
+        let schema = TableSchema::resolve(target, &display, &catalog)?;
+        let upsert = prepare(
+            client,
+            &PostgresDialect.upsert_sql(&schema),
+            schema.columns.len(),
+        )?;
+        let delete = match schema.keys {
+            0 => None,
+            keys => Some(prepare(client, &PostgresDialect.delete_sql(&schema), keys)?),
+        };
+        self.tables.insert(
+            target.clone(),
+            PgTable {
+                schema,
+                upsert,
+                delete,
+            },
+        );
+        Ok(())
+    }
+
+    fn try_write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError> {
+        self.client()?;
+        for row in rows {
+            if !self.tables.contains_key(&*row.target) {
+                self.load(&row.target)?;
+            }
+        }
+        let mut outcome = WriteOutcome::default();
+        let mut work: Vec<(&Statement, Vec<Option<String>>)> = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let table = self.tables.get(&*row.target).ok_or_else(|| {
+                WriteError::Schema(format!(
+                    "table {} was not checked",
+                    row.target.display_name()
+                ))
+            })?;
+            let statement = match row.op {
+                RowOp::Upsert => Some(&table.upsert),
+                RowOp::Delete => table.delete.as_ref(),
+            };
+            // A delete without keys has no statement; `parameters` rejects it first.
+            match (parameters(&table.schema, row), statement) {
+                (Ok(params), Some(statement)) => work.push((statement, params)),
+                (Err(reason), _) => outcome.rejected.push((i, reason)),
+                (Ok(_), None) => outcome.rejected.push((i, "the target has no keys".into())),
+            }
+        }
+        if work.is_empty() {
+            return Ok(outcome);
+        }
+        let client = self.client.as_mut().ok_or_else(not_connected)?;
+        let mut tx = client.transaction().map_err(|e| classify(&e))?;
+        for (statement, params) in &work {
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            tx.execute(*statement, &refs).map_err(|e| classify(&e))?;
+        }
+        tx.commit().map_err(|e| classify(&e))?;
+        Ok(outcome)
+    }
+
+    /// Forgets what an error made stale: the connection after a transient error (it may be half
+    /// dead, and a new one is cheap next to the back-off), the checked tables after a schema error.
+    fn after_error(&mut self, err: &WriteError) {
+        match err {
+            WriteError::Transient(_) => {
+                self.client = None;
+                self.tables.clear();
+            }
+            WriteError::Schema(_) => self.tables.clear(),
+            WriteError::Batch(_) => {}
+        }
+    }
+}
+
+impl Writer for PostgresWriter {
+    fn check(&mut self, target: &TableTarget) -> Result<(), WriteError> {
+        let result = match self.client() {
+            Ok(_) => self.load(target),
+            Err(err) => Err(err),
+        };
+        if let Err(err) = &result {
+            self.after_error(err);
+        }
+        result
+    }
+
+    fn write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError> {
+        let result = self.try_write(rows);
+        if let Err(err) = &result {
+            self.after_error(err);
+        }
+        result
+    }
+}
+
+/// Builds the driver's configuration from a connection of `config.yaml`.
+pub fn client_config(settings: &SqlServerConnection) -> Result<Config, WriteError> {
+    let mut config = Config::new();
+    config
+        .host(&settings.host)
+        .port(settings.port)
+        .dbname(&settings.database)
+        .user(&settings.user)
+        .application_name(APPLICATION_NAME_DEFAULT)
+        .connect_timeout(Duration::from_secs(CONNECT_TIMEOUT_S_DEFAULT))
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(KEEPALIVES_IDLE_S_DEFAULT))
+        .ssl_mode(SslMode::Prefer);
+    if let Some(password) = &settings.password {
+        config.password(password);
+    }
+    let seconds = |key: &str, value: &str| {
+        value
+            .trim()
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| {
+                WriteError::Schema(format!(
+                    "postgresql `{key}` must be a whole number of seconds"
+                ))
+            })
+    };
+    for (key, value) in settings.connect_args.iter().chain(&settings.query_args) {
+        match key.as_str() {
+            "sslmode" => match value.as_str() {
+                "disable" => config.ssl_mode(SslMode::Disable),
+                "prefer" | "allow" => config.ssl_mode(SslMode::Prefer),
+                "require" | "verify-ca" | "verify-full" => {
+                    return Err(WriteError::Schema(format!(
+                        "sslmode {value} needs TLS support, not built yet"
+                    )))
+                }
+                _ => {
+                    return Err(WriteError::Schema(format!(
+                        "unknown postgresql sslmode `{value}`"
+                    )))
+                }
+            },
+            // Only read by TLS, which the modes accepted above do not use.
+            "sslrootcert" | "sslcert" | "sslkey" => &mut config,
+            // libpq treats 0 as "wait forever"; keep a bound instead.
+            "connect_timeout" => match seconds(key, value)? {
+                d if d.is_zero() => &mut config,
+                d => config.connect_timeout(d),
+            },
+            "application_name" => config.application_name(value),
+            "options" => config.options(value),
+            "keepalives_idle" => config.keepalives_idle(seconds(key, value)?),
+            _ => {
+                return Err(WriteError::Schema(format!(
+                    "unknown postgresql connection argument `{key}`"
+                )))
+            }
+        };
+    }
+    Ok(config)
+}
+
+fn not_connected() -> WriteError {
+    WriteError::Transient("postgresql: not connected".into())
+}
+
+fn open(config: &Config) -> Result<Client, WriteError> {
+    config.connect(NoTls).map_err(|e| match classify(&e) {
+        WriteError::Transient(m) | WriteError::Batch(m) | WriteError::Schema(m) => {
+            WriteError::Transient(format!("cannot connect: {m}"))
+        }
+    })
+}
+
+/// Prepares a statement of `params` text parameters, after planning it once with `EXPLAIN`: planning
+/// checks what the catalog and the parser do not (keys without a unique index for `ON CONFLICT`,
+/// table rights), so that `check` finds it rather than the first write.
+fn prepare(client: &mut Client, sql: &str, params: usize) -> Result<Statement, WriteError> {
+    let types = vec![Type::TEXT; params];
+    let nulls: Vec<Option<&str>> = vec![None; params];
+    let refs: Vec<&(dyn ToSql + Sync)> = nulls.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+    let explain = client
+        .prepare_typed(&format!("EXPLAIN {sql}"), &types)
+        .map_err(|e| classify(&e))?;
+    client.query(&explain, &refs).map_err(|e| classify(&e))?;
+    client.prepare_typed(sql, &types).map_err(|e| classify(&e))
+}
+
+/// Converts a row into its text parameters, or the reason it is rejected.
+fn parameters(schema: &TableSchema, row: &RowChange) -> Result<Vec<Option<String>>, String> {
+    let values = schema.row_values(row)?;
+    values
+        .into_iter()
+        .zip(&schema.columns)
+        .enumerate()
+        .map(|(i, (value, column))| {
+            let text = postgres_text(value);
+            let nul = text.as_deref().is_some_and(|t| {
+                t.contains('\0') || (column.sql_type == "jsonb" && t.contains("\\u0000"))
+            });
+            if nul {
+                let json = row.values.get(i).map_or("null", json_type);
+                return Err(format!(
+                    "column `{}` of type {} cannot take a JSON {json}: PostgreSQL text cannot hold a NUL character",
+                    column.name, column.sql_type
+                ));
+            }
+            Ok(text)
+        })
+        .collect()
+}
+
+/// A converted value in the text form PostgreSQL's input functions read back exactly.
+pub fn postgres_text(value: SqlValue) -> Option<String> {
+    Some(match value {
+        SqlValue::Null => return None,
+        SqlValue::Int(i) => i.to_string(),
+        SqlValue::Float(f) if f.is_nan() => "NaN".into(),
+        SqlValue::Float(f) if f.is_infinite() => {
+            if f > 0.0 { "Infinity" } else { "-Infinity" }.into()
+        }
+        // Debug prints the shortest text that reads back to the same f64, with an exponent when long.
+        SqlValue::Float(f) => format!("{f:?}"),
+        SqlValue::Bool(b) => b.to_string(),
+        SqlValue::Numeric(s) | SqlValue::Text(s) | SqlValue::Uuid(s) => s,
+        SqlValue::Timestamp(t) => t.format("%Y-%m-%d %H:%M:%S%.f").to_string(),
+        SqlValue::TimestampTz(t) => t.naive_utc().format("%Y-%m-%d %H:%M:%S%.f+00").to_string(),
+        SqlValue::Date(d) => d.format("%Y-%m-%d").to_string(),
+        SqlValue::Time(t) => t.format("%H:%M:%S%.f").to_string(),
+        SqlValue::Json(v) => v.to_string(),
+        SqlValue::Bytes(b) => {
+            let mut hex = String::with_capacity(2 + 2 * b.len());
+            hex.push_str("\\x");
+            for byte in b {
+                hex.push_str(&format!("{byte:02x}"));
+            }
+            hex
+        }
+    })
+}
+
+/// The category of a PostgreSQL base type (`pg_type.typname`) with its type modifier.
+pub fn postgres_kind(typname: &str, typmod: i32) -> ColumnKind {
+    // Type modifiers carry a 4-byte header offset (VARHDRSZ).
+    let modifier = (typmod >= 4).then(|| typmod - 4);
+    match typname {
+        "int2" => ColumnKind::Integer { bits: 16 },
+        "int4" => ColumnKind::Integer { bits: 32 },
+        "int8" => ColumnKind::Integer { bits: 64 },
+        "float4" => ColumnKind::Float { bits: 32 },
+        "float8" => ColumnKind::Float { bits: 64 },
+        "numeric" => ColumnKind::Numeric {
+            precision_scale: modifier.and_then(|m| {
+                let precision = (m >> 16) & 0xffff;
+                // PostgreSQL 15 stores the scale as an 11-bit signed number (negative scales round left
+                // of the point; no check for those).
+                let scale = ((m & 0x7ff) ^ 1024) - 1024;
+                (0..=precision)
+                    .contains(&scale)
+                    .then_some((precision as u32, scale as u32))
+            }),
+        },
+        "bool" => ColumnKind::Boolean,
+        "varchar" | "bpchar" => ColumnKind::Text {
+            max_chars: modifier.map(|m| m as usize),
+        },
+        "text" | "name" | "citext" => ColumnKind::Text { max_chars: None },
+        "timestamp" => ColumnKind::Timestamp,
+        "timestamptz" => ColumnKind::TimestampTz,
+        "date" => ColumnKind::Date,
+        "time" => ColumnKind::Time,
+        "json" | "jsonb" => ColumnKind::Json,
+        "uuid" => ColumnKind::Uuid,
+        "bytea" => ColumnKind::Bytes,
+        _ => ColumnKind::Other,
+    }
+}
+
+/// Sorts a driver error into the writer's kinds. Errors without a SQLSTATE are I/O or a closed
+/// connection: transient.
+pub fn classify(err: &::postgres::Error) -> WriteError {
+    match err.as_db_error() {
+        Some(db) => classify_sqlstate(db.code().code(), db.message(), db.constraint()),
+        // The driver's own text: no server message, so no values.
+        None => WriteError::Transient(format!("postgresql: {err}")),
+    }
+}
+
+/// Sorts a server error by SQLSTATE. The text keeps the first line of the server's message only where
+/// that message names objects rather than values, and never the DETAIL (which holds key values).
+pub fn classify_sqlstate(code: &str, message: &str, constraint: Option<&str>) -> WriteError {
+    let class = code.get(..2).unwrap_or("");
+    let first_line = message.lines().next().unwrap_or("");
+    let text = match class {
+        "23" => match constraint {
+            Some(c) if !first_line.contains(c) => {
+                format!("{first_line} (SQLSTATE {code}, constraint {c})")
+            }
+            _ => format!("{first_line} (SQLSTATE {code})"),
+        },
+        "08" | "25" | "28" | "3D" | "3F" | "40" | "42" | "53" | "55" | "57" | "0A" => {
+            format!("{first_line} (SQLSTATE {code})")
+        }
+        // Data exceptions and raised errors quote the offending value: the code only.
+        _ => format!(
+            "SQLSTATE {code}{}",
+            sqlstate_name(code)
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        ),
+    };
+    let text = format!("postgresql: {text}");
+    match (class, code) {
+        ("23" | "22" | "44" | "54" | "P0", _) => WriteError::Batch(text),
+        // 55000: the target cannot take writes at all (a view that is not updatable).
+        ("42" | "0A" | "3F" | "28" | "3D", _) | (_, "55000") => WriteError::Schema(text),
+        _ => WriteError::Transient(text),
+    }
+}
+
+fn sqlstate_name(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "22001" => "string data right truncation",
+        "22003" => "numeric value out of range",
+        "22007" => "invalid datetime format",
+        "22008" => "datetime field overflow",
+        "22012" => "division by zero",
+        "22021" => "character not in repertoire",
+        "22P02" => "invalid text representation",
+        "22P05" => "untranslatable character",
+        "P0001" => "raise exception",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod test_server;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests;

@@ -1,0 +1,486 @@
+//! The SQLite writer: an embedded database file, column types from `PRAGMA table_info`, native binding
+//! by column affinity.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rusqlite::types::Value as SqliteValue;
+use rusqlite::{ErrorCode, TransactionBehavior};
+
+use crate::writer::{RowChange, RowOp, TableTarget, WriteError, WriteOutcome, Writer};
+
+use super::convert::{Column, ColumnKind, SqlValue};
+use super::dialect::{Dialect, SqliteDialect};
+use super::table::TableSchema;
+
+/// How long a statement waits for another connection's lock before failing with `SQLITE_BUSY`.
+pub const BUSY_TIMEOUT_DEFAULT: Duration = Duration::from_secs(5);
+
+/// Prepared statements kept per connection: two per table target.
+const STATEMENT_CACHE_CAPACITY: usize = 64;
+
+/// A checked table and its statements' text (the statements themselves live in the connection's cache).
+struct SqliteTable {
+    schema: TableSchema,
+    upsert: String,
+    delete: String,
+}
+
+/// Writes to one SQLite database file.
+pub struct SqliteWriter {
+    conn: rusqlite::Connection,
+    tables: HashMap<TableTarget, SqliteTable>,
+}
+
+impl SqliteWriter {
+    /// Opens (creating if missing) the database file in WAL mode with a 5 s busy timeout.
+    pub fn open(path: &str) -> Result<Self, WriteError> {
+        let conn = rusqlite::Connection::open(path).map_err(|e| {
+            WriteError::Transient(format!("cannot open sqlite database {path}: {e}"))
+        })?;
+        let setup = |conn: &rusqlite::Connection| -> rusqlite::Result<()> {
+            // journal_mode answers with the mode it settled on, so it is a query, not an update.
+            conn.query_row("PRAGMA journal_mode = WAL", [], |row| {
+                row.get::<_, String>(0)
+            })?;
+            // FULL keeps a commit durable across power loss in WAL mode; the queue entry is acknowledged
+            // right after the commit.
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.busy_timeout(BUSY_TIMEOUT_DEFAULT)
+        };
+        setup(&conn).map_err(|e| classify(&e))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+        Ok(SqliteWriter {
+            conn,
+            tables: HashMap::new(),
+        })
+    }
+
+    /// Changes how long a write waits for another connection's lock.
+    pub fn set_busy_timeout(&mut self, timeout: Duration) -> Result<(), WriteError> {
+        self.conn.busy_timeout(timeout).map_err(|e| classify(&e))
+    }
+
+    fn load(&mut self, target: &TableTarget) -> Result<(), WriteError> {
+        let display = target.display_name();
+        let catalog = self.catalog(target).map_err(|e| classify(&e))?;
+        let schema = TableSchema::resolve(target, &display, &catalog)?;
+        let upsert = SqliteDialect.upsert_sql(&schema);
+        let delete = SqliteDialect.delete_sql(&schema);
+        // Preparing checks what the catalog does not show, such as keys without a unique index.
+        self.conn
+            .prepare_cached(&upsert)
+            .map_err(|e| classify(&e))?;
+        if schema.keys > 0 {
+            self.conn
+                .prepare_cached(&delete)
+                .map_err(|e| classify(&e))?;
+        }
+        self.tables.insert(
+            target.clone(),
+            SqliteTable {
+                schema,
+                upsert,
+                delete,
+            },
+        );
+        Ok(())
+    }
+
+    fn catalog(&self, target: &TableTarget) -> rusqlite::Result<Vec<Column>> {
+        let to_column = |row: &rusqlite::Row<'_>| -> rusqlite::Result<Column> {
+            let name: String = row.get(0)?;
+            let sql_type: String = row.get(1)?;
+            Ok(Column {
+                kind: sqlite_kind(&sql_type),
+                name,
+                sql_type,
+            })
+        };
+        // Without a schema, pragma_table_info searches like an unqualified name does (temp, main,
+        // attached databases).
+        match &target.schema {
+            Some(schema) => {
+                let mut stmt = self
+                    .conn
+                    .prepare("SELECT name, type FROM pragma_table_info(?1, ?2) ORDER BY cid")?;
+                let rows = stmt.query_map([&target.table, schema], to_column)?;
+                rows.collect()
+            }
+            None => {
+                let mut stmt = self
+                    .conn
+                    .prepare("SELECT name, type FROM pragma_table_info(?1) ORDER BY cid")?;
+                let rows = stmt.query_map([&target.table], to_column)?;
+                rows.collect()
+            }
+        }
+    }
+
+    fn try_write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError> {
+        for row in rows {
+            if !self.tables.contains_key(&*row.target) {
+                self.load(&row.target)?;
+            }
+        }
+        let mut outcome = WriteOutcome::default();
+        let mut work: Vec<(&str, Vec<SqliteValue>)> = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let table = self.tables.get(&*row.target).ok_or_else(|| {
+                WriteError::Schema(format!(
+                    "table {} was not checked",
+                    row.target.display_name()
+                ))
+            })?;
+            match table.schema.row_values(row) {
+                Ok(values) => {
+                    let sql = match row.op {
+                        RowOp::Upsert => table.upsert.as_str(),
+                        RowOp::Delete => table.delete.as_str(),
+                    };
+                    work.push((sql, values.into_iter().map(to_sqlite).collect()));
+                }
+                Err(reason) => outcome.rejected.push((i, reason)),
+            }
+        }
+        if work.is_empty() {
+            return Ok(outcome);
+        }
+        // IMMEDIATE takes the write lock up front, so a busy database fails here rather than on a
+        // deadlocked lock upgrade half-way through the batch.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| classify(&e))?;
+        for (sql, values) in &work {
+            let mut stmt = tx.prepare_cached(sql).map_err(|e| classify(&e))?;
+            stmt.execute(rusqlite::params_from_iter(values.iter()))
+                .map_err(|e| classify(&e))?;
+        }
+        tx.commit().map_err(|e| classify(&e))?;
+        Ok(outcome)
+    }
+}
+
+impl Writer for SqliteWriter {
+    fn check(&mut self, target: &TableTarget) -> Result<(), WriteError> {
+        self.load(target)
+    }
+
+    fn write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError> {
+        let result = self.try_write(rows);
+        if let Err(WriteError::Schema(_)) = &result {
+            // The operator may fix the table: look at the catalog again next time.
+            self.tables.clear();
+        }
+        result
+    }
+}
+
+/// The category of a SQLite declared type: a few well-known names first (BOOLEAN, DATETIME, JSON...),
+/// then SQLite's own affinity rules.
+pub fn sqlite_kind(declared: &str) -> ColumnKind {
+    let t = declared.trim().to_ascii_uppercase();
+    let has = |s: &str| t.contains(s);
+    if has("BOOL") {
+        ColumnKind::Boolean
+    } else if has("TIMESTAMPTZ") || (has("TIMESTAMP") && has("WITH TIME ZONE")) {
+        ColumnKind::TimestampTz
+    } else if has("DATETIME") || has("TIMESTAMP") {
+        ColumnKind::Timestamp
+    } else if t == "DATE" {
+        ColumnKind::Date
+    } else if t == "TIME" {
+        ColumnKind::Time
+    } else if has("JSON") {
+        ColumnKind::Json
+    } else if t == "UUID" {
+        ColumnKind::Uuid
+    } else if has("INT") {
+        ColumnKind::Integer { bits: 64 }
+    } else if has("CHAR") || has("CLOB") || has("TEXT") {
+        ColumnKind::Text { max_chars: None }
+    } else if has("BLOB") {
+        ColumnKind::Bytes
+    } else if t.is_empty() || t == "ANY" {
+        ColumnKind::Any
+    } else if has("REAL") || has("FLOA") || has("DOUB") {
+        ColumnKind::Float { bits: 64 }
+    } else {
+        ColumnKind::Numeric {
+            precision_scale: None,
+        }
+    }
+}
+
+/// Binds a converted value natively: booleans as 0/1, dates and times as ISO text in UTC (the form
+/// SQLite's date functions read), JSON as its text.
+fn to_sqlite(value: SqlValue) -> SqliteValue {
+    match value {
+        SqlValue::Null => SqliteValue::Null,
+        SqlValue::Int(i) => SqliteValue::Integer(i),
+        SqlValue::Float(f) => SqliteValue::Real(f),
+        SqlValue::Bool(b) => SqliteValue::Integer(i64::from(b)),
+        SqlValue::Numeric(s) | SqlValue::Text(s) | SqlValue::Uuid(s) => SqliteValue::Text(s),
+        SqlValue::Timestamp(t) => SqliteValue::Text(t.format("%Y-%m-%d %H:%M:%S%.f").to_string()),
+        SqlValue::TimestampTz(t) => {
+            SqliteValue::Text(t.naive_utc().format("%Y-%m-%d %H:%M:%S%.f").to_string())
+        }
+        SqlValue::Date(d) => SqliteValue::Text(d.format("%Y-%m-%d").to_string()),
+        SqlValue::Time(t) => SqliteValue::Text(t.format("%H:%M:%S%.f").to_string()),
+        SqlValue::Json(v) => SqliteValue::Text(v.to_string()),
+        SqlValue::Bytes(b) => SqliteValue::Blob(b),
+    }
+}
+
+/// Sorts a SQLite error into the writer's kinds. SQLite's messages name tables, columns and
+/// constraints, not values.
+pub fn classify(err: &rusqlite::Error) -> WriteError {
+    match err {
+        rusqlite::Error::SqliteFailure(e, message) => {
+            let text = match message {
+                Some(m) => format!("sqlite: {m}"),
+                None => format!("sqlite: {e}"),
+            };
+            classify_code(e.code, text)
+        }
+        // Anything else is the writer misusing the driver: loud, and retried in case it passes.
+        other => WriteError::Schema(format!("sqlite driver: {other}")),
+    }
+}
+
+/// Sorts a SQLite result code into the writer's kinds, with `text` as the message.
+pub fn classify_code(code: ErrorCode, text: String) -> WriteError {
+    match code {
+        ErrorCode::ConstraintViolation | ErrorCode::TypeMismatch | ErrorCode::TooBig => {
+            WriteError::Batch(text)
+        }
+        // SQLITE_ERROR: no such table or column, ON CONFLICT without a matching unique index...
+        ErrorCode::Unknown
+        | ErrorCode::PermissionDenied
+        | ErrorCode::AuthorizationForStatementDenied
+        | ErrorCode::NotADatabase
+        | ErrorCode::DatabaseCorrupt => WriteError::Schema(text),
+        // Busy, locked, I/O, disk full, read-only, out of memory...: may pass.
+        _ => WriteError::Transient(text),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::writer::relational::conformance::{conformance_tests, Harness, EMP_DDL};
+    use serde_json::{json, Value};
+    use std::sync::Arc;
+
+    /// A database file in a fresh temporary folder, holding `ddl`.
+    fn database(ddl: &str) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db").to_string_lossy().into_owned();
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(ddl)
+            .unwrap();
+        (dir, path)
+    }
+
+    /// Each value of each row of `sql`, as `format!("{:?}")` of SQLite's own type (`Integer(1)`).
+    fn typed_rows(path: &str, sql: &str) -> Vec<Vec<SqliteValue>> {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let mut stmt = conn.prepare(sql).unwrap();
+        let n = stmt.column_count();
+        let rows = stmt
+            .query_map([], |r| (0..n).map(|i| r.get(i)).collect())
+            .unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    fn harness(_test: &str) -> Harness {
+        let (dir, path) = database(EMP_DDL);
+        let writer = Box::new(SqliteWriter::open(&path).unwrap());
+        let read = move |sql: &str| {
+            let _keep = &dir;
+            let text = |v: SqliteValue| match v {
+                SqliteValue::Null => None,
+                SqliteValue::Integer(i) => Some(i.to_string()),
+                SqliteValue::Real(f) => Some(f.to_string()),
+                SqliteValue::Text(s) => Some(s),
+                SqliteValue::Blob(b) => Some(format!("{b:?}")),
+            };
+            let rows = typed_rows(&path, sql);
+            rows.into_iter()
+                .map(|r| r.into_iter().map(text).collect())
+                .collect()
+        };
+        Harness {
+            writer,
+            read: Box::new(read),
+            default_schema_prefix: "",
+        }
+    }
+
+    conformance_tests!(super::harness);
+
+    fn up(t: &Arc<TableTarget>, values: Vec<Value>) -> RowChange {
+        RowChange {
+            target: t.clone(),
+            op: RowOp::Upsert,
+            values,
+        }
+    }
+
+    #[test]
+    fn values_are_bound_by_column_affinity() {
+        let (_dir, path) = database(
+            "CREATE TABLE t (k TEXT PRIMARY KEY, i INT, r REAL, n NUMERIC, b BOOLEAN, ts DATETIME, \
+             d DATE, j JSON, x BLOB, a)",
+        );
+        let cols = ["k", "i", "r", "n", "b", "ts", "d", "j", "x", "a"];
+        let t = Arc::new(TableTarget {
+            schema: Some("main".into()),
+            table: "t".into(),
+            keys: vec!["k".into()],
+            columns: cols.iter().map(|c| c.to_string()).collect(),
+        });
+        let from_strings = [
+            "s",
+            "42",
+            "1.5",
+            "12.50",
+            "yes",
+            "2024-01-02T05:04:05+02:00",
+            "2024-01-02",
+            "{\"a\":[1]}",
+            "\\x00ff",
+            "7",
+        ];
+        let from_json = [
+            json!("j"),
+            json!(42),
+            json!(1.5),
+            json!(12.5),
+            json!(true),
+            json!(1704164645),
+            json!("2024-01-02"),
+            json!({"a": [1]}),
+            json!("hi"),
+            json!(7),
+        ];
+        let batch = [
+            up(&t, from_strings.iter().map(|s| json!(s)).collect()),
+            up(&t, from_json.to_vec()),
+        ];
+        let mut writer = SqliteWriter::open(&path).unwrap();
+        assert_eq!(writer.write(&batch), Ok(WriteOutcome::default()));
+        let common = |k: &str, x: &[u8], a: SqliteValue| {
+            use SqliteValue::*;
+            vec![
+                Text(k.into()),
+                Integer(42),
+                Real(1.5),
+                Real(12.5),
+                Integer(1),
+                Text("2024-01-02 03:04:05".into()),
+                Text("2024-01-02".into()),
+                Text("{\"a\":[1]}".into()),
+                Blob(x.to_vec()),
+                a,
+            ]
+        };
+        let want = [
+            common("j", b"hi", SqliteValue::Integer(7)),
+            common("s", &[0, 255], SqliteValue::Text("7".into())),
+        ];
+        assert_eq!(typed_rows(&path, "SELECT * FROM t ORDER BY k"), want);
+    }
+
+    #[test]
+    fn keys_without_a_unique_index_are_a_schema_error() {
+        let (_dir, path) = database("CREATE TABLE plain (id INTEGER, name TEXT)");
+        let mut writer = SqliteWriter::open(&path).unwrap();
+        let t = TableTarget {
+            schema: None,
+            table: "plain".into(),
+            keys: vec!["id".into()],
+            columns: vec!["id".into(), "name".into()],
+        };
+        let err = writer.check(&t).unwrap_err();
+        assert!(
+            matches!(&err, WriteError::Schema(m) if m.contains("ON CONFLICT")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_locked_database_is_transient_and_recovers() {
+        let (_dir, path) = database(EMP_DDL);
+        let mut writer = SqliteWriter::open(&path).unwrap();
+        writer.set_busy_timeout(Duration::from_millis(50)).unwrap();
+        let t = Arc::new(TableTarget {
+            schema: None,
+            table: "emp".into(),
+            keys: vec!["id".into()],
+            columns: vec!["id".into(), "name".into()],
+        });
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let err = writer
+            .write(&[up(&t, vec![json!(1), json!("a")])])
+            .unwrap_err();
+        assert!(matches!(err, WriteError::Transient(_)), "{err}");
+        other.execute_batch("ROLLBACK").unwrap();
+        writer.write(&[up(&t, vec![json!(1), json!("a")])]).unwrap();
+        assert_eq!(
+            typed_rows(&path, "SELECT count(*) FROM emp"),
+            [[SqliteValue::Integer(1)]]
+        );
+    }
+
+    #[test]
+    fn declared_types_map_to_kinds() {
+        assert_eq!(sqlite_kind("BIGINT"), ColumnKind::Integer { bits: 64 });
+        assert_eq!(
+            sqlite_kind("varchar(10)"),
+            ColumnKind::Text { max_chars: None }
+        );
+        assert_eq!(
+            sqlite_kind("DOUBLE PRECISION"),
+            ColumnKind::Float { bits: 64 }
+        );
+        assert_eq!(
+            sqlite_kind("DECIMAL(10,2)"),
+            ColumnKind::Numeric {
+                precision_scale: None
+            }
+        );
+        assert_eq!(sqlite_kind("boolean"), ColumnKind::Boolean);
+        assert_eq!(sqlite_kind("TIMESTAMP"), ColumnKind::Timestamp);
+        assert_eq!(sqlite_kind("timestamptz"), ColumnKind::TimestampTz);
+        assert_eq!(sqlite_kind("jsonb"), ColumnKind::Json);
+        assert_eq!(sqlite_kind(""), ColumnKind::Any);
+        assert_eq!(sqlite_kind("BLOB"), ColumnKind::Bytes);
+    }
+
+    #[test]
+    fn result_codes_map_to_error_kinds() {
+        let kind = |code| classify_code(code, String::new());
+        for code in [
+            ErrorCode::DatabaseBusy,
+            ErrorCode::DatabaseLocked,
+            ErrorCode::SystemIoFailure,
+            ErrorCode::DiskFull,
+        ] {
+            assert!(matches!(kind(code), WriteError::Transient(_)), "{code:?}");
+        }
+        assert!(matches!(
+            kind(ErrorCode::ConstraintViolation),
+            WriteError::Batch(_)
+        ));
+        assert!(matches!(
+            kind(ErrorCode::TypeMismatch),
+            WriteError::Batch(_)
+        ));
+        assert!(matches!(kind(ErrorCode::Unknown), WriteError::Schema(_)));
+    }
+}

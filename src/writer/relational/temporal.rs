@@ -1,0 +1,177 @@
+//! Dates and times: the text forms and Unix seconds accepted for timestamp, date and time columns.
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use serde_json::Value;
+
+use super::convert::Why;
+
+/// Timestamps: RFC 3339, `YYYY-MM-DD[ T]HH:MM:SS[.f]` (UTC), `YYYY-MM-DD` (midnight), PostgreSQL's
+/// `...+00` offsets, and Unix seconds (number or digit string).
+pub(super) fn to_instant(value: &Value) -> Result<DateTime<Utc>, Why> {
+    let instant = match value {
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(secs), _) => DateTime::from_timestamp(secs, 0),
+            (None, Some(f)) if f.is_finite() && f.abs() < 1e15 => {
+                let secs = f.floor();
+                DateTime::from_timestamp(
+                    secs as i64,
+                    ((f - secs) * 1e9).round().min(999_999_999.0) as u32,
+                )
+            }
+            _ => None,
+        }
+        .ok_or("out of range")?,
+        Value::String(s) => parse_instant(s.trim()).ok_or("not a timestamp")?,
+        _ => return Err("not a timestamp"),
+    };
+    check_year(instant.year())?;
+    Ok(instant)
+}
+
+fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, format) {
+            return Some(t.with_timezone(&Utc));
+        }
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
+            return Some(t.and_utc());
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Some(d.and_time(NaiveTime::MIN).and_utc());
+    }
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return DateTime::from_timestamp(s.parse().ok()?, 0);
+    }
+    None
+}
+
+/// Years outside 1..=9999 have no common text form across databases (PostgreSQL writes `BC`).
+fn check_year(year: i32) -> Result<(), Why> {
+    if (1..=9999).contains(&year) {
+        Ok(())
+    } else {
+        Err("out of range (years 1 to 9999)")
+    }
+}
+
+pub(super) fn to_date(value: &Value) -> Result<NaiveDate, Why> {
+    let Value::String(s) = value else {
+        return Err("not a date");
+    };
+    let date = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| "not a date")?;
+    check_year(date.year())?;
+    Ok(date)
+}
+
+pub(super) fn to_time(value: &Value) -> Result<NaiveTime, Why> {
+    let Value::String(s) = value else {
+        return Err("not a time of day");
+    };
+    let s = s.trim();
+    NaiveTime::parse_from_str(s, "%H:%M:%S%.f")
+        .or_else(|_| NaiveTime::parse_from_str(s, "%H:%M"))
+        .map_err(|_| "not a time of day")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::writer::relational::convert::{Column, ColumnKind, SqlValue};
+    use serde_json::json;
+
+    fn col(kind: ColumnKind) -> Column {
+        Column {
+            name: "c".into(),
+            sql_type: "t".into(),
+            kind,
+        }
+    }
+
+    /// Each input converts to its expected value.
+    fn accepts(kind: ColumnKind, cases: &[(Value, SqlValue)]) {
+        for (input, want) in cases {
+            assert_eq!(col(kind).convert(input).as_ref(), Ok(want), "{input}");
+        }
+    }
+
+    /// Each input is refused.
+    fn refuses(kind: ColumnKind, inputs: &[Value]) {
+        for input in inputs {
+            assert!(col(kind).convert(input).is_err(), "{input}");
+        }
+    }
+
+    #[test]
+    fn timestamps_accept_rfc3339_plain_forms_and_unix_seconds() {
+        let want = DateTime::parse_from_rfc3339("2024-01-02T03:04:05Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let forms = [
+            "2024-01-02T03:04:05Z",
+            "2024-01-02T05:04:05+02:00",
+            "2024-01-02 03:04:05",
+            "2024-01-02T03:04:05",
+            "2024-01-02 03:04:05+00",
+            "1704164645",
+        ];
+        let mut cases = forms
+            .map(|s| (json!(s), SqlValue::TimestampTz(want)))
+            .to_vec();
+        cases.push((json!(1704164645), SqlValue::TimestampTz(want)));
+        accepts(ColumnKind::TimestampTz, &cases);
+        let naive = |s: &str| {
+            SqlValue::Timestamp(NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap())
+        };
+        accepts(
+            ColumnKind::Timestamp,
+            &[
+                (
+                    json!("2024-01-02T05:04:05+02:00"),
+                    naive("2024-01-02 03:04:05"),
+                ),
+                (
+                    json!("2024-01-02 03:04:05.25"),
+                    naive("2024-01-02 03:04:05.25"),
+                ),
+                (json!("2024-01-02"), naive("2024-01-02 00:00:00")),
+                (json!(1.5), naive("1970-01-01 00:00:01.5")),
+            ],
+        );
+        refuses(
+            ColumnKind::Timestamp,
+            &[
+                json!("yesterday"),
+                json!("2024-13-01"),
+                json!(true),
+                json!("-99999999999999"),
+            ],
+        );
+    }
+
+    #[test]
+    fn dates_and_times() {
+        let d = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
+        accepts(
+            ColumnKind::Date,
+            &[(json!("2024-02-29"), SqlValue::Date(d))],
+        );
+        refuses(
+            ColumnKind::Date,
+            &[json!("2023-02-29"), json!(20240229), json!("0000-01-01")],
+        );
+        let t = SqlValue::Time(NaiveTime::from_hms_opt(13, 5, 0).unwrap());
+        accepts(
+            ColumnKind::Time,
+            &[(json!("13:05"), t.clone()), (json!("13:05:00"), t)],
+        );
+        refuses(ColumnKind::Time, &[json!("25:00"), json!(1300)]);
+    }
+}
