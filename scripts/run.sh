@@ -9,9 +9,11 @@ run="$top/.run"
 cli=("$RDI_BIN/redis-cli" -p "$port")
 
 stop() {
-  if [ -f "$run/redis.pid" ] && kill -0 "$(cat "$run/redis.pid")" 2>/dev/null; then
-    kill "$(cat "$run/redis.pid")"
-    for _ in $(seq 50); do kill -0 "$(cat "$run/redis.pid")" 2>/dev/null || break; sleep 0.1; done
+  local pid
+  pid=$(cat "$run/redis.pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     echo "stopped Redis on 127.0.0.1:$port"
   fi
   rm -f "$run/redis.pid"

@@ -4,7 +4,7 @@ use module_tests::yaml::{pg_job, PG_PASSWORD};
 use module_tests::{call, row, PgPipeline, PgServer, RedisOpts};
 
 const DDL: &str = "CREATE TABLE emp (id integer PRIMARY KEY, name text, age integer, note text)";
-const ALL: &str = "SELECT id::text, name, age::text, note FROM emp ORDER BY id";
+const ALL: &str = "SELECT id::text, name, age::text, note FROM emp ORDER BY emp.id";
 
 /// Redis with the `emp` job (`emp:*` → public.emp, key `id`) deployed on a fresh database `db`.
 fn start(db: &str) -> PgPipeline<'static> {

@@ -9,7 +9,7 @@ use module_tests::{
 use std::time::Duration;
 
 const DDL: &str = "CREATE TABLE emp (id integer PRIMARY KEY, name text, age integer)";
-const ALL: &str = "SELECT id::text, name, age::text FROM emp ORDER BY id";
+const ALL: &str = "SELECT id::text, name, age::text FROM emp ORDER BY emp.id";
 
 #[test]
 fn target_outage_shows_error_and_growing_lag_then_everything_arrives_once() {

@@ -6,7 +6,7 @@ use module_tests::{call, row, wait_until, PgPipeline, PgServer, RedisOpts, Statu
 use std::time::Duration;
 
 const DDL: &str = "CREATE TABLE emp (id integer PRIMARY KEY, name text)";
-const ALL: &str = "SELECT id::text, name FROM emp ORDER BY id";
+const ALL: &str = "SELECT id::text, name FROM emp ORDER BY emp.id";
 const RESTART_DEADLINE: Duration = Duration::from_secs(20);
 
 fn start<'a>(pg: &'a PgServer, opts: RedisOpts, db: &str) -> PgPipeline<'a> {

@@ -63,7 +63,7 @@ fn replica_shows_the_deployed_job_with_role_replica_and_writes_nothing() {
         },
     );
     assert_eq!(
-        p.rows("SELECT id::text, name FROM emp ORDER BY id"),
+        p.rows("SELECT id::text, name FROM emp ORDER BY emp.id"),
         vec![row(&["1", "changed"]), row(&["2", "after"])]
     );
 

@@ -183,27 +183,36 @@ fn restart_current() {
     }
 }
 
-/// Writes the YAML as sent into the keyspace (replicated, persisted), replacing what was there.
+/// Writes the YAML as sent into the keyspace (replicated, persisted), replacing what was there in one
+/// step: the new hash is built under a temporary name and renamed over the old one, so a crash leaves
+/// either the old deployment or the new one, never a mix.
 fn store(ctx: &Context, src: &Sources) -> Result<(), String> {
     let opts = CallOptionsBuilder::new()
         .replicate()
         .errors_as_replies()
         .build();
-    let res: CallResult = ctx.call_ext("DEL", &opts, &[keys::DEPLOY_KEY]);
-    res.map_err(|e| e.to_utf8_string().unwrap_or_default())?;
+    let call = |cmd: &str, args: &[&str]| -> Result<(), String> {
+        let res: CallResult = ctx.call_ext(cmd, &opts, args);
+        res.map(|_| ())
+            .map_err(|e| e.to_utf8_string().unwrap_or_default())
+    };
+    call("DEL", &[keys::DEPLOY_NEXT_KEY])?;
     let job_fields: Vec<String> = src
         .jobs
         .iter()
         .map(|(n, _)| format!("{}{n}", keys::JOB_FIELD_PREFIX))
         .collect();
-    let mut args: Vec<&str> = vec![keys::DEPLOY_KEY, keys::CONFIG_FIELD, src.config.as_str()];
+    let mut args: Vec<&str> = vec![
+        keys::DEPLOY_NEXT_KEY,
+        keys::CONFIG_FIELD,
+        src.config.as_str(),
+    ];
     for (field, (_, yaml)) in job_fields.iter().zip(&src.jobs) {
         args.push(field);
         args.push(yaml);
     }
-    let res: CallResult = ctx.call_ext("HSET", &opts, args.as_slice());
-    res.map(|_| ())
-        .map_err(|e| e.to_utf8_string().unwrap_or_default())
+    call("HSET", &args)?;
+    call("RENAME", &[keys::DEPLOY_NEXT_KEY, keys::DEPLOY_KEY])
 }
 
 /// Connects to every target and checks each output's table and columns. Returns problems (missing

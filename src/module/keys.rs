@@ -6,6 +6,9 @@ pub const PREFIX: &[u8] = b"__rdi__:";
 /// The hash that holds the deployed YAML: field `config`, and `job:<name>` per job.
 pub const DEPLOY_KEY: &str = "__rdi__:deploy";
 
+/// Where a new deployment is written before it is renamed over [`DEPLOY_KEY`].
+pub const DEPLOY_NEXT_KEY: &str = "__rdi__:deploy:next";
+
 /// Field of [`DEPLOY_KEY`] holding `config.yaml`.
 pub const CONFIG_FIELD: &str = "config";
 

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use redis_module::redisvalue::RedisValueKey;
 use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue, ThreadSafeContext};
 
-use super::keys;
 use super::queue::{last_id, oldest_id};
 use super::runtime;
 use crate::applier::{EntryId, JobStats};
@@ -50,11 +49,13 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         ));
     }
     // The newest entry of each queue now: done when each queue's oldest entry is past it.
-    let targets: Vec<(String, EntryId)> = runtime::current()
+    let targets: Vec<(String, String, EntryId)> = runtime::current()
         .map(|p| {
             p.capture
                 .iter()
-                .filter_map(|j| last_id(ctx, &j.queue).map(|id| (j.queue.clone(), id)))
+                .filter_map(|j| {
+                    last_id(ctx, &j.queue).map(|id| (j.name.clone(), j.queue.clone(), id))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -70,8 +71,8 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
                     let ctx = tsc.lock();
                     targets
                         .iter()
-                        .filter(|(q, id)| oldest_id(&ctx, q).is_some_and(|o| o <= *id))
-                        .map(|(q, _)| q.trim_start_matches("__rdi__:queue:").to_string())
+                        .filter(|(_, q, id)| oldest_id(&ctx, q).is_some_and(|o| o <= *id))
+                        .map(|(name, _, _)| name.clone())
                         .collect()
                 };
                 let (w, r) = totals();
@@ -98,7 +99,6 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
                 std::thread::sleep(POLL);
             }
         });
-    let _ = keys::PREFIX;
     match spawned {
         Ok(_) => Ok(RedisValue::NoReply),
         Err(e) => Err(RedisError::String(format!(
