@@ -164,11 +164,14 @@ impl PgServer {
         status.success()
     }
 
+    /// Stops the server and removes its directory when this process ends (the shared server's
+    /// `TempDir` is in a `static` and never dropped).
     fn start_watchdog(&mut self) {
         let stop = format!(
-            "runuser -u postgres -- {} -D {} stop -m immediate >/dev/null 2>&1",
+            "runuser -u postgres -- {} -D {} stop -m immediate >/dev/null 2>&1; rm -rf {}",
             bin("pg_ctl"),
-            self.data_dir().display()
+            self.data_dir().display(),
+            self.dir.path().display()
         );
         self.watchdog = Some(Watchdog::arm(&stop));
     }

@@ -212,7 +212,13 @@ impl RedisServer {
         let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {binary}: {e}"));
-        self.watchdog = Some(Watchdog::arm(&format!("kill -9 {}", child.id())));
+        // Disarmed whenever the harness stops the process itself, so it fires only if this test
+        // process dies first; the directory goes too, as nobody is left to read it.
+        let dir = self.dir.path().display();
+        self.watchdog = Some(Watchdog::arm(&format!(
+            "kill -9 {}; rm -rf {dir}",
+            child.id()
+        )));
         self.child = Some(child);
         self.wait_ready()
     }

@@ -177,6 +177,9 @@ fn a_value_that_does_not_convert_rejects_only_its_record() {
         .cmd("HSET")
         .arg(&["typed:13", "id", "13", "dt", "not-a-date"]);
     burst.cmd("HSET").arg(&["typed:14", "id", "14", "i", "14"]);
+    burst
+        .cmd("HSET")
+        .arg(&["typed:15", "id", "15", "i", "99999999999"]);
     burst.exec(&mut p.redis()).expect("the burst of HSETs");
     p.drain();
 

@@ -9,8 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const KEYS: usize = 10_000;
+/// From this many acknowledged HSETs on, the target table is locked against writes (a slow target), so
+/// that changes are still queued when Redis is killed.
+const STALL_AFTER: usize = 3_000;
 /// Redis is killed once this many HSETs were acknowledged: well inside the run.
-const KILL_AFTER: usize = 2_500;
+const KILL_AFTER: usize = 5_000;
 const DRAIN_AFTER_RESTART_MS: u64 = 120_000;
 
 #[test]
@@ -56,10 +59,25 @@ fn every_acknowledged_hset_reaches_postgresql_after_kill_9_and_restart() {
             None
         })
     };
+    let acknowledged = |n: usize| {
+        let count = count.clone();
+        move || count.load(Ordering::SeqCst) >= n
+    };
     wait_until(
         Duration::from_secs(120),
-        "enough HSETs are acknowledged to kill Redis part-way",
-        || count.load(Ordering::SeqCst) >= KILL_AFTER,
+        "HSETs are acknowledged",
+        acknowledged(STALL_AFTER),
+    );
+    // EXCLUSIVE blocks the module's writes but not our SELECTs; released after the kill.
+    let mut locker = p.pg_client();
+    let mut stall = locker.transaction().unwrap();
+    stall
+        .batch_execute("LOCK TABLE emp IN EXCLUSIVE MODE")
+        .unwrap();
+    wait_until(
+        Duration::from_secs(120),
+        "HSETs are acknowledged",
+        acknowledged(KILL_AFTER),
     );
     p.redis.kill9();
     let unacknowledged = writer.join().expect("writer thread");
@@ -69,6 +87,16 @@ fn every_acknowledged_hset_reaches_postgresql_after_kill_9_and_restart() {
         "Redis was killed after the writer finished"
     );
 
+    let rows_at_kill: i64 = p
+        .pg_client()
+        .query_one("SELECT count(*) FROM emp", &[])
+        .unwrap()
+        .get(0);
+    assert!(
+        (rows_at_kill as usize) < acked.len(),
+        "nothing was left in the queue at the kill"
+    );
+    stall.commit().unwrap();
     p.redis.restart();
     wait_until(
         Duration::from_secs(30),
@@ -128,7 +156,8 @@ fn every_acknowledged_hset_reaches_postgresql_after_kill_9_and_restart() {
         "a key in Redis has no row (its change was lost)"
     );
     eprintln!(
-        "acknowledged {} of {KEYS}; in flight at the kill: {unacknowledged:?}; rows {}",
+        "acknowledged {} of {KEYS}; in flight at the kill: {unacknowledged:?}; rows at the kill \
+         {rows_at_kill}, after the restart {}",
         acked.len(),
         in_pg.len()
     );

@@ -51,7 +51,7 @@ impl OutputPlan {
             }
         }
         let take = match op {
-            RowOp::Upsert => self.fields.len(),
+            RowOp::Upsert | RowOp::Insert => self.fields.len(),
             RowOp::Delete => self.key_count,
         };
         let mut values: Vec<Value> = self.fields[..take]

@@ -36,6 +36,8 @@ pub enum RowOp {
     Upsert,
     /// Delete the row with these keys.
     Delete,
+    /// Insert a new row whatever exists (`load_strategy: APPEND`, an audit trail).
+    Insert,
 }
 
 /// One row to write.

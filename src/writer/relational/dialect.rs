@@ -28,22 +28,11 @@ pub trait Dialect {
     /// When every column is a key there is nothing to update: `DO NOTHING`. Without keys: a plain
     /// insert (an append-only target).
     fn upsert_sql(&self, table: &TableSchema) -> String {
-        let names: Vec<String> = table.columns.iter().map(|c| self.quote(&c.name)).collect();
-        let values: Vec<String> = table
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| self.placeholder(i + 1, c))
-            .collect();
-        let mut sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
-            self.table_name(table),
-            names.join(", "),
-            values.join(", ")
-        );
+        let mut sql = self.insert_sql(table);
         if table.keys == 0 {
             return sql;
         }
+        let names: Vec<String> = table.columns.iter().map(|c| self.quote(&c.name)).collect();
         sql.push_str(&format!(
             " ON CONFLICT ({})",
             names[..table.keys].join(", ")
@@ -58,6 +47,23 @@ pub trait Dialect {
             sql.push_str(&format!(" DO UPDATE SET {}", sets.join(", ")));
         }
         sql
+    }
+
+    /// `INSERT INTO t (...) VALUES (...)`: a new row every time (`load_strategy: APPEND`).
+    fn insert_sql(&self, table: &TableSchema) -> String {
+        let names: Vec<String> = table.columns.iter().map(|c| self.quote(&c.name)).collect();
+        let values: Vec<String> = table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| self.placeholder(i + 1, c))
+            .collect();
+        format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            self.table_name(table),
+            names.join(", "),
+            values.join(", ")
+        )
     }
 
     /// `DELETE FROM t WHERE k1 = ? AND ...`, binding the keys in order.

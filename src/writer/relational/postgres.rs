@@ -51,6 +51,7 @@ ORDER BY a.attnum";
 struct PgTable {
     schema: TableSchema,
     upsert: Statement,
+    insert: Statement,
     delete: Option<Statement>,
 }
 
@@ -140,6 +141,11 @@ impl PostgresWriter {
             &PostgresDialect.upsert_sql(&schema),
             schema.columns.len(),
         )?;
+        let insert = prepare(
+            client,
+            &PostgresDialect.insert_sql(&schema),
+            schema.columns.len(),
+        )?;
         let delete = match schema.keys {
             0 => None,
             keys => Some(prepare(client, &PostgresDialect.delete_sql(&schema), keys)?),
@@ -149,6 +155,7 @@ impl PostgresWriter {
             PgTable {
                 schema,
                 upsert,
+                insert,
                 delete,
             },
         );
@@ -173,6 +180,7 @@ impl PostgresWriter {
             })?;
             let statement = match row.op {
                 RowOp::Upsert => Some(&table.upsert),
+                RowOp::Insert => Some(&table.insert),
                 RowOp::Delete => table.delete.as_ref(),
             };
             // A delete without keys has no statement; `parameters` rejects it first.

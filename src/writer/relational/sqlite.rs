@@ -23,6 +23,7 @@ const STATEMENT_CACHE_CAPACITY: usize = 64;
 struct SqliteTable {
     schema: TableSchema,
     upsert: String,
+    insert: String,
     delete: String,
 }
 
@@ -66,6 +67,7 @@ impl SqliteWriter {
         let catalog = self.catalog(target).map_err(|e| classify(&e))?;
         let schema = TableSchema::resolve(target, &display, &catalog)?;
         let upsert = SqliteDialect.upsert_sql(&schema);
+        let insert = SqliteDialect.insert_sql(&schema);
         let delete = SqliteDialect.delete_sql(&schema);
         // Preparing checks what the catalog does not show, such as keys without a unique index.
         self.conn
@@ -81,6 +83,7 @@ impl SqliteWriter {
             SqliteTable {
                 schema,
                 upsert,
+                insert,
                 delete,
             },
         );
@@ -136,6 +139,7 @@ impl SqliteWriter {
                 Ok(values) => {
                     let sql = match row.op {
                         RowOp::Upsert => table.upsert.as_str(),
+                        RowOp::Insert => table.insert.as_str(),
                         RowOp::Delete => table.delete.as_str(),
                     };
                     work.push((sql, values.into_iter().map(to_sqlite).collect()));

@@ -66,7 +66,7 @@ impl TableSchema {
     /// delete. The error is the reason the row is rejected.
     pub fn row_values(&self, row: &RowChange) -> Result<Vec<SqlValue>, String> {
         let columns = match row.op {
-            RowOp::Upsert => &self.columns[..],
+            RowOp::Upsert | RowOp::Insert => &self.columns[..],
             RowOp::Delete if self.keys == 0 => {
                 return Err("a delete needs key columns and the target has none".into())
             }
