@@ -161,7 +161,9 @@ pub fn is_tracked(key: &[u8]) -> bool {
 
 /// Whether the key was removed in this unit with a value (not an emptied hash).
 fn has_removed_value(u: &Unit, key: &[u8]) -> bool {
-    u.removed.iter().any(|r| !r.used && r.key == key && r.value.is_some())
+    u.removed
+        .iter()
+        .any(|r| !r.used && r.key == key && r.value.is_some())
 }
 
 /// Returns `Some(value)` of the newest unused removal of `key` (the inner option as captured).

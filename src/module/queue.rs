@@ -132,14 +132,22 @@ fn read_value(ctx: &Context, key: &[u8]) -> KeyValue {
         Ok(RedisValue::Array(items)) => {
             let mut m = Map::new();
             for pair in items.chunks(2) {
-                if let (Some(f), Some(v)) = (pair.first().and_then(text), pair.get(1).and_then(text)) {
+                if let (Some(f), Some(v)) =
+                    (pair.first().and_then(text), pair.get(1).and_then(text))
+                {
                     m.insert(f, Value::String(v));
                 }
             }
             KeyValue::Record(m)
         }
         Ok(RedisValue::Map(m)) if m.is_empty() => KeyValue::Missing,
-        _ => match ctx.call("TYPE", &[key]).ok().as_ref().and_then(text).as_deref() {
+        _ => match ctx
+            .call("TYPE", &[key])
+            .ok()
+            .as_ref()
+            .and_then(text)
+            .as_deref()
+        {
             Some("none") | None => KeyValue::Missing,
             Some(JSON_TYPE) => read_json(ctx, key),
             Some(other) => KeyValue::Unsupported(other.to_string()),
@@ -163,7 +171,7 @@ fn read_json(ctx: &Context, key: &[u8]) -> KeyValue {
 
 impl Queue for RedisQueue {
     fn can_write(&self) -> bool {
-        runtime::is_primary() && !runtime::is_loading()
+        runtime::is_primary() && !runtime::is_loading() && !super::control::is_paused()
     }
 
     fn read(&self, job: &str, max: usize) -> Result<Vec<Change>, String> {

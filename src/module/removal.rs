@@ -104,7 +104,8 @@ unsafe fn string_bytes<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
 /// `JSON.GET` reads it; RedisJSON offers no other way to read its value from another module.
 fn read_json(ctx: &Context, key: *mut raw::RedisModuleKey, name: &[u8]) -> Option<String> {
     // SAFETY: `key` is open for reading (see on_key_event).
-    let module_type = unsafe { raw::RedisModule_KeyType?(key) } == raw::REDISMODULE_KEYTYPE_MODULE as c_int;
+    let module_type =
+        unsafe { raw::RedisModule_KeyType?(key) } == raw::REDISMODULE_KEYTYPE_MODULE as c_int;
     if !module_type {
         return None;
     }
