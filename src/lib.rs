@@ -13,8 +13,8 @@ pub mod writer;
 use redis_module::{redis_module, Context, NotifyEvent, RedisString, Status};
 
 use module::{
-    capture, control, deploy, jobs, metrics, rejected, removal, reset, runtime, secrets, status,
-    wait,
+    capture, control, deploy, filter, jobs, metrics, rejected, removal, reset, runtime, secrets,
+    status, wait,
 };
 
 /// Oldest server this module runs on: the key-removal event and post-notification jobs are 7.2 APIs.
@@ -31,6 +31,10 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         }
     }
     if let Err(e) = removal::subscribe(ctx) {
+        ctx.log_warning(&format!("rdi: {e}: not loading"));
+        return Status::Err;
+    }
+    if let Err(e) = filter::register(ctx) {
         ctx.log_warning(&format!("rdi: {e}: not loading"));
         return Status::Err;
     }
@@ -126,6 +130,16 @@ fn rdi_reset(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult
     reset::command(ctx, args)
 }
 
+/// `RDI.HDEL key field [field ...]`: what HDEL of a tracked key becomes (see module/filter.rs)
+fn rdi_hdel(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    filter::hdel(ctx, args)
+}
+
+/// `RDI.BUSY <job> ...`: what a write to a key of a full job becomes (see module/filter.rs)
+fn rdi_busy(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    filter::busy(ctx, args)
+}
+
 fn on_keyspace_event(ctx: &Context, kind: NotifyEvent, event: &str, key: &[u8]) {
     capture::on_keyspace_event(ctx, kind, event, key);
 }
@@ -150,6 +164,8 @@ redis_module! {
         ["rdi.wait", rdi_wait, "readonly deny-script", 0, 0, 0, vec![AclCategory::Read, AclCategory::Blocking]],
         ["rdi.metrics", rdi_metrics, "readonly", 0, 0, 0, AclCategory::Read],
         ["rdi.reset", rdi_reset, "admin deny-script", 0, 0, 0, vec![AclCategory::Admin, AclCategory::Dangerous]],
+        ["rdi.hdel", rdi_hdel, "write deny-oom fast", 1, 1, 1, vec![AclCategory::Write, AclCategory::Hash, AclCategory::Fast]],
+        ["rdi.busy", rdi_busy, "readonly fast allow-stale", 0, 0, 0, AclCategory::Fast],
         ["rdi.list-jobs", rdi_list_jobs, "readonly", 0, 0, 0, AclCategory::Read],
         ["rdi.describe-job", rdi_describe_job, "readonly", 0, 0, 0, AclCategory::Read],
         ["rdi.get-rejected", rdi_get_rejected, "readonly", 0, 0, 0, AclCategory::Read],

@@ -28,6 +28,8 @@ pub struct RedisOpts {
     pub save: Option<String>,
     /// Further `--name value` arguments, passed as given.
     pub extra_args: Vec<String>,
+    /// Environment variables set on the server process (for `${env:...}` references).
+    pub env: Vec<(String, String)>,
 }
 
 impl RedisOpts {
@@ -55,6 +57,7 @@ impl RedisOpts {
             appendfsync: None,
             save: None,
             extra_args: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -85,6 +88,12 @@ impl RedisOpts {
     /// One more command-line argument (`--name`, then its values as separate calls).
     pub fn arg(mut self, arg: &str) -> Self {
         self.extra_args.push(arg.to_string());
+        self
+    }
+
+    /// An environment variable of the server process.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_string(), value.to_string()));
         self
     }
 

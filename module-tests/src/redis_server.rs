@@ -209,6 +209,7 @@ impl RedisServer {
         if let Some(libs) = libs {
             command.env("LD_LIBRARY_PATH", libs);
         }
+        command.envs(self.opts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {binary}: {e}"));

@@ -125,6 +125,14 @@ pub fn on_keyspace_event(ctx: &Context, _kind: NotifyEvent, event: &str, key: &[
                 push(&mut u, &pipeline, key, op, event, None);
             }
             EventKind::Delete => {
+                if event == "del"
+                    && u.entries
+                        .last()
+                        .is_some_and(|e| e.key == key && e.opcode == Opcode::Delete)
+                {
+                    // HDEL of the last field already queued this key's delete, with its value.
+                    return;
+                }
                 let old = take_removed(&mut u, key).flatten();
                 push(&mut u, &pipeline, key, Opcode::Delete, event, Some(old));
             }
@@ -168,13 +176,16 @@ fn has_removed_value(u: &Unit, key: &[u8]) -> bool {
 
 /// Returns `Some(value)` of the newest unused removal of `key` (the inner option as captured).
 fn take_removed(u: &mut Unit, key: &[u8]) -> Option<Option<String>> {
-    let r = u
+    // A value read before the command (RDI.HDEL) beats the empty hash the removal event saw.
+    let i = u
         .removed
-        .iter_mut()
-        .rev()
-        .find(|r| !r.used && r.key == key)?;
-    r.used = true;
-    Some(r.value.clone())
+        .iter()
+        .rposition(|r| !r.used && r.key == key && r.value.is_some())
+        .or_else(|| u.removed.iter().rposition(|r| !r.used && r.key == key))?;
+    for r in u.removed.iter_mut().filter(|r| r.key == key) {
+        r.used = true;
+    }
+    Some(u.removed[i].value.clone())
 }
 
 fn push(
@@ -233,7 +244,7 @@ fn flush(ctx: &Context) {
         .replicate()
         .errors_as_replies()
         .build();
-    let mut woken = vec![false; pipeline.capture.len()];
+    let mut woken = vec![0u64; pipeline.capture.len()];
     for e in &unit.entries {
         let Some(job) = pipeline.capture.get(e.job) else {
             continue;
@@ -260,11 +271,12 @@ fn flush(ctx: &Context) {
                 job.name
             ));
         }
-        woken[e.job] = true;
+        woken[e.job] += 1;
     }
-    if let Some(engine) = &pipeline.engine {
-        for (i, w) in woken.iter().enumerate() {
-            if *w {
+    for (i, n) in woken.iter().enumerate() {
+        if *n > 0 {
+            pipeline.add_pending(i, *n);
+            if let Some(engine) = &pipeline.engine {
                 engine.wake_job(i);
             }
         }

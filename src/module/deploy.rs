@@ -151,6 +151,7 @@ fn apply(src: Sources, deployment: Deployment, notes: Vec<String>, dry_run: bool
         Arc::new(writer::connect),
         previous.as_deref(),
     );
+    super::queue::sync_pending(&ctx, &pipeline);
     let jobs = pipeline.capture.len();
     let mut notes = notes;
     runtime::replace(Some(Arc::new(pipeline)));

@@ -4,6 +4,7 @@ pub mod capture;
 pub mod control;
 pub mod deploy;
 pub mod events;
+pub mod filter;
 pub mod jobs;
 pub mod keys;
 pub mod metrics;

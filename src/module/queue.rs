@@ -116,6 +116,13 @@ fn first_id(reply: &RedisValue) -> Option<EntryId> {
     EntryId::parse(&text(parts.first()?)?)
 }
 
+/// Reads every job's queue length into the pipeline (after a deploy or a restart).
+pub fn sync_pending(ctx: &Context, p: &runtime::Pipeline) {
+    for (i, c) in p.capture.iter().enumerate() {
+        p.set_pending(i, length(ctx, &c.queue));
+    }
+}
+
 /// Number of entries of a stream.
 pub fn length(ctx: &Context, stream: &str) -> u64 {
     match ctx.call("XLEN", &[stream]) {
@@ -152,6 +159,14 @@ fn read_value(ctx: &Context, key: &[u8]) -> KeyValue {
             Some(JSON_TYPE) => read_json(ctx, key),
             Some(other) => KeyValue::Unsupported(other.to_string()),
         },
+    }
+}
+
+/// A hash's fields as a JSON object text, if the key is a non-empty hash.
+pub fn hash_json(ctx: &Context, key: &[u8]) -> Option<String> {
+    match read_value(ctx, key) {
+        KeyValue::Record(m) => Some(Value::Object(m).to_string()),
+        _ => None,
     }
 }
 
@@ -251,7 +266,12 @@ impl Queue for RedisQueue {
         let min = upto.next().to_string();
         let res: CallResult =
             ctx.call_ext("XTRIM", &opts, &[stream.as_str(), "MINID", min.as_str()]);
-        res.map(|_| ())
-            .map_err(|e| e.to_utf8_string().unwrap_or_default())
+        res.map_err(|e| e.to_utf8_string().unwrap_or_default())?;
+        if let Some(p) = runtime::current() {
+            if let Some(i) = p.capture.iter().position(|c| c.queue == stream) {
+                p.set_pending(i, length(&ctx, &stream));
+            }
+        }
+        Ok(())
     }
 }

@@ -62,6 +62,9 @@ pub fn restore(ctx: &Context) {
             }
         }
     };
+    if let Some(p) = &next {
+        super::queue::sync_pending(ctx, p);
+    }
     let jobs = next.as_ref().map_or(0, |p| p.capture.len());
     if let Some(old) = runtime::replace(next) {
         if let Some(engine) = &old.engine {

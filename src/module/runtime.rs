@@ -1,6 +1,6 @@
 //! The deployed pipeline of this server: what capture matches, and the engine that writes.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -21,6 +21,8 @@ pub struct CaptureJob {
     pub pattern: KeyPattern,
     /// Events it ignores (lower-case names).
     pub exclude: Vec<String>,
+    /// Changes in its queue, kept up to date by capture (appends) and writers (trims).
+    pub pending: AtomicU64,
 }
 
 impl CaptureJob {
@@ -30,6 +32,7 @@ impl CaptureJob {
             queue: keys::queue_key(&job.name),
             pattern: KeyPattern::new(&job.key_pattern),
             exclude: job.exclude_commands.clone(),
+            pending: AtomicU64::new(0),
         }
     }
 
@@ -49,6 +52,54 @@ pub struct Pipeline {
     pub engine: Option<Arc<Engine>>,
     /// Notes of the deploy (ignored keys, compatibility rewrites).
     pub notes: Vec<String>,
+}
+
+impl Pipeline {
+    /// The back-pressure cap per job (`applier.max_pending`), 0 for none.
+    pub fn max_pending(&self) -> u64 {
+        self.deployment.applier.max_pending as u64
+    }
+
+    /// Records a job's queue length and whether any job is now at its cap.
+    pub fn set_pending(&self, job: usize, n: u64) {
+        if let Some(j) = self.capture.get(job) {
+            j.pending.store(n, Ordering::Relaxed);
+        }
+        self.update_backpressure();
+    }
+
+    /// Counts appended changes.
+    pub fn add_pending(&self, job: usize, n: u64) {
+        if let Some(j) = self.capture.get(job) {
+            j.pending.fetch_add(n, Ordering::Relaxed);
+        }
+        self.update_backpressure();
+    }
+
+    fn update_backpressure(&self) {
+        let max = self.max_pending();
+        let full = max > 0
+            && self
+                .capture
+                .iter()
+                .any(|j| j.pending.load(Ordering::Relaxed) >= max);
+        BACKPRESSURE.store(full, Ordering::Release);
+    }
+
+    /// The jobs whose queues are at the cap and whose pattern matches `key`.
+    pub fn full_job_for(&self, key: &[u8]) -> Option<&CaptureJob> {
+        let max = self.max_pending();
+        self.capture
+            .iter()
+            .find(|j| max > 0 && j.pending.load(Ordering::Relaxed) >= max && j.pattern.matches(key))
+    }
+}
+
+static BACKPRESSURE: AtomicBool = AtomicBool::new(false);
+
+/// Whether some job's queue is at its cap: the one check every command pays.
+pub fn backpressure_active() -> bool {
+    BACKPRESSURE.load(Ordering::Acquire)
 }
 
 impl Pipeline {
