@@ -10,11 +10,12 @@ pub mod module;
 pub mod pattern;
 pub mod writer;
 
+use redis_module::configuration::ConfigurationFlags;
 use redis_module::{redis_module, Context, NotifyEvent, RedisString, Status};
 
 use module::{
     capture, control, deploy, filter, jobs, metrics, rejected, removal, reset, runtime, secrets,
-    status, wait,
+    settings, status, wait,
 };
 
 /// Oldest server this module runs on: the key-removal event and post-notification jobs are 7.2 APIs.
@@ -177,4 +178,14 @@ redis_module! {
     event_handlers: [
         [@HASH @GENERIC @NEW @MODULE: on_keyspace_event],
     ],
+    configurations: [
+        i64: [
+            ["pending-warning", &settings::PENDING_WARNING, settings::PENDING_WARNING_DEFAULT, settings::PENDING_WARNING_MIN, settings::PENDING_WARNING_MAX, ConfigurationFlags::DEFAULT, None],
+            ["reset-scan-count", &settings::RESET_SCAN_COUNT, settings::RESET_SCAN_COUNT_DEFAULT, settings::RESET_SCAN_COUNT_MIN, settings::RESET_SCAN_COUNT_MAX, ConfigurationFlags::DEFAULT, None],
+        ],
+        string: [],
+        bool: [],
+        enum: [],
+        module_args_as_configuration: true,
+    ]
 }

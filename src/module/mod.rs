@@ -15,6 +15,7 @@ pub mod reset;
 pub mod restore;
 pub mod runtime;
 pub mod secrets;
+pub mod settings;
 pub mod status;
 pub mod wait;
 pub mod warnings;

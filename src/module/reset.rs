@@ -17,8 +17,6 @@ use super::queue::{text, JSON_TYPE};
 use super::runtime;
 use crate::applier::now_ms;
 
-/// Keys asked of SCAN per section under the lock.
-const SCAN_COUNT: &str = "200";
 /// Pause between sections, so the main thread gets the lock back.
 const SECTION_PAUSE: Duration = Duration::from_micros(500);
 
@@ -137,6 +135,7 @@ fn backfill(job: &str, queue: &str, pattern: &str) -> &'static str {
         .errors_as_replies()
         .build();
     let mut cursor = "0".to_string();
+    let count = super::settings::reset_scan_count();
     loop {
         {
             let ctx = tsc.lock();
@@ -148,7 +147,7 @@ fn backfill(job: &str, queue: &str, pattern: &str) -> &'static str {
             }
             let Ok(RedisValue::Array(reply)) = ctx.call(
                 "SCAN",
-                &[cursor.as_str(), "MATCH", pattern, "COUNT", SCAN_COUNT],
+                &[cursor.as_str(), "MATCH", pattern, "COUNT", count.as_str()],
             ) else {
                 return "aborted";
             };
