@@ -1,7 +1,13 @@
 //! Shared by the CLI end-to-end tests: a real Redis 7.4 with the module, and `redis-di` runs against it.
 
 // Each test crate uses a part of these helpers; test helpers fail by panicking, as tests do.
-#![allow(dead_code, unused_imports, clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unused_imports,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic
+)]
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
