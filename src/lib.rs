@@ -12,7 +12,10 @@ pub mod writer;
 
 use redis_module::{redis_module, Context, NotifyEvent, RedisString, Status};
 
-use module::{capture, deploy, removal, runtime, status, wait};
+use module::{
+    capture, control, deploy, jobs, metrics, rejected, removal, reset, runtime, secrets, status,
+    wait,
+};
 
 /// Oldest server this module runs on: the key-removal event and post-notification jobs are 7.2 APIs.
 const MIN_SERVER_VERSION: (i32, i32) = (7, 2);
@@ -30,6 +33,16 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     if let Err(e) = removal::subscribe(ctx) {
         ctx.log_warning(&format!("rdi: {e}: not loading"));
         return Status::Err;
+    }
+    match secrets::load() {
+        Ok(0) => {}
+        Ok(n) => ctx.log_notice(&format!(
+            "rdi: {n} secret(s) loaded from {}",
+            secrets::SECRETS_FILE
+        )),
+        Err(e) => ctx.log_warning(&format!(
+            "rdi: {e}; ${{secrets:...}} references will not resolve"
+        )),
     }
     let flags = ctx.get_flags();
     runtime::set_primary(!flags.contains(redis_module::ContextFlags::SLAVE));
@@ -68,6 +81,51 @@ fn rdi_wait(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult 
     wait::command(ctx, args)
 }
 
+/// `RDI.LIST-JOBS`
+fn rdi_list_jobs(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    jobs::list(ctx, args)
+}
+
+/// `RDI.DESCRIBE-JOB <name>`
+fn rdi_describe_job(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    jobs::describe(ctx, args)
+}
+
+/// `RDI.GET-REJECTED [JOB <name>] [COUNT <n>] [OLDEST]`
+fn rdi_get_rejected(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    rejected::command(ctx, args)
+}
+
+/// `RDI.STOP`
+fn rdi_stop(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    control::stop(ctx, args)
+}
+
+/// `RDI.START`
+fn rdi_start(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    control::start(ctx, args)
+}
+
+/// `RDI.UNDEPLOY [FORCE]`
+fn rdi_undeploy(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    control::undeploy(ctx, args)
+}
+
+/// `RDI.SET-SECRET <name> <value>`
+fn rdi_set_secret(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    secrets::command(ctx, args)
+}
+
+/// `RDI.METRICS`
+fn rdi_metrics(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    metrics::command(ctx, args)
+}
+
+/// `RDI.RESET [JOB <name>]`
+fn rdi_reset(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    reset::command(ctx, args)
+}
+
 fn on_keyspace_event(ctx: &Context, kind: NotifyEvent, event: &str, key: &[u8]) {
     capture::on_keyspace_event(ctx, kind, event, key);
 }
@@ -90,6 +148,15 @@ redis_module! {
         ["rdi.deploy", rdi_deploy, "write deny-script", 0, 0, 0, vec![AclCategory::Admin, AclCategory::Dangerous]],
         ["rdi.status", rdi_status, "readonly deny-script", 0, 0, 0, AclCategory::Read],
         ["rdi.wait", rdi_wait, "readonly deny-script", 0, 0, 0, vec![AclCategory::Read, AclCategory::Blocking]],
+        ["rdi.metrics", rdi_metrics, "readonly", 0, 0, 0, AclCategory::Read],
+        ["rdi.reset", rdi_reset, "admin deny-script", 0, 0, 0, vec![AclCategory::Admin, AclCategory::Dangerous]],
+        ["rdi.list-jobs", rdi_list_jobs, "readonly", 0, 0, 0, AclCategory::Read],
+        ["rdi.describe-job", rdi_describe_job, "readonly", 0, 0, 0, AclCategory::Read],
+        ["rdi.get-rejected", rdi_get_rejected, "readonly", 0, 0, 0, AclCategory::Read],
+        ["rdi.stop", rdi_stop, "admin deny-script", 0, 0, 0, vec![AclCategory::Admin, AclCategory::Dangerous]],
+        ["rdi.start", rdi_start, "admin deny-script", 0, 0, 0, vec![AclCategory::Admin, AclCategory::Dangerous]],
+        ["rdi.undeploy", rdi_undeploy, "write admin deny-script", 0, 0, 0, vec![AclCategory::Admin, AclCategory::Dangerous]],
+        ["rdi.set-secret", rdi_set_secret, "admin deny-script no-monitor no-slowlog", 0, 0, 0, vec![AclCategory::Admin, AclCategory::Dangerous]],
     ],
     event_handlers: [
         [@HASH @GENERIC @NEW @MODULE: on_keyspace_event],

@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod change;
 pub mod engine;
+pub mod histogram;
 pub mod queue;
 pub mod retry;
 pub mod stats;

@@ -4,6 +4,8 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::histogram::{Histogram, BATCH_ROWS_BOUNDS, LATENCY_MS_BOUNDS, WRITE_MS_BOUNDS};
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -35,7 +37,7 @@ fn get_error(slot: &Mutex<Option<LastError>>) -> Option<LastError> {
 }
 
 /// Counters of one job, since the module loaded.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct JobStats {
     /// Changes with opcode `c` (or `r`) written.
     pub inserted: AtomicU64,
@@ -57,6 +59,32 @@ pub struct JobStats {
     pub retries_total: AtomicU64,
     /// Newest error.
     last_error: Mutex<Option<LastError>>,
+    /// Rows per committed batch.
+    pub batch_rows: Histogram,
+    /// Milliseconds to write a batch to its targets.
+    pub write_ms: Histogram,
+    /// Milliseconds from a change being queued to its commit in the target.
+    pub latency_ms: Histogram,
+}
+
+impl Default for JobStats {
+    fn default() -> Self {
+        JobStats {
+            inserted: AtomicU64::default(),
+            updated: AtomicU64::default(),
+            deleted: AtomicU64::default(),
+            rejected: AtomicU64::default(),
+            filtered: AtomicU64::default(),
+            coalesced: AtomicU64::default(),
+            batches: AtomicU64::default(),
+            retry_attempts: AtomicU64::default(),
+            retries_total: AtomicU64::default(),
+            last_error: Mutex::default(),
+            batch_rows: Histogram::new(BATCH_ROWS_BOUNDS),
+            write_ms: Histogram::new(WRITE_MS_BOUNDS),
+            latency_ms: Histogram::new(LATENCY_MS_BOUNDS),
+        }
+    }
 }
 
 impl JobStats {

@@ -118,6 +118,7 @@ fn apply_once(
         }
     }
     let mut refused: Vec<(usize, usize, String)> = Vec::new();
+    let started = Instant::now();
     for (conn, rows) in &groups {
         for chunk in rows.chunks(applier.write_batch_size.max(1)) {
             match write_chunk(shared, conn, chunk, writers) {
@@ -183,6 +184,12 @@ fn apply_once(
         prep.coalesced.iter().filter(|c| **c).count() as u64,
     );
     JobStats::add(&s.batches, 1);
+    s.batch_rows.observe(prep.rows.len() as u64);
+    s.write_ms.observe(started.elapsed().as_millis() as u64);
+    let now = super::stats::now_ms();
+    for c in &changes {
+        s.latency_ms.observe(now.saturating_sub(c.id.ms));
+    }
     Pass::Wrote
 }
 

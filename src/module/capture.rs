@@ -94,6 +94,11 @@ pub fn on_keyspace_event(ctx: &Context, _kind: NotifyEvent, event: &str, key: &[
         schedule(ctx, &mut u, &pipeline);
         match kind {
             EventKind::New => u.created.push(key.to_vec()),
+            EventKind::Touch if has_removed_value(&u, key) => {
+                // JSON.DEL of the root deletes the key and gives no `del` event.
+                let old = take_removed(&mut u, key).flatten();
+                push(&mut u, &pipeline, key, Opcode::Delete, event, Some(old));
+            }
             EventKind::Upsert | EventKind::Touch => {
                 if event == "rename_to"
                     || event == "copy_to"
@@ -152,6 +157,13 @@ pub fn is_tracked(key: &[u8]) -> bool {
         return false;
     }
     runtime::current().is_some_and(|p| p.capture.iter().any(|j| j.pattern.matches(key)))
+}
+
+/// Whether the key was removed in this unit with a value (not an emptied hash).
+fn has_removed_value(u: &Unit, key: &[u8]) -> bool {
+    u.removed
+        .iter()
+        .any(|r| !r.used && r.key == key && r.value.is_some())
 }
 
 /// Returns `Some(value)` of the newest unused removal of `key` (the inner option as captured).

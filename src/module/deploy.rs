@@ -10,7 +10,7 @@ use redis_module::{
 use super::keys;
 use super::queue::RedisQueue;
 use super::runtime::{self, Pipeline, STOP_TIMEOUT};
-use crate::config::{parse_deployment, Connection, Deployment, Output, SystemResolver};
+use crate::config::{parse_deployment, Connection, Deployment, Output};
 use crate::writer::{self, TableTarget, WriteError};
 
 /// One deploy at a time: the swap must not interleave with another.
@@ -63,7 +63,7 @@ fn parse_args(args: &[RedisString]) -> Result<(Sources, bool), RedisError> {
 
 /// Parses and validates without touching the network.
 pub fn validate(src: &Sources) -> Result<(Deployment, Vec<String>), String> {
-    let resolver = SystemResolver::default();
+    let resolver = super::secrets::resolver();
     match parse_deployment(&src.config, &src.jobs, &resolver) {
         Ok(p) => Ok((p.deployment, p.notes)),
         Err(problems) => {

@@ -1,13 +1,19 @@
 //! The FFI edge: the only code that talks to Redis. Commands, capture, the queue, server events.
 
 pub mod capture;
+pub mod control;
 pub mod deploy;
 pub mod events;
+pub mod jobs;
 pub mod keys;
+pub mod metrics;
 pub mod queue;
+pub mod rejected;
 pub mod removal;
+pub mod reset;
 pub mod restore;
 pub mod runtime;
+pub mod secrets;
 pub mod status;
 pub mod wait;
 pub mod warnings;

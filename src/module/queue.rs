@@ -124,7 +124,8 @@ pub fn length(ctx: &Context, stream: &str) -> u64 {
     }
 }
 
-/// The value of a key as a record.
+/// The value of a key as a record: a hash as an object of string fields, a JSON document (RedisJSON)
+/// with its JSON types.
 fn read_value(ctx: &Context, key: &[u8]) -> KeyValue {
     match ctx.call("HGETALL", &[key]) {
         Ok(RedisValue::Array(items)) if items.is_empty() => KeyValue::Missing,
@@ -140,19 +141,37 @@ fn read_value(ctx: &Context, key: &[u8]) -> KeyValue {
             KeyValue::Record(m)
         }
         Ok(RedisValue::Map(m)) if m.is_empty() => KeyValue::Missing,
-        _ => match ctx.call("TYPE", &[key]) {
-            Ok(t) => match text(&t).as_deref() {
-                Some("none") | None => KeyValue::Missing,
-                Some(other) => KeyValue::Unsupported(other.to_string()),
-            },
-            Err(_) => KeyValue::Missing,
+        _ => match ctx
+            .call("TYPE", &[key])
+            .ok()
+            .as_ref()
+            .and_then(text)
+            .as_deref()
+        {
+            Some("none") | None => KeyValue::Missing,
+            Some(JSON_TYPE) => read_json(ctx, key),
+            Some(other) => KeyValue::Unsupported(other.to_string()),
         },
+    }
+}
+
+/// The type name RedisJSON gives its keys.
+pub const JSON_TYPE: &str = "ReJSON-RL";
+
+fn read_json(ctx: &Context, key: &[u8]) -> KeyValue {
+    let Ok(reply) = ctx.call("JSON.GET", &[key]) else {
+        return KeyValue::Missing;
+    };
+    match bytes(&reply).map(serde_json::from_slice::<Value>) {
+        Some(Ok(Value::Object(m))) => KeyValue::Record(m),
+        Some(Ok(_)) => KeyValue::Unsupported("JSON document whose root is not an object".into()),
+        Some(Err(_)) | None => KeyValue::Missing,
     }
 }
 
 impl Queue for RedisQueue {
     fn can_write(&self) -> bool {
-        runtime::is_primary() && !runtime::is_loading()
+        runtime::is_primary() && !runtime::is_loading() && !super::control::is_paused()
     }
 
     fn read(&self, job: &str, max: usize) -> Result<Vec<Change>, String> {

@@ -61,9 +61,11 @@ extern "C" fn on_key_event(
         return;
     }
     let context = Context::new(ctx);
-    let value = read_hash(key)
-        .filter(|m| !m.is_empty())
-        .map(|m| Value::Object(m).to_string());
+    let value = match read_hash(key) {
+        Some(m) if m.is_empty() => None,
+        Some(m) => Some(Value::Object(m).to_string()),
+        None => read_json(&context, key, &name),
+    };
     capture::on_key_removed(&context, &name, value, overwritten);
 }
 
@@ -94,6 +96,22 @@ unsafe fn string_bytes<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
         }
         std::slice::from_raw_parts(p.cast::<u8>(), len)
     }
+}
+
+/// Reads a RedisJSON document that is about to go, as JSON text; `None` for other module types.
+///
+/// The key is still in the keyspace while this event runs (Redis unlinks it in two phases), so
+/// `JSON.GET` reads it; RedisJSON offers no other way to read its value from another module.
+fn read_json(ctx: &Context, key: *mut raw::RedisModuleKey, name: &[u8]) -> Option<String> {
+    // SAFETY: `key` is open for reading (see on_key_event).
+    let module_type =
+        unsafe { raw::RedisModule_KeyType?(key) } == raw::REDISMODULE_KEYTYPE_MODULE as c_int;
+    if !module_type {
+        return None;
+    }
+    let reply = ctx.call("JSON.GET", &[name]).ok()?;
+    let text = super::queue::text(&reply)?;
+    text.starts_with('{').then_some(text)
 }
 
 /// Reads every field of a hash key; `None` for other types.

@@ -9,11 +9,13 @@ use super::keys;
 use super::queue::{length, oldest_id};
 use super::restore::restore;
 use super::runtime;
+use super::runtime::Pipeline;
 use super::warnings;
 use crate::applier::{now_ms, Health, JobStats, LastError};
-use crate::config::Output;
+use crate::config::{Job, Output};
 
-type Map = BTreeMap<RedisValueKey, RedisValue>;
+/// A reply map.
+pub type Map = BTreeMap<RedisValueKey, RedisValue>;
 
 fn key(k: &str) -> RedisValueKey {
     RedisValueKey::String(k.to_string())
@@ -40,6 +42,59 @@ fn error_fields(m: &mut Map, e: Option<LastError>) {
     }
 }
 
+/// The outputs of a job, one line each.
+pub fn outputs(job: &Job) -> RedisValue {
+    RedisValue::Array(
+        job.outputs
+            .iter()
+            .map(|o| match o {
+                Output::Relational(r) => s(format!(
+                    "relational.write -> {} ({})",
+                    r.schema
+                        .as_ref()
+                        .map_or(r.table.clone(), |sc| format!("{sc}.{}", r.table)),
+                    r.connection
+                )),
+            })
+            .collect(),
+    )
+}
+
+/// One job's status: pattern, outputs, queue, counters, last error.
+pub fn job_status(ctx: &Context, p: &Pipeline, job: &Job) -> Map {
+    let queue = keys::queue_key(&job.name);
+    let mut m = Map::new();
+    m.insert(key("key_pattern"), s(job.key_pattern.clone()));
+    m.insert(key("outputs"), outputs(job));
+    m.insert(key("pending"), n(length(ctx, &queue)));
+    let now = now_ms();
+    m.insert(
+        key("lag_ms"),
+        n(oldest_id(ctx, &queue).map_or(0, |id| now.saturating_sub(id.ms))),
+    );
+    m.insert(key("dlq_size"), n(length(ctx, &keys::dlq_key(&job.name))));
+    let stats = p
+        .engine
+        .as_ref()
+        .and_then(|e| e.jobs().iter().find(|j| j.job.name == job.name));
+    let get = |f: fn(&JobStats) -> &std::sync::atomic::AtomicU64| {
+        n(stats.map_or(0, |j| JobStats::get(f(&j.stats))))
+    };
+    m.insert(key("inserted"), get(|s| &s.inserted));
+    m.insert(key("updated"), get(|s| &s.updated));
+    m.insert(key("deleted"), get(|s| &s.deleted));
+    m.insert(key("filtered"), get(|s| &s.filtered));
+    m.insert(key("rejected"), get(|s| &s.rejected));
+    m.insert(key("coalesced"), get(|s| &s.coalesced));
+    m.insert(key("batches"), get(|s| &s.batches));
+    m.insert(key("retry_attempts"), get(|s| &s.retry_attempts));
+    error_fields(&mut m, stats.and_then(|j| j.stats.last_error()));
+    if let Some(r) = super::reset::progress(&job.name) {
+        m.insert(key("reset"), r);
+    }
+    m
+}
+
 /// `RDI.STATUS`
 pub fn command(ctx: &Context, _args: Vec<RedisString>) -> RedisResult {
     if !runtime::is_primary() {
@@ -50,7 +105,12 @@ pub fn command(ctx: &Context, _args: Vec<RedisString>) -> RedisResult {
     let mut top = Map::new();
     let engine_state = match &pipeline {
         None => "NOT DEPLOYED",
-        Some(p) if p.engine.as_ref().is_some_and(|e| e.is_running()) => "RUNNING",
+        Some(p)
+            if p.engine.as_ref().is_some_and(|e| e.is_running())
+                && !super::control::is_paused() =>
+        {
+            "RUNNING"
+        }
         Some(_) => "STOPPED",
     };
     top.insert(key("engine"), s(engine_state));
@@ -82,48 +142,11 @@ pub fn command(ctx: &Context, _args: Vec<RedisString>) -> RedisResult {
             );
             conns.insert(key(name), RedisValue::OrderedMap(m));
         }
-        let now = now_ms();
         for job in &p.deployment.jobs {
-            let queue = keys::queue_key(&job.name);
-            let mut m = Map::new();
-            m.insert(key("key_pattern"), s(job.key_pattern.clone()));
-            m.insert(
-                key("outputs"),
-                RedisValue::Array(
-                    job.outputs
-                        .iter()
-                        .map(|o| match o {
-                            Output::Relational(r) => s(format!(
-                                "relational.write -> {} ({})",
-                                r.schema
-                                    .as_ref()
-                                    .map_or(r.table.clone(), |sc| format!("{sc}.{}", r.table)),
-                                r.connection
-                            )),
-                        })
-                        .collect(),
-                ),
+            jobs.insert(
+                key(&job.name),
+                RedisValue::OrderedMap(job_status(ctx, p, job)),
             );
-            m.insert(key("pending"), n(length(ctx, &queue)));
-            m.insert(
-                key("lag_ms"),
-                n(oldest_id(ctx, &queue).map_or(0, |id| now.saturating_sub(id.ms))),
-            );
-            m.insert(key("dlq_size"), n(length(ctx, &keys::dlq_key(&job.name))));
-            let stats = engine.and_then(|e| e.jobs().iter().find(|j| j.job.name == job.name));
-            let get = |f: fn(&JobStats) -> &std::sync::atomic::AtomicU64| {
-                n(stats.map_or(0, |j| JobStats::get(f(&j.stats))))
-            };
-            m.insert(key("inserted"), get(|s| &s.inserted));
-            m.insert(key("updated"), get(|s| &s.updated));
-            m.insert(key("deleted"), get(|s| &s.deleted));
-            m.insert(key("filtered"), get(|s| &s.filtered));
-            m.insert(key("rejected"), get(|s| &s.rejected));
-            m.insert(key("coalesced"), get(|s| &s.coalesced));
-            m.insert(key("batches"), get(|s| &s.batches));
-            m.insert(key("retry_attempts"), get(|s| &s.retry_attempts));
-            error_fields(&mut m, stats.and_then(|j| j.stats.last_error()));
-            jobs.insert(key(&job.name), RedisValue::OrderedMap(m));
         }
     }
     top.insert(key("connections"), RedisValue::OrderedMap(conns));

@@ -15,6 +15,7 @@ pub const WAIT_TIMEOUT_DEFAULT_MS: u64 = 60_000;
 /// How often the waiting thread looks at the queues.
 const POLL: Duration = Duration::from_millis(10);
 
+/// Changes written and rejected by the jobs in force, since they started.
 fn totals() -> (u64, u64) {
     let Some(engine) = runtime::current().and_then(|p| p.engine.clone()) else {
         return (0, 0);
@@ -59,7 +60,15 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
                 .collect()
         })
         .unwrap_or_default();
-    let (written0, rejected0) = totals();
+    let awaited: u64 = runtime::current()
+        .map(|p| {
+            p.capture
+                .iter()
+                .map(|j| super::queue::length(ctx, &j.queue))
+                .sum()
+        })
+        .unwrap_or(0);
+    let (_, rejected0) = totals();
     let blocked = ctx.block_client();
     let spawned = std::thread::Builder::new()
         .name("rdi-wait".into())
@@ -75,16 +84,17 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
                         .map(|(name, _, _)| name.clone())
                         .collect()
                 };
-                let (w, r) = totals();
                 if remaining.is_empty() {
+                    // Rejections counted meanwhile may include newer changes: never more than awaited.
+                    let rejected = totals().1.saturating_sub(rejected0).min(awaited);
                     let mut m = std::collections::BTreeMap::new();
                     m.insert(
                         RedisValueKey::String("written".into()),
-                        RedisValue::Integer(w.saturating_sub(written0) as i64),
+                        RedisValue::Integer((awaited - rejected) as i64),
                     );
                     m.insert(
                         RedisValueKey::String("rejected".into()),
-                        RedisValue::Integer(r.saturating_sub(rejected0) as i64),
+                        RedisValue::Integer(rejected as i64),
                     );
                     tsc.reply(Ok(RedisValue::OrderedMap(m)));
                     return;

@@ -1,0 +1,201 @@
+//! `RDI.RESET [JOB <name>]`: backfill. Every existing key that matches a job is queued as an `r` change,
+//! by a background thread that SCANs in short sections under the server lock, so clients keep being
+//! served while it runs.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use redis_module::redisvalue::RedisValueKey;
+use redis_module::{
+    CallOptionsBuilder, CallResult, Context, RedisError, RedisResult, RedisString, RedisValue,
+    ThreadSafeContext,
+};
+
+use super::keys;
+use super::queue::{text, JSON_TYPE};
+use super::runtime;
+use crate::applier::now_ms;
+
+/// Keys asked of SCAN per section under the lock.
+const SCAN_COUNT: &str = "200";
+/// Pause between sections, so the main thread gets the lock back.
+const SECTION_PAUSE: Duration = Duration::from_micros(500);
+
+/// Progress of one job's backfill.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// `running`, `done` or `aborted`.
+    pub state: &'static str,
+    /// Keys seen by SCAN.
+    pub scanned: u64,
+    /// Keys queued (hashes and JSON documents).
+    pub queued: u64,
+    /// When it started and, once over, ended (ms since the epoch).
+    pub started_ms: u64,
+    /// When it ended; 0 while running.
+    pub ended_ms: u64,
+}
+
+static PROGRESS: Mutex<BTreeMap<String, Progress>> = Mutex::new(BTreeMap::new());
+
+/// The backfill progress of a job, as a reply map, if a backfill ever ran.
+pub fn progress(job: &str) -> Option<RedisValue> {
+    let p = PROGRESS.lock().ok()?.get(job).cloned()?;
+    let end = if p.ended_ms > 0 { p.ended_ms } else { now_ms() };
+    let secs = (end.saturating_sub(p.started_ms) as f64 / 1000.0).max(0.001);
+    let mut m = BTreeMap::new();
+    let mut put = |k: &str, v: RedisValue| {
+        m.insert(RedisValueKey::String(k.into()), v);
+    };
+    put("state", RedisValue::BulkString(p.state.into()));
+    put("scanned", RedisValue::Integer(p.scanned as i64));
+    put("queued", RedisValue::Integer(p.queued as i64));
+    put(
+        "rate_per_sec",
+        RedisValue::Integer((p.queued as f64 / secs) as i64),
+    );
+    Some(RedisValue::OrderedMap(m))
+}
+
+fn update(job: &str, f: impl FnOnce(&mut Progress)) {
+    if let Ok(mut map) = PROGRESS.lock() {
+        f(map.entry(job.to_string()).or_default());
+    }
+}
+
+/// `RDI.RESET [JOB <name>]`
+pub fn command(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    let job = match args.len() {
+        1 => None,
+        3 if args[1].to_string_lossy().eq_ignore_ascii_case("JOB") => {
+            Some(args[2].to_string_lossy())
+        }
+        _ => return Err(RedisError::Str("ERR syntax: RDI.RESET [JOB <name>]")),
+    };
+    if !runtime::is_primary() {
+        return Err(RedisError::Str(
+            "READONLY reset on the primary: this server is a replica",
+        ));
+    }
+    let p = runtime::current().ok_or(RedisError::Str("ERR nothing is deployed"))?;
+    let jobs: Vec<(String, String, String)> = p
+        .capture
+        .iter()
+        .filter(|c| job.as_ref().is_none_or(|j| *j == c.name))
+        .map(|c| (c.name.clone(), c.queue.clone(), c.pattern.as_str()))
+        .collect();
+    if jobs.is_empty() {
+        return Err(RedisError::String(format!(
+            "ERR no job named `{}` is deployed",
+            job.unwrap_or_default()
+        )));
+    }
+    if let Ok(map) = PROGRESS.lock() {
+        if let Some((name, _)) = jobs
+            .iter()
+            .find_map(|(n, _, _)| map.get(n).filter(|p| p.state == "running").map(|p| (n, p)))
+        {
+            return Err(RedisError::String(format!(
+                "ERR a backfill of job `{name}` is already running"
+            )));
+        }
+    }
+    for (name, _, _) in &jobs {
+        update(name, |p| {
+            *p = Progress {
+                state: "running",
+                started_ms: now_ms(),
+                ..Progress::default()
+            };
+        });
+    }
+    let spawned = std::thread::Builder::new()
+        .name("rdi-reset".into())
+        .spawn(move || {
+            for (name, queue, pattern) in jobs {
+                let state = backfill(&name, &queue, &pattern);
+                update(&name, |p| {
+                    p.state = state;
+                    p.ended_ms = now_ms();
+                });
+            }
+        });
+    match spawned {
+        Ok(_) => Ok(RedisValue::SimpleStringStatic("OK")),
+        Err(e) => Err(RedisError::String(format!(
+            "ERR could not start the backfill thread: {e}"
+        ))),
+    }
+}
+
+/// Scans one job's keys; returns the final state.
+fn backfill(job: &str, queue: &str, pattern: &str) -> &'static str {
+    let tsc = ThreadSafeContext::new();
+    let opts = CallOptionsBuilder::new()
+        .replicate()
+        .errors_as_replies()
+        .build();
+    let mut cursor = "0".to_string();
+    loop {
+        {
+            let ctx = tsc.lock();
+            // Stop if the job was undeployed or the server became a replica meanwhile.
+            let alive = runtime::is_primary()
+                && runtime::current().is_some_and(|p| p.capture.iter().any(|c| c.queue == queue));
+            if !alive {
+                return "aborted";
+            }
+            let Ok(RedisValue::Array(reply)) = ctx.call(
+                "SCAN",
+                &[cursor.as_str(), "MATCH", pattern, "COUNT", SCAN_COUNT],
+            ) else {
+                return "aborted";
+            };
+            cursor = reply.first().and_then(text).unwrap_or_else(|| "0".into());
+            let found: Vec<Vec<u8>> = match reply.get(1) {
+                Some(RedisValue::Array(k)) => k
+                    .iter()
+                    .filter_map(|v| super::queue::bytes(v).map(<[u8]>::to_vec))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let mut queued = 0;
+            for key in found.iter().filter(|k| !keys::is_own(k)) {
+                let t = ctx
+                    .call("TYPE", &[key.as_slice()])
+                    .ok()
+                    .as_ref()
+                    .and_then(text);
+                if !matches!(t.as_deref(), Some("hash") | Some(JSON_TYPE)) {
+                    continue;
+                }
+                let args: [&[u8]; 8] = [
+                    queue.as_bytes(),
+                    b"*",
+                    b"k",
+                    key,
+                    b"o",
+                    b"r",
+                    b"e",
+                    b"reset",
+                ];
+                let res: CallResult = ctx.call_ext("XADD", &opts, &args);
+                if res.is_ok() {
+                    queued += 1;
+                }
+            }
+            update(job, |p| {
+                p.scanned += found.len() as u64;
+                p.queued += queued;
+            });
+        }
+        if let Some(engine) = runtime::current().and_then(|p| p.engine.clone()) {
+            engine.wake_all();
+        }
+        if cursor == "0" {
+            return "done";
+        }
+        std::thread::sleep(SECTION_PAUSE);
+    }
+}

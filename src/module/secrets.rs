@@ -1,0 +1,89 @@
+//! `RDI.SET-SECRET`: secrets for `${secrets:NAME}` references, kept in a file of their own beside the
+//! server's data (mode 0600), never in the keyspace, so no RDB, AOF or replica ever carries them.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Mutex;
+
+use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
+
+use crate::config::SystemResolver;
+
+/// The file, relative to the server's working directory (its `dir`).
+pub const SECRETS_FILE: &str = "rdi-secrets.json";
+
+static SECRETS: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+
+/// Loads the secrets file, if any. Called once at module load.
+pub fn load() -> Result<usize, String> {
+    let text = match std::fs::read_to_string(SECRETS_FILE) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(format!("cannot read {SECRETS_FILE}: {e}")),
+    };
+    let map: BTreeMap<String, String> = serde_json::from_str(&text)
+        .map_err(|e| format!("{SECRETS_FILE} is not a JSON object of strings: {e}"))?;
+    let n = map.len();
+    if let Ok(mut s) = SECRETS.lock() {
+        *s = map;
+    }
+    Ok(n)
+}
+
+/// A resolver that knows the stored secrets.
+pub fn resolver() -> SystemResolver {
+    SystemResolver {
+        secrets: SECRETS.lock().map(|s| s.clone()).unwrap_or_default(),
+    }
+}
+
+fn save(map: &BTreeMap<String, String>) -> Result<(), String> {
+    let tmp = format!("{SECRETS_FILE}.tmp");
+    let text = serde_json::to_string(map).map_err(|e| e.to_string())?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(&tmp)
+        .map_err(|e| format!("cannot write {tmp}: {e}"))?;
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| format!("cannot write {tmp}: {e}"))?;
+    std::fs::rename(&tmp, SECRETS_FILE).map_err(|e| format!("cannot replace {SECRETS_FILE}: {e}"))
+}
+
+/// `RDI.SET-SECRET <name> <value>`: an empty value removes the secret.
+pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    if args.len() != 3 {
+        return Err(RedisError::WrongArity);
+    }
+    let name = args[1].to_string_lossy();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    {
+        return Err(RedisError::Str(
+            "ERR secret names use letters, digits, `_`, `-` and `.`",
+        ));
+    }
+    let value = args[2].to_string_lossy();
+    let mut map = SECRETS
+        .lock()
+        .map_err(|_| RedisError::Str("ERR secrets lock poisoned"))?;
+    let mut next = map.clone();
+    if value.is_empty() {
+        next.remove(&name);
+    } else {
+        next.insert(name.clone(), value);
+    }
+    save(&next).map_err(|e| RedisError::String(format!("ERR {e}")))?;
+    *map = next;
+    // The name may be logged; the value never is.
+    ctx.log_notice(&format!("rdi: secret `{name}` stored"));
+    Ok(RedisValue::SimpleStringStatic("OK"))
+}
