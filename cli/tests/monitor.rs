@@ -30,7 +30,6 @@ fn get(port: u16, path: &str) -> Option<String> {
 }
 
 #[test]
-#[ignore = "needs RDI.METRICS from main"]
 fn exporter_answers_metrics_over_http() {
     let redis = server();
     let work = tempfile::tempdir().unwrap();

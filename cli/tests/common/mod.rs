@@ -95,3 +95,25 @@ pub fn sqlite_pipeline(redis: &RedisServer, dir: &Path) {
                            PRIMARY KEY (first_name, last_name))",
     );
 }
+
+/// Scaffolds, then edits the job to map an integer column `age`, and deploys.
+pub fn deployed_with_age(redis: &RedisServer, dir: &std::path::Path) {
+    let dir_text = dir.to_string_lossy().into_owned();
+    ok(
+        redis.port(),
+        &["scaffold", "--db-type", "sqlite", "--dir", &dir_text],
+    );
+    sqlite_target::create(
+        &redis.dir().join("rdi.db"),
+        "CREATE TABLE emp (first_name TEXT, last_name TEXT, address TEXT, gender TEXT, age INTEGER,
+                           PRIMARY KEY (first_name, last_name))",
+    );
+    let job = dir.join("jobs/emp.yaml");
+    let text = std::fs::read_to_string(&job).unwrap();
+    std::fs::write(
+        &job,
+        text.replace("        - gender\n", "        - gender\n        - age\n"),
+    )
+    .unwrap();
+    ok(redis.port(), &["deploy", "--dir", &dir_text]);
+}
