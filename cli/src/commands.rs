@@ -63,13 +63,18 @@ pub fn render_jobs(value: &Json) -> String {
     t.render()
 }
 
+/// Fields `describe-job` shows first, in this order; the others follow as the server sent them.
+const JOB_FIRST: &[&str] = &["name", "key_pattern", "outputs", "pending", "lag_ms"];
+
 /// `describe-job`: the fields, then the YAML as deployed.
 pub fn render_job(value: &Json) -> String {
     let mut out = String::new();
     let Some(obj) = value.as_object() else {
         return format!("{value}\n");
     };
-    for (k, v) in obj {
+    let first = JOB_FIRST.iter().filter_map(|k| obj.get_key_value(*k));
+    let rest = obj.iter().filter(|(k, _)| !JOB_FIRST.contains(&k.as_str()));
+    for (k, v) in first.chain(rest) {
         match (k.as_str(), v) {
             ("yaml", _) => {}
             ("outputs", _) => out.push_str(&format!("{k}: {}\n", list(value, k))),
@@ -140,7 +145,7 @@ pub fn render_trace(value: &Json) -> String {
 /// `wait`.
 pub fn render_wait(value: &Json) -> String {
     format!(
-        "all changes captured before the call were applied: {} written, {} rejected\n",
+        "up to date: every change captured before the call was applied ({} written, {} rejected while waiting)\n",
         number(value, "written"),
         number(value, "rejected")
     )
@@ -201,12 +206,12 @@ mod tests {
     #[test]
     fn a_job_shows_fields_then_yaml() {
         let text = render_job(
-            &json!({"name": "emp", "key_pattern": "emp:*", "outputs": ["a", "b"],
-                                      "lag_ms": 2500, "yaml": "source: {}", "last_error": null}),
+            &json!({"batches": 1, "key_pattern": "emp:*", "last_error": null, "lag_ms": 2500,
+                    "name": "emp", "outputs": ["a", "b"], "yaml": "source: {}"}),
         );
         assert_eq!(
             text,
-            "name: emp\nkey_pattern: emp:*\noutputs: a, b\nlag: 2.5 s\nlast_error: -\n\n--- as deployed ---\nsource: {}\n"
+            "name: emp\nkey_pattern: emp:*\noutputs: a, b\nlag: 2.5 s\nbatches: 1\nlast_error: -\n\n--- as deployed ---\nsource: {}\n"
         );
     }
 
@@ -242,7 +247,7 @@ mod tests {
     fn wait_reports_counts() {
         assert_eq!(
             render_wait(&json!({"written": 2, "rejected": 1})),
-            "all changes captured before the call were applied: 2 written, 1 rejected\n"
+            "up to date: every change captured before the call was applied (2 written, 1 rejected while waiting)\n"
         );
     }
 }

@@ -37,10 +37,8 @@ fn scaffold_deploy_write_wait_status_reaches_sqlite() {
         ],
     );
     let waited = ok(port, &["wait", "--timeout-ms", "30000"]);
-    assert!(
-        waited.stdout.contains("1 written, 0 rejected"),
-        "{waited:?}"
-    );
+    // The counts cover what was applied while waiting: the writer may have been quicker.
+    assert!(waited.stdout.starts_with("up to date: "), "{waited:?}");
 
     let rows = sqlite_target::rows(&redis.dir().join("rdi.db"), "SELECT * FROM emp");
     assert_eq!(rows, vec![row(&["Ada", "Lovelace", "London", "F"])]);
