@@ -57,6 +57,18 @@ pub fn command(port: u16, args: &[&str]) -> Command {
     cmd
 }
 
+/// Runs a prepared command on a thread; join it for what it printed.
+pub trait SpawnWithOutput {
+    /// Starts the command; its output is collected when it ends.
+    fn spawn_with_output(self) -> std::thread::JoinHandle<Run>;
+}
+
+impl SpawnWithOutput for Command {
+    fn spawn_with_output(mut self) -> std::thread::JoinHandle<Run> {
+        std::thread::spawn(move || self.output().expect("run redis-di").into())
+    }
+}
+
 /// Runs `redis-di --rdi-port <port> <args>` to completion.
 pub fn redis_di(port: u16, args: &[&str]) -> Run {
     command(port, args).output().expect("run redis-di").into()
