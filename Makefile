@@ -13,10 +13,11 @@ run: build
 stop:
 	@bash scripts/run.sh stop
 
-## test: unit tests, then the module tests against real Redis, Valkey, PostgreSQL and SQLite
+## test: unit tests, then the module tests against real Redis, Valkey, PostgreSQL and SQLite, then redis-di's
 test: build
 	@$(ENV) && cargo test --release --lib
 	@$(ENV) && cargo test --release -p module-tests -- --test-threads=4
+	@$(ENV) && cargo test --release -p redis-di
 
 ## unit: the pure-Rust unit tests only (no servers)
 unit: deps
@@ -26,6 +27,7 @@ unit: deps
 lint: deps
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --all-features -- -D warnings
+	cargo clippy -p redis-di --all-targets -- -D warnings
 
 fmt:
 	cargo fmt --all
@@ -37,3 +39,4 @@ deps: .deps/env.sh
 
 build: deps
 	cargo build --release
+	cargo build --release -p redis-di

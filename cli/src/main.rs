@@ -1,0 +1,160 @@
+//! `redis-di`: the command-line tool of the rdi module (scaffold, deploy, status, trace, reset, monitor).
+//!
+//! It talks to Redis with the `redis` crate and never links the module crate, whose global allocator
+//! is Redis's own.
+
+mod args;
+mod client;
+mod commands;
+mod deploy;
+mod error;
+mod monitor;
+mod reply;
+mod reset;
+mod scaffold;
+mod status;
+mod table;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+use client::Rdi;
+use error::CliError;
+use reply::{JOB, RECORD, RECORDS, TRACE};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let reason = e.to_string();
+            eprintln!("redis-di: {}", reason.lines().next().unwrap_or("failed"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn owned(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    let json = cli.json;
+    // Commands that need no server.
+    match &cli.command {
+        Command::Scaffold {
+            db_type,
+            dir,
+            preview,
+            force,
+        } => {
+            return match (dir, preview) {
+                (_, Some(name)) => {
+                    print!("{}", scaffold::preview(*db_type, name)?);
+                    Ok(())
+                }
+                (Some(dir), None) => {
+                    let done = scaffold::write(*db_type, dir, *force)?;
+                    for p in done.written {
+                        println!("wrote {}", p.display());
+                    }
+                    Ok(())
+                }
+                (None, None) => Err(CliError::Usage("give --dir or --preview".into())),
+            }
+        }
+        Command::Monitor { port, bind } => return monitor::run(&cli.conn, bind, *port),
+        _ => {}
+    }
+    let mut rdi = Rdi::connect(&cli.conn)?;
+    let rdi = &mut rdi;
+    match cli.command {
+        Command::Scaffold { .. } | Command::Monitor { .. } => Ok(()),
+        Command::Deploy { dir, dry_run } => deploy::run(rdi, &dir, dry_run, json),
+        Command::Status { live: false, .. } => status::run(rdi, json),
+        Command::Status {
+            live: true,
+            interval,
+        } => {
+            let interval = Duration::try_from_secs_f64(interval)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    CliError::Usage("--interval must be a positive number of seconds".into())
+                })?;
+            status::live(rdi, interval)
+        }
+        Command::ListJobs => commands::show(
+            rdi,
+            &owned(&["RDI.LIST-JOBS"]),
+            RECORDS,
+            json,
+            commands::render_jobs,
+        ),
+        Command::DescribeJob { name } => commands::show(
+            rdi,
+            &owned(&["RDI.DESCRIBE-JOB", &name]),
+            JOB,
+            json,
+            commands::render_job,
+        ),
+        Command::GetRejected { job, count, oldest } => {
+            let mut args = owned(&["RDI.GET-REJECTED"]);
+            if let Some(j) = job {
+                args.extend(["JOB".into(), j]);
+            }
+            if let Some(n) = count {
+                args.extend(["COUNT".into(), n.to_string()]);
+            }
+            if oldest {
+                args.push("OLDEST".into());
+            }
+            commands::show(rdi, &args, RECORDS, json, commands::render_rejected)
+        }
+        Command::Trace {
+            count,
+            timeout,
+            rejected_only,
+        } => {
+            let mut args = owned(&["RDI.TRACE"]);
+            if let Some(n) = count {
+                args.extend(["COUNT".into(), n.to_string()]);
+            }
+            if let Some(s) = timeout {
+                args.extend(["TIMEOUT".into(), s.to_string()]);
+            }
+            if rejected_only {
+                args.push("REJECTED-ONLY".into());
+            }
+            commands::show(rdi, &args, TRACE, json, commands::render_trace)
+        }
+        Command::Reset { job } => reset::run(rdi, job.as_deref(), json),
+        Command::Start => {
+            commands::simple(rdi, &owned(&["RDI.START"]), json, "writing to the targets")
+        }
+        Command::Stop => commands::simple(
+            rdi,
+            &owned(&["RDI.STOP"]),
+            json,
+            "stopped writing to the targets; capture goes on",
+        ),
+        Command::Wait { timeout_ms } => {
+            let mut args = owned(&["RDI.WAIT"]);
+            if let Some(t) = timeout_ms {
+                args.push(t.to_string());
+            }
+            commands::show(rdi, &args, RECORD, json, commands::render_wait)
+        }
+        Command::SetSecret { name, value } => commands::set_secret(rdi, &name, value, json),
+        Command::Undeploy { force } => {
+            let mut args = owned(&["RDI.UNDEPLOY"]);
+            if force {
+                args.push("FORCE".into());
+            }
+            commands::simple(rdi, &args, json, "pipeline removed")
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! `redis-di trace` follows records through the pipeline (RDI.TRACE, landing from main).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{call, command, deployed_with_age, server, wait_until, Run, SpawnWithOutput};
+
+#[test]
+#[ignore = "needs RDI.TRACE from main"]
+fn trace_shows_a_record_with_its_statement_and_outcome() {
+    let redis = server();
+    let port = redis.port();
+    let work = tempfile::tempdir().unwrap();
+    deployed_with_age(&redis, work.path());
+    let tracer = command(
+        port,
+        &["--json", "trace", "--count", "1", "--timeout", "20"],
+    )
+    .spawn_with_output();
+    let mut r = redis.client();
+    let mut i = 0;
+    // Keep writing until the tracer has seen one: it may start listening after the first write.
+    wait_until(Duration::from_secs(25), "the tracer returns", || {
+        i += 1;
+        call(
+            &mut r,
+            &[
+                "HSET",
+                &format!("emp:{i}"),
+                "first_name",
+                "T",
+                "last_name",
+                &i.to_string(),
+            ],
+        );
+        tracer.is_finished()
+    });
+    let run: Run = tracer.join().unwrap();
+    assert!(
+        !run.stderr.contains("unknown command"),
+        "RDI.TRACE is not in this build:\n{run:?}"
+    );
+    assert!(run.ok, "{run:?}");
+    let records: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let first = &records[0];
+    assert_eq!(first["job"], "emp", "{records:#}");
+    assert!(
+        first["key"].as_str().is_some_and(|k| k.starts_with("emp:")),
+        "{records:#}"
+    );
+    assert!(
+        first["statement"]
+            .as_str()
+            .is_some_and(|s| s.contains("emp")),
+        "{records:#}"
+    );
+    assert!(
+        first.get("outcome").is_some() && first.get("took_us").is_some(),
+        "{records:#}"
+    );
+}
