@@ -26,8 +26,7 @@ unit: deps
 ## lint: formatting and clippy with warnings as errors
 lint: deps
 	cargo fmt --all -- --check
-	cargo clippy --all-targets --all-features -- -D warnings
-	cargo clippy -p redis-di --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 fmt:
 	cargo fmt --all

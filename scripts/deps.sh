@@ -19,7 +19,7 @@ apt_install() {
 }
 
 # Build: libclang for redis-module's bindgen. Tests: PostgreSQL 15, sqlite3 CLI for `make run`.
-apt_install libclang-dev clang postgresql-15 postgresql-client-15 sqlite3 python3-pip ca-certificates
+apt_install libclang-dev clang postgresql-15 postgresql-client-15 sqlite3 python3-pip ca-certificates tmux
 
 # Private apt lists for packages we unpack rather than install (nothing starts, nothing is changed system-wide).
 private_apt() { # suite pkg...
