@@ -6,7 +6,7 @@ use module_tests::yaml::{sqlite_config, sqlite_job};
 use module_tests::{
     call, deploy_ok, drain, rdi_wait, sqlite_target, wait_until, RedisOpts, RedisServer, Status,
 };
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const COUNT: &str = "SELECT count(*) FROM emp";
@@ -30,7 +30,7 @@ fn hset(r: &mut redis::Connection, id: usize) {
     call(r, &["HSET", &key, "id", &id, "name", &format!("n{id}")]);
 }
 
-fn rows(db: &PathBuf) -> i64 {
+fn rows(db: &Path) -> i64 {
     sqlite_target::rows(db, COUNT)[0][0]
         .as_deref()
         .unwrap()

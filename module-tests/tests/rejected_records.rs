@@ -17,7 +17,7 @@ const DDL: &str = "CREATE TABLE emp (id integer PRIMARY KEY, name text NOT NULL,
 /// Every 100th record violates a constraint: odd hundreds a negative qty (CHECK), even hundreds no
 /// name (NOT NULL). Values carry markers (`-770...`, `leak-`) that a reason must never show.
 fn is_bad(i: usize) -> bool {
-    i % 100 == 0
+    i.is_multiple_of(100)
 }
 
 fn now_ms() -> i64 {
