@@ -152,11 +152,13 @@ fn apply(src: Sources, deployment: Deployment, notes: Vec<String>, dry_run: bool
         previous.as_deref(),
     );
     super::queue::sync_pending(&ctx, &pipeline);
+    let eviction = super::status::eviction_warning(&ctx);
     let jobs = pipeline.capture.len();
     let mut notes = notes;
     runtime::replace(Some(Arc::new(pipeline)));
     ctx.log_notice(&format!("rdi: deployed {jobs} job(s)"));
     notes.extend(warnings);
+    notes.extend(eviction);
     Ok(reply(notes))
 }
 

@@ -95,6 +95,42 @@ pub fn job_status(ctx: &Context, p: &Pipeline, job: &Job) -> Map {
     m
 }
 
+/// Warnings about the state right now: queues past the warning threshold, an eviction policy that
+/// could evict the queues.
+pub fn live_warnings(ctx: &Context, p: &Pipeline) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(limit) = super::settings::pending_warning().filter(|_| p.max_pending() == 0) {
+        for c in &p.capture {
+            let n = length(ctx, &c.queue);
+            if n > limit {
+                out.push(format!(
+                    "job `{}` has {n} changes queued (over rdi.pending-warning {limit}) and no applier.max_pending: the queue grows while its target is behind",
+                    c.name
+                ));
+            }
+        }
+    }
+    if let Some(w) = eviction_warning(ctx) {
+        out.push(w);
+    }
+    out
+}
+
+/// A warning when `maxmemory-policy` could evict the queues (they are ordinary keys without TTL).
+pub fn eviction_warning(ctx: &Context) -> Option<String> {
+    let reply = ctx.call("CONFIG", &["GET", "maxmemory-policy"]).ok()?;
+    let policy = match &reply {
+        RedisValue::Array(items) => items.get(1).and_then(super::queue::text),
+        RedisValue::Map(_) | RedisValue::OrderedMap(_) => None,
+        _ => None,
+    }?;
+    policy.starts_with("allkeys-").then(|| {
+        format!(
+            "maxmemory-policy is {policy}: under memory pressure Redis may evict the change queues (__rdi__:queue:*) and lose changes; use noeviction or a volatile-* policy"
+        )
+    })
+}
+
 /// `RDI.STATUS`
 pub fn command(ctx: &Context, _args: Vec<RedisString>) -> RedisResult {
     if !runtime::is_primary() {
@@ -154,6 +190,7 @@ pub fn command(ctx: &Context, _args: Vec<RedisString>) -> RedisResult {
     let mut warns: Vec<RedisValue> = warnings::all().into_iter().map(|(_, w)| s(w)).collect();
     if let Some(p) = &pipeline {
         warns.extend(p.notes.iter().map(|w| s(w.clone())));
+        warns.extend(live_warnings(ctx, p).into_iter().map(s));
     }
     top.insert(key("warnings"), RedisValue::Array(warns));
     Ok(RedisValue::OrderedMap(top))
