@@ -5,6 +5,7 @@ pub mod control;
 pub mod deploy;
 pub mod events;
 pub mod filter;
+pub mod info;
 pub mod jobs;
 pub mod keys;
 pub mod metrics;
