@@ -132,7 +132,10 @@ pub fn eviction_warning(ctx: &Context) -> Option<String> {
 }
 
 /// `RDI.STATUS`
-pub fn command(ctx: &Context, _args: Vec<RedisString>) -> RedisResult {
+pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    if args.len() != 1 {
+        return Err(redis_module::RedisError::WrongArity);
+    }
     if !runtime::is_primary() {
         // A replica does not hear of deploys (the YAML arrives as plain key writes): re-read it.
         restore(ctx);
