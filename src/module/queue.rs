@@ -10,6 +10,9 @@ use super::keys;
 use super::runtime;
 use crate::applier::{now_ms, Change, DeadLetter, EntryId, KeyValue, Opcode, Queue};
 
+/// Most keys whose values are read in one section under the server lock.
+const VALUES_PER_SECTION: usize = 200;
+
 /// The queue of this server.
 pub struct RedisQueue;
 
@@ -192,13 +195,40 @@ impl Queue for RedisQueue {
     fn read(&self, job: &str, max: usize) -> Result<Vec<Change>, String> {
         let stream = keys::queue_key(job);
         let tsc = ThreadSafeContext::new();
-        let ctx = tsc.lock();
-        // Re-check under the lock: the role may have changed while this thread waited for it.
-        if !self.can_write() {
-            return Ok(Vec::new());
-        }
-        let raw = read_entries(&ctx, &stream, "-", max)?;
+        let raw = {
+            let ctx = tsc.lock();
+            // Re-check under the lock: the role may have changed while this thread waited for it.
+            if !self.can_write() {
+                return Ok(Vec::new());
+            }
+            read_entries(&ctx, &stream, "-", max)?
+        };
+        // Values are read in sections of VALUES_PER_SECTION keys, releasing the lock between them so
+        // that clients are served while a large batch is read. Each value is the key's state when read:
+        // newer than the entry, which is what state synchronisation wants.
         let mut values: HashMap<Vec<u8>, KeyValue> = HashMap::new();
+        let upserts: Vec<&[u8]> = raw
+            .iter()
+            .filter(|e| e.opcode != Opcode::Delete)
+            .map(|e| e.key.as_slice())
+            .collect();
+        let mut pending = upserts.iter().copied();
+        loop {
+            let ctx = tsc.lock();
+            let mut n = 0;
+            for key in pending.by_ref() {
+                if !values.contains_key(key) {
+                    values.insert(key.to_vec(), read_value(&ctx, key));
+                    n += 1;
+                    if n == VALUES_PER_SECTION {
+                        break;
+                    }
+                }
+            }
+            if n < VALUES_PER_SECTION {
+                break;
+            }
+        }
         let mut out = Vec::with_capacity(raw.len());
         for e in raw {
             let value = if e.opcode == Opcode::Delete {
@@ -207,10 +237,7 @@ impl Queue for RedisQueue {
                     _ => KeyValue::Missing,
                 }
             } else {
-                values
-                    .entry(e.key.clone())
-                    .or_insert_with(|| read_value(&ctx, &e.key))
-                    .clone()
+                values.get(&e.key).cloned().unwrap_or(KeyValue::Missing)
             };
             out.push(Change {
                 id: e.id,
