@@ -9,6 +9,7 @@ pub mod ports;
 pub mod postgres_server;
 pub mod redis_opts;
 pub mod redis_server;
+pub mod replica;
 pub mod replies;
 pub mod sqlite_target;
 pub mod status;

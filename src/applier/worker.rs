@@ -12,9 +12,10 @@ use super::engine::{JobRuntime, Shared};
 use super::queue::DeadLetter;
 use super::retry::Backoff;
 use super::stats::JobStats;
+use crate::applier::change::EntryId;
 use crate::applier::change::Opcode;
 use crate::config::ErrorHandling;
-use crate::writer::{WriteError, Writer};
+use crate::writer::{Checkpoint, WriteError, Writer};
 
 /// What one pass over a job did.
 enum Pass {
@@ -119,9 +120,38 @@ fn apply_once(
     }
     let mut refused: Vec<(usize, usize, String)> = Vec::new();
     let started = Instant::now();
+    let ids: Vec<EntryId> = changes.iter().map(|c| c.id).collect();
     for (conn, rows) in &groups {
+        let mut rows: Vec<&PlannedRow> = rows.clone();
+        let stamp = applier.exactly_once.then(|| Stamp {
+            table: &applier.checkpoint_table,
+            stream: &job.job.name,
+            ids: &ids,
+        });
+        if let Some(stamp) = &stamp {
+            // Rows at or below the target's checkpoint were committed before a crash: skip them.
+            let read = writer_for(shared, conn, writers)
+                .and_then(|w| w.read_checkpoint(stamp.table, stamp.stream));
+            match read {
+                Ok(Some(pos)) => {
+                    if let Some(cp) = EntryId::parse(&pos) {
+                        rows.retain(|r| ids[r.change] > cp);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    writers.remove(*conn);
+                    if let Some(cs) = shared.conn_stats.get(*conn) {
+                        cs.failed(e.to_string());
+                    }
+                    job.stats
+                        .set_error(format!("{conn}: reading the checkpoint: {e}"));
+                    return Pass::Failed;
+                }
+            }
+        }
         for chunk in rows.chunks(applier.write_batch_size.max(1)) {
-            match write_chunk(shared, conn, chunk, writers) {
+            match write_chunk(shared, conn, chunk, writers, stamp.as_ref()) {
                 Ok(rejected) => refused.extend(
                     rejected
                         .into_iter()
@@ -193,14 +223,20 @@ fn apply_once(
     Pass::Wrote
 }
 
-/// Writes one chunk through the connection's writer (connecting if needed). A batch refused for its
-/// content is split in halves until the refused rows are isolated; the others are written.
-fn write_chunk(
+/// Where a checkpointed write records its position (applier.exactly_once).
+struct Stamp<'a> {
+    table: &'a str,
+    stream: &'a str,
+    /// Queue position of each change of the batch, by index.
+    ids: &'a [EntryId],
+}
+
+/// The connection's writer, connecting if needed.
+fn writer_for<'w>(
     shared: &Shared,
     conn: &str,
-    rows: &[&PlannedRow],
-    writers: &mut HashMap<String, Box<dyn Writer>>,
-) -> Result<Vec<(usize, String)>, WriteError> {
+    writers: &'w mut HashMap<String, Box<dyn Writer>>,
+) -> Result<&'w mut Box<dyn Writer>, WriteError> {
     if !writers.contains_key(conn) {
         let Some(connection) = shared.deployment.connections.get(conn) else {
             return Err(WriteError::Schema(format!(
@@ -210,10 +246,22 @@ fn write_chunk(
         let w = (shared.connector)(connection)?;
         writers.insert(conn.to_string(), w);
     }
-    let Some(writer) = writers.get_mut(conn) else {
-        return Err(WriteError::Transient("writer vanished".into()));
-    };
-    let result = write_split(writer.as_mut(), rows, 0);
+    writers
+        .get_mut(conn)
+        .ok_or_else(|| WriteError::Transient("writer vanished".into()))
+}
+
+/// Writes one chunk through the connection's writer (connecting if needed). A batch refused for its
+/// content is split in halves until the refused rows are isolated; the others are written.
+fn write_chunk(
+    shared: &Shared,
+    conn: &str,
+    rows: &[&PlannedRow],
+    writers: &mut HashMap<String, Box<dyn Writer>>,
+    stamp: Option<&Stamp>,
+) -> Result<Vec<(usize, String)>, WriteError> {
+    let writer = writer_for(shared, conn, writers)?;
+    let result = write_split(writer.as_mut(), rows, 0, stamp);
     if result.is_err() {
         // Reconnect on the next attempt: the session may be broken.
         writers.remove(conn);
@@ -225,9 +273,23 @@ fn write_split(
     writer: &mut dyn Writer,
     rows: &[&PlannedRow],
     offset: usize,
+    stamp: Option<&Stamp>,
 ) -> Result<Vec<(usize, String)>, WriteError> {
     let batch: Vec<_> = rows.iter().map(|r| r.row.clone()).collect();
-    match writer.write(&batch) {
+    // Each committed slice records the position of its own last row, so a slice that fails after an
+    // earlier one committed is never skipped on replay.
+    let checkpoint = stamp.and_then(|s| {
+        rows.last().map(|r| Checkpoint {
+            table: s.table.to_string(),
+            stream: s.stream.to_string(),
+            position: s.ids[r.change].to_string(),
+        })
+    });
+    let result = match &checkpoint {
+        Some(cp) => writer.write_checkpointed(&batch, cp),
+        None => writer.write(&batch),
+    };
+    match result {
         Ok(outcome) => Ok(outcome
             .rejected
             .into_iter()
@@ -236,8 +298,8 @@ fn write_split(
         Err(WriteError::Batch(reason)) if rows.len() == 1 => Ok(vec![(offset, reason)]),
         Err(WriteError::Batch(_)) => {
             let mid = rows.len() / 2;
-            let mut left = write_split(writer, &rows[..mid], offset)?;
-            left.extend(write_split(writer, &rows[mid..], offset + mid)?);
+            let mut left = write_split(writer, &rows[..mid], offset, stamp)?;
+            left.extend(write_split(writer, &rows[mid..], offset + mid, stamp)?);
             Ok(left)
         }
         Err(e) => Err(e),
@@ -264,6 +326,8 @@ mod tests {
     struct MemQueue {
         entries: Mutex<Vec<Change>>,
         dead: Mutex<Vec<DeadLetter>>,
+        /// Acknowledgements to fail, as a crash between commit and acknowledgement would.
+        fail_acks: AtomicUsize,
     }
 
     impl Queue for MemQueue {
@@ -287,6 +351,10 @@ mod tests {
             dead: &[DeadLetter],
             _cap: usize,
         ) -> Result<(), String> {
+            if self.fail_acks.load(Ordering::SeqCst) > 0 {
+                self.fail_acks.fetch_sub(1, Ordering::SeqCst);
+                return Err("connection to the server lost".into());
+            }
             self.entries.lock().unwrap().retain(|c| c.id > upto);
             self.dead.lock().unwrap().extend_from_slice(dead);
             Ok(())
@@ -299,6 +367,7 @@ mod tests {
         rows: Mutex<Vec<(RowOp, Vec<serde_json::Value>)>>,
         transient: AtomicUsize,
         attempts: AtomicUsize,
+        checkpoint: Mutex<Option<String>>,
     }
 
     struct FakeWriter(Arc<Target>);
@@ -319,6 +388,22 @@ mod tests {
             let mut out = self.0.rows.lock().unwrap();
             out.extend(rows.iter().map(|r| (r.op, r.values.clone())));
             Ok(WriteOutcome::default())
+        }
+        fn supports_checkpoints(&self) -> bool {
+            true
+        }
+        fn read_checkpoint(&mut self, _t: &str, _s: &str) -> Result<Option<String>, WriteError> {
+            Ok(self.0.checkpoint.lock().unwrap().clone())
+        }
+        fn write_checkpointed(
+            &mut self,
+            rows: &[RowChange],
+            cp: &crate::writer::Checkpoint,
+        ) -> Result<WriteOutcome, WriteError> {
+            // One "transaction": the rows and the position together.
+            let out = self.write(rows)?;
+            *self.0.checkpoint.lock().unwrap() = Some(cp.position.clone());
+            Ok(out)
         }
     }
 
@@ -369,9 +454,13 @@ mod tests {
     }
 
     fn run_engine(queue: Arc<MemQueue>, target: Arc<Target>) -> Engine {
+        run_engine_with(queue, target, deployment())
+    }
+
+    fn run_engine_with(queue: Arc<MemQueue>, target: Arc<Target>, d: Deployment) -> Engine {
         let t = target.clone();
         Engine::start(
-            deployment(),
+            d,
             queue,
             Arc::new(move |_c: &Connection| Ok(Box::new(FakeWriter(t.clone())) as Box<dyn Writer>)),
             &|_| None,
@@ -448,5 +537,36 @@ mod tests {
         assert_eq!(JobStats::get(&engine.jobs()[0].stats.rejected), 1);
         assert_eq!(JobStats::get(&engine.jobs()[0].stats.inserted), 4);
         assert!(engine.stop_and_join(Duration::from_secs(5)));
+    }
+
+    fn replay_after_a_lost_acknowledgement(exactly_once: bool) -> usize {
+        let queue = Arc::new(MemQueue::default());
+        queue.entries.lock().unwrap().extend([
+            upsert(1, "1", "a"),
+            upsert(2, "2", "b"),
+            upsert(3, "3", "c"),
+        ]);
+        queue.fail_acks.store(1, Ordering::SeqCst);
+        let target = Arc::new(Target::default());
+        let mut d = deployment();
+        d.applier.exactly_once = exactly_once;
+        let engine = run_engine_with(queue.clone(), target.clone(), d);
+        wait_for("the queue to drain", || {
+            queue.entries.lock().unwrap().is_empty()
+        });
+        assert!(engine.stop_and_join(Duration::from_secs(5)));
+        let n = target.rows.lock().unwrap().len();
+        n
+    }
+
+    #[test]
+    fn with_exactly_once_a_batch_replayed_after_a_lost_ack_is_not_written_twice() {
+        assert_eq!(replay_after_a_lost_acknowledgement(true), 3);
+    }
+
+    #[test]
+    fn without_exactly_once_a_replayed_batch_is_written_again() {
+        // At-least-once: harmless for upserts, duplicates for an APPEND table.
+        assert_eq!(replay_after_a_lost_acknowledgement(false), 6);
     }
 }

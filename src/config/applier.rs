@@ -14,6 +14,8 @@ const KEYS: &[&str] = &[
     "dlq_max_messages",
     "writer_threads",
     "max_pending",
+    "exactly_once",
+    "checkpoint_table",
 ];
 
 /// Keys that RDI documents for its ingest pipeline only: accepted and ignored, with a note.
@@ -75,6 +77,30 @@ pub fn applier(w: &mut Walker, node: Option<&Node>) -> Applier {
                 _ => ErrorHandling::Dlq,
             };
     }
+    if let Some(node) = fields.get("exactly_once") {
+        let path = fields.child("exactly_once");
+        out.exactly_once = w.choice(node, &path, &["true", "false"]) == Some("true");
+    }
+    if let Some(node) = fields.get("checkpoint_table") {
+        let path = fields.child("checkpoint_table");
+        if let Some(name) = w.string(node, &path) {
+            let valid = !name.is_empty()
+                && name.split('.').count() <= 2
+                && name.split('.').all(|part| {
+                    !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+            if valid {
+                out.checkpoint_table = name;
+            } else {
+                w.problem(
+                    node.pos,
+                    &path,
+                    "a table name of letters, digits and `_`, optionally `schema.table`"
+                        .to_string(),
+                );
+            }
+        }
+    }
     check_batch_sizes(w, &fields, &out);
     out
 }
@@ -131,7 +157,8 @@ mod tests {
     #[test]
     fn every_key_is_read() {
         let yaml = "read_batch_size: 500\nwrite_batch_size: '50'\nduration: 0\non_failed_retry_interval: 30\n\
-                    error_handling: ignore\ndlq_max_messages: 10\nwriter_threads: 8\nmax_pending: 100000\n";
+                    error_handling: ignore\ndlq_max_messages: 10\nwriter_threads: 8\nmax_pending: 100000\n\
+                    exactly_once: true\ncheckpoint_table: ops.rdi_cp\n";
         let (applier, problems, notes) = read(yaml);
         assert!(problems.is_empty(), "{problems:?}");
         assert!(notes.is_empty());
@@ -144,6 +171,8 @@ mod tests {
             dlq_max_messages: 10,
             writer_threads: 8,
             max_pending: 100_000,
+            exactly_once: true,
+            checkpoint_table: "ops.rdi_cp".into(),
         };
         assert_eq!(applier, expected);
     }
@@ -200,7 +229,7 @@ mod tests {
             problems,
             ["config.yaml:2:1: applier.batch: unknown key `batch`; expected one of: read_batch_size, \
               write_batch_size, duration, on_failed_retry_interval, error_handling, dlq_max_messages, \
-              writer_threads, max_pending"]
+              writer_threads, max_pending, exactly_once, checkpoint_table"]
         );
     }
 }

@@ -125,7 +125,15 @@ pub struct Applier {
     pub writer_threads: usize,
     /// Cap on queued changes per job; 0 means no cap.
     pub max_pending: usize,
+    /// Record each batch's last queue position in the target, in the same transaction, and skip what
+    /// is at or below it after a crash (SQL targets): an exactly-once effect for APPEND jobs.
+    pub exactly_once: bool,
+    /// The table that holds those positions (created on first use).
+    pub checkpoint_table: String,
 }
+
+/// Default of `applier.checkpoint_table`.
+pub const CHECKPOINT_TABLE_DEFAULT: &str = "rdi_checkpoints";
 
 /// Default of `applier.read_batch_size`.
 pub const READ_BATCH_SIZE_DEFAULT: usize = 2000;
@@ -157,6 +165,8 @@ impl Default for Applier {
             dlq_max_messages: DLQ_MAX_MESSAGES_DEFAULT,
             writer_threads: WRITER_THREADS_DEFAULT,
             max_pending: 0,
+            exactly_once: false,
+            checkpoint_table: CHECKPOINT_TABLE_DEFAULT.to_string(),
         }
     }
 }

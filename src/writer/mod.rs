@@ -83,6 +83,18 @@ impl WriteError {
     }
 }
 
+/// A queue position recorded in the target in the same transaction as a batch, so that a batch
+/// replayed after a crash between commit and acknowledgement is recognised and skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The table that holds positions (`table` or `schema.table`).
+    pub table: String,
+    /// Which queue (job, and shard where there are several).
+    pub stream: String,
+    /// The position of the last change in the batch (`ms-seq`).
+    pub position: String,
+}
+
 /// A connection to one target.
 ///
 /// Contract: `write` applies the rows of one batch in one transaction, in the order given (which keeps
@@ -96,6 +108,30 @@ pub trait Writer: Send {
 
     /// Writes one batch in one transaction.
     fn write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError>;
+
+    /// Whether this target can keep checkpoints (exactly-once effect).
+    fn supports_checkpoints(&self) -> bool {
+        false
+    }
+
+    /// The position last recorded for `stream` in `table`, creating the table if it is missing.
+    fn read_checkpoint(
+        &mut self,
+        _table: &str,
+        _stream: &str,
+    ) -> Result<Option<String>, WriteError> {
+        Ok(None)
+    }
+
+    /// Writes one batch and records `checkpoint` in the same transaction. Targets without
+    /// checkpoints write the batch alone (at-least-once).
+    fn write_checkpointed(
+        &mut self,
+        rows: &[RowChange],
+        _checkpoint: &Checkpoint,
+    ) -> Result<WriteOutcome, WriteError> {
+        self.write(rows)
+    }
 }
 
 /// Opens a writer for a connection. Fails with [`WriteError::Transient`] when the target is unreachable.

@@ -59,6 +59,10 @@ macro_rules! conformance_tests {
                 suite::a_constraint_violation_commits_nothing($harness("c_constraint"));
             }
             #[test]
+            fn checkpoints_commit_with_their_batch() {
+                suite::checkpoints_commit_with_their_batch($harness("c_checkpoint"));
+            }
+            #[test]
             fn missing_table_and_column_are_schema_errors() {
                 suite::missing_table_and_column_are_schema_errors($harness("c_schema"));
             }
@@ -252,4 +256,55 @@ pub fn missing_table_and_column_are_schema_errors(mut h: Harness) {
     };
     assert_eq!(h.writer.write(&[row]), Err(WriteError::Schema(want)));
     h.writer.check(&emp_target()).unwrap();
+}
+
+/// A checkpoint is written in the batch's transaction: it moves with a committed batch and stays put
+/// when the batch is refused. The table is created on first use.
+pub fn checkpoints_commit_with_their_batch(mut h: Harness) {
+    if !h.writer.supports_checkpoints() {
+        eprintln!("skipped: this writer keeps no checkpoints (at-least-once only)");
+        return;
+    }
+    let cp = |pos: &str| crate::writer::Checkpoint {
+        table: "rdi_checkpoints".into(),
+        stream: "emp".into(),
+        position: pos.into(),
+    };
+    assert_eq!(
+        h.writer.read_checkpoint("rdi_checkpoints", "emp").unwrap(),
+        None
+    );
+    h.writer
+        .write_checkpointed(
+            &[up(vec![json!(1), json!("a"), json!(null), json!(1)])],
+            &cp("5-0"),
+        )
+        .unwrap();
+    assert_eq!(
+        h.writer
+            .read_checkpoint("rdi_checkpoints", "emp")
+            .unwrap()
+            .as_deref(),
+        Some("5-0")
+    );
+    let refused = h.writer.write_checkpointed(
+        &[up(vec![json!(2), json!("b"), json!(null), json!(-1)])],
+        &cp("9-0"),
+    );
+    assert!(matches!(refused, Err(WriteError::Batch(_))), "{refused:?}");
+    assert_eq!(
+        h.writer
+            .read_checkpoint("rdi_checkpoints", "emp")
+            .unwrap()
+            .as_deref(),
+        Some("5-0"),
+        "a refused batch must not move the checkpoint"
+    );
+    assert_eq!(h.emp().len(), 1);
+    assert_eq!(
+        h.writer
+            .read_checkpoint("rdi_checkpoints", "other")
+            .unwrap(),
+        None
+    );
 }

@@ -1,5 +1,6 @@
 //! `relational.write`: SQL targets (PostgreSQL, SQLite), one dialect and one writer per database.
 
+pub mod checkpoint;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod conformance;

@@ -8,8 +8,9 @@ use ::postgres::config::SslMode;
 use ::postgres::types::{ToSql, Type};
 use ::postgres::{Client, Config, NoTls, Statement};
 
+use super::checkpoint;
 use crate::config::SqlServerConnection;
-use crate::writer::{RowChange, RowOp, TableTarget, WriteError, WriteOutcome, Writer};
+use crate::writer::{Checkpoint, RowChange, RowOp, TableTarget, WriteError, WriteOutcome, Writer};
 
 use super::convert::{json_type, Column, ColumnKind, SqlValue};
 use super::dialect::{Dialect, PostgresDialect};
@@ -162,7 +163,11 @@ impl PostgresWriter {
         Ok(())
     }
 
-    fn try_write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError> {
+    fn try_write(
+        &mut self,
+        rows: &[RowChange],
+        cp: Option<&Checkpoint>,
+    ) -> Result<WriteOutcome, WriteError> {
         self.client()?;
         for row in rows {
             if !self.tables.contains_key(&*row.target) {
@@ -190,7 +195,7 @@ impl PostgresWriter {
                 (Ok(_), None) => outcome.rejected.push((i, "the target has no keys".into())),
             }
         }
-        if work.is_empty() {
+        if work.is_empty() && cp.is_none() {
             return Ok(outcome);
         }
         let client = self.client.as_mut().ok_or_else(not_connected)?;
@@ -199,6 +204,11 @@ impl PostgresWriter {
             let refs: Vec<&(dyn ToSql + Sync)> =
                 params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
             tx.execute(*statement, &refs).map_err(|e| classify(&e))?;
+        }
+        if let Some(cp) = cp {
+            let sql = checkpoint::upsert_sql(&cp.table, "$1", "$2", "now()");
+            tx.execute(sql.as_str(), &[&cp.stream, &cp.position])
+                .map_err(|e| classify(&e))?;
         }
         tx.commit().map_err(|e| classify(&e))?;
         Ok(outcome)
@@ -231,7 +241,40 @@ impl Writer for PostgresWriter {
     }
 
     fn write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError> {
-        let result = self.try_write(rows);
+        let result = self.try_write(rows, None);
+        if let Err(err) = &result {
+            self.after_error(err);
+        }
+        result
+    }
+
+    fn supports_checkpoints(&self) -> bool {
+        true
+    }
+
+    fn read_checkpoint(&mut self, table: &str, stream: &str) -> Result<Option<String>, WriteError> {
+        let result = (|| {
+            let client = self.client()?;
+            client
+                .batch_execute(&checkpoint::create_sql(table, "timestamptz", "now()"))
+                .map_err(|e| classify(&e))?;
+            let row = client
+                .query_opt(checkpoint::select_sql(table, "$1").as_str(), &[&stream])
+                .map_err(|e| classify(&e))?;
+            Ok(row.map(|r| r.get::<_, String>(0)))
+        })();
+        if let Err(err) = &result {
+            self.after_error(err);
+        }
+        result
+    }
+
+    fn write_checkpointed(
+        &mut self,
+        rows: &[RowChange],
+        cp: &Checkpoint,
+    ) -> Result<WriteOutcome, WriteError> {
+        let result = self.try_write(rows, Some(cp));
         if let Err(err) = &result {
             self.after_error(err);
         }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use rusqlite::types::Value as SqliteValue;
 use rusqlite::{ErrorCode, TransactionBehavior};
 
-use crate::writer::{RowChange, RowOp, TableTarget, WriteError, WriteOutcome, Writer};
+use super::checkpoint;
+use crate::writer::{Checkpoint, RowChange, RowOp, TableTarget, WriteError, WriteOutcome, Writer};
 
 use super::convert::{Column, ColumnKind, SqlValue};
 use super::dialect::{Dialect, SqliteDialect};
@@ -120,7 +121,11 @@ impl SqliteWriter {
         }
     }
 
-    fn try_write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError> {
+    fn try_write(
+        &mut self,
+        rows: &[RowChange],
+        cp: Option<&Checkpoint>,
+    ) -> Result<WriteOutcome, WriteError> {
         for row in rows {
             if !self.tables.contains_key(&*row.target) {
                 self.load(&row.target)?;
@@ -147,7 +152,7 @@ impl SqliteWriter {
                 Err(reason) => outcome.rejected.push((i, reason)),
             }
         }
-        if work.is_empty() {
+        if work.is_empty() && cp.is_none() {
             return Ok(outcome);
         }
         // IMMEDIATE takes the write lock up front, so a busy database fails here rather than on a
@@ -161,6 +166,11 @@ impl SqliteWriter {
             stmt.execute(rusqlite::params_from_iter(values.iter()))
                 .map_err(|e| classify(&e))?;
         }
+        if let Some(cp) = cp {
+            let sql = checkpoint::upsert_sql(&cp.table, "?1", "?2", "CURRENT_TIMESTAMP");
+            tx.execute(&sql, [&cp.stream, &cp.position])
+                .map_err(|e| classify(&e))?;
+        }
         tx.commit().map_err(|e| classify(&e))?;
         Ok(outcome)
     }
@@ -172,9 +182,40 @@ impl Writer for SqliteWriter {
     }
 
     fn write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError> {
-        let result = self.try_write(rows);
+        let result = self.try_write(rows, None);
         if let Err(WriteError::Schema(_)) = &result {
             // The operator may fix the table: look at the catalog again next time.
+            self.tables.clear();
+        }
+        result
+    }
+
+    fn supports_checkpoints(&self) -> bool {
+        true
+    }
+
+    fn read_checkpoint(&mut self, table: &str, stream: &str) -> Result<Option<String>, WriteError> {
+        self.conn
+            .execute_batch(&checkpoint::create_sql(table, "TEXT", "CURRENT_TIMESTAMP"))
+            .map_err(|e| classify(&e))?;
+        let mut stmt = self
+            .conn
+            .prepare(&checkpoint::select_sql(table, "?1"))
+            .map_err(|e| classify(&e))?;
+        let mut rows = stmt.query([stream]).map_err(|e| classify(&e))?;
+        match rows.next().map_err(|e| classify(&e))? {
+            Some(row) => row.get::<_, String>(0).map(Some).map_err(|e| classify(&e)),
+            None => Ok(None),
+        }
+    }
+
+    fn write_checkpointed(
+        &mut self,
+        rows: &[RowChange],
+        cp: &Checkpoint,
+    ) -> Result<WriteOutcome, WriteError> {
+        let result = self.try_write(rows, Some(cp));
+        if let Err(WriteError::Schema(_)) = &result {
             self.tables.clear();
         }
         result

@@ -1,0 +1,58 @@
+//! The checkpoint table of SQL targets: the last queue position applied per stream, written in the same
+//! transaction as each batch (applier.exactly_once).
+
+/// Quotes a `table` or `schema.table` name with double quotes (PostgreSQL and SQLite).
+pub fn quoted(table: &str) -> String {
+    table
+        .split('.')
+        .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for the checkpoint table.
+pub fn create_sql(table: &str, timestamp_type: &str, now: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (stream TEXT PRIMARY KEY, position TEXT NOT NULL, updated_at {timestamp_type} NOT NULL DEFAULT {now})",
+        quoted(table)
+    )
+}
+
+/// Reads one stream's position; `p1` is the dialect's first placeholder.
+pub fn select_sql(table: &str, p1: &str) -> String {
+    format!("SELECT position FROM {} WHERE stream = {p1}", quoted(table))
+}
+
+/// Records one stream's position.
+pub fn upsert_sql(table: &str, p1: &str, p2: &str, now: &str) -> String {
+    format!(
+        "INSERT INTO {} (stream, position, updated_at) VALUES ({p1}, {p2}, {now}) \
+         ON CONFLICT (stream) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at",
+        quoted(table)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_qualified_names_are_quoted_part_by_part() {
+        assert_eq!(quoted("rdi_checkpoints"), "\"rdi_checkpoints\"");
+        assert_eq!(quoted("ops.cp"), "\"ops\".\"cp\"");
+    }
+
+    #[test]
+    fn statements_name_the_table_and_use_the_placeholders() {
+        assert_eq!(
+            select_sql("cp", "$1"),
+            "SELECT position FROM \"cp\" WHERE stream = $1"
+        );
+        let up = upsert_sql("cp", "?1", "?2", "CURRENT_TIMESTAMP");
+        assert!(up.starts_with(
+            "INSERT INTO \"cp\" (stream, position, updated_at) VALUES (?1, ?2, CURRENT_TIMESTAMP)"
+        ));
+        assert!(up.ends_with("ON CONFLICT (stream) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at"));
+        assert!(create_sql("cp", "timestamptz", "now()").contains("stream TEXT PRIMARY KEY"));
+    }
+}
