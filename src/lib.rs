@@ -61,15 +61,27 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
 }
 
 fn deinit(ctx: &Context) -> Status {
-    // Unloading while writer threads run would pull their code out from under them, and they cannot
-    // be joined here: this thread holds the server lock they may be waiting for.
-    if runtime::current().is_some_and(|p| p.engine.as_ref().is_some_and(|e| e.is_running())) {
-        ctx.log_warning("rdi: cannot unload while a pipeline's writers run; nothing was changed");
-        return Status::Err;
+    // Writers give up waiting for the server lock (held by this thread) once unloading is set, so
+    // they can be joined here; a writer in the middle of a target transaction finishes it first.
+    // Whatever they did not acknowledge stays queued in the keyspace for the next load.
+    module::lock::set_unloading(true);
+    if let Some(engine) = runtime::current().and_then(|p| p.engine.clone()) {
+        if !engine.stop_and_join(UNLOAD_TIMEOUT) {
+            module::lock::set_unloading(false);
+            module::restore::restore(ctx);
+            ctx.log_warning(
+                "rdi: a writer did not stop in time (a target call is hanging); unload refused",
+            );
+            return Status::Err;
+        }
     }
     runtime::replace(None);
+    ctx.log_notice("rdi: writers stopped; the queues stay in the keyspace for the next load");
     Status::Ok
 }
+
+/// How long MODULE UNLOAD waits for the writers.
+const UNLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `RDI.DEPLOY CONFIG <yaml> [JOB <name> <yaml>]... [DRYRUN]`
 fn rdi_deploy(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {

@@ -8,6 +8,7 @@ pub mod filter;
 pub mod info;
 pub mod jobs;
 pub mod keys;
+pub mod lock;
 pub mod metrics;
 pub mod queue;
 pub mod rejected;

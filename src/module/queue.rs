@@ -3,15 +3,20 @@
 
 use std::collections::HashMap;
 
-use redis_module::{CallOptionsBuilder, CallResult, Context, RedisValue, ThreadSafeContext};
+use redis_module::{CallOptionsBuilder, CallResult, Context, RedisValue};
 use serde_json::{Map, Value};
 
 use super::keys;
+use super::lock::ServerLock;
 use super::runtime;
 use crate::applier::{now_ms, Change, DeadLetter, EntryId, KeyValue, Opcode, Queue};
 
 /// Most keys whose values are read in one section under the server lock.
 const VALUES_PER_SECTION: usize = 200;
+
+fn unloading() -> String {
+    "the module is unloading".into()
+}
 
 /// The queue of this server.
 pub struct RedisQueue;
@@ -194,9 +199,9 @@ impl Queue for RedisQueue {
 
     fn read(&self, job: &str, max: usize) -> Result<Vec<Change>, String> {
         let stream = keys::queue_key(job);
-        let tsc = ThreadSafeContext::new();
         let raw = {
-            let ctx = tsc.lock();
+            let lock = ServerLock::acquire(&|| false).ok_or_else(unloading)?;
+            let ctx = lock.context();
             // Re-check under the lock: the role may have changed while this thread waited for it.
             if !self.can_write() {
                 return Ok(Vec::new());
@@ -214,7 +219,8 @@ impl Queue for RedisQueue {
             .collect();
         let mut pending = upserts.iter().copied();
         loop {
-            let ctx = tsc.lock();
+            let lock = ServerLock::acquire(&|| false).ok_or_else(unloading)?;
+            let ctx = lock.context();
             let mut n = 0;
             for key in pending.by_ref() {
                 if !values.contains_key(key) {
@@ -256,8 +262,8 @@ impl Queue for RedisQueue {
         dead: &[DeadLetter],
         dlq_cap: usize,
     ) -> Result<(), String> {
-        let tsc = ThreadSafeContext::new();
-        let ctx = tsc.lock();
+        let lock = ServerLock::acquire(&|| false).ok_or_else(unloading)?;
+        let ctx = lock.context();
         let opts = CallOptionsBuilder::new()
             .replicate()
             .errors_as_replies()

@@ -9,10 +9,10 @@ use std::time::Duration;
 use redis_module::redisvalue::RedisValueKey;
 use redis_module::{
     CallOptionsBuilder, CallResult, Context, RedisError, RedisResult, RedisString, RedisValue,
-    ThreadSafeContext,
 };
 
 use super::keys;
+use super::lock::ServerLock;
 use super::queue::{text, JSON_TYPE};
 use super::runtime;
 use crate::applier::now_ms;
@@ -129,7 +129,6 @@ pub fn command(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 
 /// Scans one job's keys; returns the final state.
 fn backfill(job: &str, queue: &str, pattern: &str) -> &'static str {
-    let tsc = ThreadSafeContext::new();
     let opts = CallOptionsBuilder::new()
         .replicate()
         .errors_as_replies()
@@ -138,7 +137,10 @@ fn backfill(job: &str, queue: &str, pattern: &str) -> &'static str {
     let count = super::settings::reset_scan_count();
     loop {
         {
-            let ctx = tsc.lock();
+            let Some(lock) = ServerLock::acquire(&|| false) else {
+                return "aborted";
+            };
+            let ctx = lock.context();
             // Stop if the job was undeployed or the server became a replica meanwhile.
             let alive = runtime::is_primary()
                 && runtime::current().is_some_and(|p| p.capture.iter().any(|c| c.queue == queue));
