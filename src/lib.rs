@@ -6,6 +6,7 @@
 
 pub mod applier;
 pub mod config;
+pub mod expr;
 pub mod module;
 pub mod pattern;
 pub mod writer;
