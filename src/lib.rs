@@ -9,6 +9,7 @@ pub mod config;
 pub mod expr;
 pub mod module;
 pub mod pattern;
+pub mod transform;
 pub mod writer;
 
 use redis_module::{redis_module, Context, NotifyEvent, RedisString, Status};
