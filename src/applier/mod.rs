@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod change;
 pub mod engine;
+mod plan;
 pub mod queue;
 pub mod retry;
 pub mod stats;

@@ -8,6 +8,7 @@ pub mod model;
 mod output;
 mod problem;
 mod reference;
+mod transform;
 mod walker;
 mod yaml;
 
