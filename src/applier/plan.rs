@@ -134,3 +134,238 @@ fn opcode_of(field: &str, view: &Value, record: &Value) -> Result<RowOp, String>
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::batch::prepare;
+    use super::*;
+    use crate::applier::change::{Change, EntryId, KeyValue, Opcode};
+    use crate::config::{parse_deployment, Job, Output, SystemResolver};
+    use serde_json::json;
+
+    /// A job read from YAML, with its outputs planned.
+    fn job(source: &str, rest: &str) -> (Job, Vec<OutputPlan>) {
+        let config = "connections:\n  t: {type: sqlite, path: x.db}\n";
+        let yaml = format!(
+            "source:\n  redis: {{key_pattern: 'k:*', trigger: write-behind{source}}}\n{rest}"
+        );
+        let parsed = parse_deployment(config, &[("j".into(), yaml)], &SystemResolver::default())
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let job = parsed.deployment.jobs[0].clone();
+        let plans = job
+            .outputs
+            .iter()
+            .map(|o| match o {
+                Output::Relational(r) => OutputPlan::relational(r),
+            })
+            .collect();
+        (job, plans)
+    }
+
+    fn change(seq: u64, opcode: Opcode, v: Value) -> Change {
+        let Value::Object(m) = v else { unreachable!() };
+        Change {
+            id: EntryId { ms: 1, seq },
+            key: format!("k:{seq}"),
+            opcode,
+            value: KeyValue::Record(m),
+        }
+    }
+
+    fn rows(p: &crate::applier::batch::Prepared) -> Vec<(usize, RowOp, String, Vec<Value>)> {
+        p.rows
+            .iter()
+            .map(|r| {
+                (
+                    r.change,
+                    r.row.op,
+                    r.row.target.table.clone(),
+                    r.row.values.clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn foreach_makes_one_row_per_element_in_two_tables() {
+        let (job, plans) = job(
+            "",
+            "output:\n\
+             - uses: relational.write\n  with: {connection: t, table: orders, keys: [id], mapping: [customer]}\n\
+             - uses: relational.write\n  with:\n    connection: t\n    table: order_lines\n    \
+             foreach: 'line: lines'\n    keys: [{order_id: id}, {line_no: line.no}]\n    mapping: [{sku: line.sku}]\n",
+        );
+        let c = [
+            change(
+                1,
+                Opcode::Create,
+                json!({"id": 7, "customer": "ada", "lines": [{"no": 1, "sku": "a"}, {"no": 2, "sku": "b"}]}),
+            ),
+            change(2, Opcode::Delete, json!({"id": 8, "lines": [{"no": 1}]})),
+        ];
+        let p = prepare(&c, &job, &plans);
+        assert_eq!(
+            rows(&p),
+            [
+                (
+                    0,
+                    RowOp::Upsert,
+                    "orders".into(),
+                    vec![json!(7), json!("ada")]
+                ),
+                (
+                    0,
+                    RowOp::Upsert,
+                    "order_lines".into(),
+                    vec![json!(7), json!(1), json!("a")]
+                ),
+                (
+                    0,
+                    RowOp::Upsert,
+                    "order_lines".into(),
+                    vec![json!(7), json!(2), json!("b")]
+                ),
+                (
+                    1,
+                    RowOp::Delete,
+                    "orders".into(),
+                    vec![json!(8), Value::Null]
+                ),
+                (
+                    1,
+                    RowOp::Delete,
+                    "order_lines".into(),
+                    vec![json!(8), json!(1), Value::Null]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_foreach_over_no_array_rejects_the_record() {
+        let (job, plans) = job(
+            "",
+            "output:\n- uses: relational.write\n  with: {connection: t, table: l, foreach: 'x: lines', keys: [{n: x.n}]}\n",
+        );
+        let p = prepare(
+            &[change(1, Opcode::Create, json!({"lines": "nope"}))],
+            &job,
+            &plans,
+        );
+        assert_eq!(p.rejected, [true]);
+        assert_eq!(
+            p.dead[0].reason,
+            "foreach `x`: the expression must give an array"
+        );
+        let p = prepare(&[change(1, Opcode::Create, json!({}))], &job, &plans);
+        assert!(p.rows.is_empty() && p.dead.is_empty(), "no lines, no rows");
+    }
+
+    #[test]
+    fn load_strategies_append_and_replace() {
+        let out = |strategy: &str| {
+            format!("output:\n- uses: relational.write\n  with: {{connection: t, table: a, keys: [id], load_strategy: {strategy}}}\n")
+        };
+        let c = [
+            change(1, Opcode::Update, json!({"id": "1"})),
+            change(2, Opcode::Delete, json!({"id": "2"})),
+        ];
+        let (j, plans) = job("", &out("APPEND"));
+        let ops: Vec<RowOp> = prepare(&c, &j, &plans)
+            .rows
+            .iter()
+            .map(|r| r.row.op)
+            .collect();
+        assert_eq!(ops, [RowOp::Insert, RowOp::Insert]);
+        let (j, plans) = job("", &out("replace"));
+        let ops: Vec<RowOp> = prepare(&c, &j, &plans)
+            .rows
+            .iter()
+            .map(|r| r.row.op)
+            .collect();
+        assert_eq!(ops, [RowOp::Delete, RowOp::Insert, RowOp::Delete]);
+    }
+
+    #[test]
+    fn opcode_field_decides_the_operation() {
+        let (j, plans) = job(
+            "",
+            "output:\n- uses: relational.write\n  with: {connection: t, table: a, keys: [id], opcode_field: op}\n",
+        );
+        let c = [
+            change(1, Opcode::Create, json!({"id": "1", "op": "d"})),
+            change(2, Opcode::Create, json!({"id": "2", "op": "u"})),
+            change(3, Opcode::Create, json!({"id": "3", "op": "x"})),
+        ];
+        let p = prepare(&c, &j, &plans);
+        let ops: Vec<(usize, RowOp)> = p.rows.iter().map(|r| (r.change, r.row.op)).collect();
+        assert_eq!(ops, [(0, RowOp::Delete), (1, RowOp::Upsert)]);
+        assert_eq!(
+            p.dead[0].reason,
+            "opcode field `op` is missing or not one of c, u, r, d"
+        );
+    }
+
+    #[test]
+    fn full_records_carry_key_and_opcode_and_writers_read_after() {
+        let (j, plans) = job(
+            ", row_format: full",
+            "transform:\n- uses: add_field\n  with:\n    fields:\n      - {field: after.redis_key, expression: key.key, language: jmespath}\n      \
+             - {field: after.op, expression: \"opcode || '!'\", language: sql}\n\
+             output:\n- uses: relational.write\n  with: {connection: t, table: a, keys: [id], mapping: [redis_key, op, {up: upper(name)}]}\n",
+        );
+        let p = prepare(
+            &[change(1, Opcode::Create, json!({"id": "1", "name": "ada"}))],
+            &j,
+            &plans,
+        );
+        assert_eq!(
+            rows(&p),
+            [(
+                0,
+                RowOp::Upsert,
+                "a".into(),
+                vec![json!("1"), json!("k:1"), json!("c!"), json!("ADA")]
+            )]
+        );
+    }
+
+    #[test]
+    fn filters_count_and_expression_errors_reject_one_record() {
+        let (j, plans) = job(
+            "",
+            "transform:\n- uses: filter\n  with: {expression: age > 18, language: sql}\n\
+             - uses: add_field\n  with: {field: n, expression: sum(tags), language: jmespath}\n\
+             output:\n- uses: relational.write\n  with: {connection: t, table: a, keys: [id], mapping: [n]}\n",
+        );
+        let c = [
+            change(
+                1,
+                Opcode::Create,
+                json!({"id": "1", "age": "12", "tags": [1]}),
+            ),
+            change(
+                2,
+                Opcode::Create,
+                json!({"id": "2", "age": "30", "tags": "secret"}),
+            ),
+            change(
+                3,
+                Opcode::Create,
+                json!({"id": "3", "age": "40", "tags": [1, 2]}),
+            ),
+        ];
+        let p = prepare(&c, &j, &plans);
+        assert_eq!(p.filtered, [true, false, false]);
+        assert_eq!(p.rejected, [false, true, false]);
+        assert_eq!(
+            p.dead[0].reason,
+            "transform[1] (add_field): field `n`: argument 1 must be array[number], not string"
+        );
+        assert!(!p.dead[0].reason.contains("secret"));
+        assert_eq!(
+            rows(&p),
+            [(2, RowOp::Upsert, "a".into(), vec![json!("3"), json!(3.0)])]
+        );
+    }
+}
