@@ -3,7 +3,9 @@
 mod applier;
 mod connection;
 mod deployment;
+mod examples;
 mod job;
+mod malformed;
 pub mod model;
 mod output;
 mod problem;

@@ -151,6 +151,10 @@ fn sqlite_message(e: &rusqlite::Error) -> String {
         rusqlite::Error::SqliteFailure(_, Some(m)) => {
             m.split(" in SELECT (").next().unwrap_or(m).to_string()
         }
+        rusqlite::Error::SqlInputError { msg, .. } if msg == "near \")\": syntax error" => {
+            "incomplete expression".into()
+        }
+        rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
         rusqlite::Error::MultipleStatement => "only one expression is allowed".into(),
         other => other.to_string(),
     }
@@ -342,7 +346,7 @@ mod tests {
     #[test]
     fn parse_errors_and_runtime_errors() {
         for (expr, want) in [
-            ("first ||", "near \")\": syntax error"),
+            ("first ||", "incomplete expression"),
             ("nosuch(first)", "no such function: nosuch"),
             ("1); DROP TABLE x; SELECT (1", "only one expression"),
             ("  ", "the expression is empty"),
