@@ -35,11 +35,10 @@ fn example(name: &str, pg: &PgServer, db: &str) -> (String, Vec<(String, String)
 /// Redis with an example pipeline deployed on a fresh database `db`.
 fn start_example(name: &str, db: &str) -> PgPipeline<'static> {
     let pg = PgServer::shared();
-    let db_name = pg.create_database(db);
-    let (config, jobs, ddl) = example(name, pg, &db_name);
-    let jobs: Vec<(&str, &str)> = jobs.iter().map(|(n, y)| (n.as_str(), y.as_str())).collect();
+    let (_, _, ddl) = example(name, pg, db);
     let p = PgPipeline::start(pg, RedisOpts::redis74(), db, &ddl, &[]);
-    assert_eq!(p.db, db_name);
+    let (config, jobs, _) = example(name, pg, &p.db);
+    let jobs: Vec<(&str, &str)> = jobs.iter().map(|(n, y)| (n.as_str(), y.as_str())).collect();
     deploy_ok(&mut p.redis(), &config, &jobs);
     p
 }
