@@ -19,6 +19,12 @@ test: build
 	@$(ENV) && cargo test --release -p module-tests -- --test-threads=4
 	@$(ENV) && cargo test --release -p redis-di
 
+## chaos: fault scenarios under write load (kill -9 with AOF always, PostgreSQL outage, failover to a
+## replica, redeploy), 5 runs each, comparing every key with its row; not part of `make test`
+.PHONY: chaos
+chaos: build
+	@$(ENV) && cargo run --release -p module-tests --bin chaos -- --runs 5
+
 ## unit: the pure-Rust unit tests only (no servers)
 unit: deps
 	cargo test --lib

@@ -6,8 +6,10 @@
 
 pub mod applier;
 pub mod config;
+pub mod expr;
 pub mod module;
 pub mod pattern;
+pub mod transform;
 pub mod writer;
 
 use redis_module::configuration::ConfigurationFlags;

@@ -1,71 +1,15 @@
 //! Turning a slice of queued changes into rows: coalescing per key, then one row per change and output.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::change::{Change, KeyValue, Opcode};
+pub use super::plan::OutputPlan;
 use super::queue::DeadLetter;
-use crate::config::RelationalOutput;
-use crate::writer::{RowChange, RowOp, TableTarget};
-
-/// One output of a job, ready to produce rows.
-#[derive(Debug, Clone)]
-pub struct OutputPlan {
-    /// The connection it writes through.
-    pub connection: String,
-    /// The table and its columns.
-    pub target: Arc<TableTarget>,
-    /// The record field of each of `target.columns`.
-    fields: Vec<String>,
-    /// How many of `target.columns` (the first ones) are keys.
-    key_count: usize,
-}
-
-impl OutputPlan {
-    /// Plans a `relational.write` output.
-    pub fn relational(out: &RelationalOutput) -> Self {
-        let columns = out.upsert_columns();
-        OutputPlan {
-            connection: out.connection.clone(),
-            target: Arc::new(TableTarget {
-                schema: out.schema.clone(),
-                table: out.table.clone(),
-                keys: out.keys.iter().map(|k| k.column.clone()).collect(),
-                columns: columns.iter().map(|c| c.column.clone()).collect(),
-            }),
-            fields: columns.iter().map(|c| c.field.clone()).collect(),
-            key_count: out.keys.len(),
-        }
-    }
-
-    /// The row for one record, or why there is none.
-    fn row(&self, op: RowOp, record: &serde_json::Map<String, Value>) -> Result<RowChange, String> {
-        for (i, field) in self.fields.iter().take(self.key_count).enumerate() {
-            if matches!(record.get(field), None | Some(Value::Null)) {
-                return Err(format!(
-                    "key field `{field}` (column `{}`) is missing from the record",
-                    self.target.columns[i]
-                ));
-            }
-        }
-        let take = match op {
-            RowOp::Upsert | RowOp::Insert => self.fields.len(),
-            RowOp::Delete => self.key_count,
-        };
-        let mut values: Vec<Value> = self.fields[..take]
-            .iter()
-            .map(|f| record.get(f).cloned().unwrap_or(Value::Null))
-            .collect();
-        values.resize(self.fields.len(), Value::Null);
-        Ok(RowChange {
-            target: self.target.clone(),
-            op,
-            values,
-        })
-    }
-}
+use crate::config::{Job, RowFormat};
+use crate::transform::{run, Outcome};
+use crate::writer::{RowChange, RowOp};
 
 /// A row and where it came from.
 #[derive(Debug, Clone)]
@@ -87,6 +31,8 @@ pub struct Prepared {
     pub rejected: Vec<bool>,
     /// Per change: folded into a newer change of the same key.
     pub coalesced: Vec<bool>,
+    /// Per change: dropped by a `filter` block.
+    pub filtered: Vec<bool>,
     /// Records that produced no row, with the reason.
     pub dead: Vec<DeadLetter>,
 }
@@ -96,8 +42,9 @@ pub struct Prepared {
 /// Upserts read the key's newest state, so of several upserts of one key only the last produces rows
 /// (the others are coalesced into it); deletes are never dropped, since the deleted value may map to
 /// another row than the new one. An upsert whose key is gone produces nothing: a later delete entry
-/// removes the row.
-pub fn prepare(changes: &[Change], outputs: &[OutputPlan]) -> Prepared {
+/// removes the row. Each record then goes through the job's transforms (a filter may drop it) and becomes
+/// the rows of every output; an expression that fails rejects that record only.
+pub fn prepare(changes: &[Change], job: &Job, outputs: &[OutputPlan]) -> Prepared {
     let mut last_upsert: HashMap<&str, usize> = HashMap::new();
     for (i, c) in changes.iter().enumerate() {
         if c.opcode != Opcode::Delete {
@@ -107,6 +54,7 @@ pub fn prepare(changes: &[Change], outputs: &[OutputPlan]) -> Prepared {
     let mut p = Prepared {
         rejected: vec![false; changes.len()],
         coalesced: vec![false; changes.len()],
+        filtered: vec![false; changes.len()],
         ..Prepared::default()
     };
     for (i, c) in changes.iter().enumerate() {
@@ -138,18 +86,65 @@ pub fn prepare(changes: &[Change], outputs: &[OutputPlan]) -> Prepared {
                 continue;
             }
         };
+        let mut record = build_record(c, record, job.row_format);
+        match run(&job.transforms, &mut record) {
+            Ok(Outcome::Keep) => {}
+            Ok(Outcome::Drop) => {
+                p.filtered[i] = true;
+                continue;
+            }
+            Err(e) => {
+                reject(&mut p, i, c, "", e.to_string());
+                continue;
+            }
+        }
+        let empty = Value::Object(serde_json::Map::new());
+        let view = match job.row_format {
+            RowFormat::DataOnly => &record,
+            RowFormat::Full => record
+                .get("after")
+                .filter(|a| a.is_object())
+                .unwrap_or(&empty),
+        };
+        // Rows of one change go in together or not at all, so a rejected output leaves no half record.
+        let mut rows = Vec::new();
+        let mut failed = false;
         for (o, plan) in outputs.iter().enumerate() {
-            match plan.row(op, record) {
-                Ok(row) => p.rows.push(PlannedRow {
+            match plan.rows(op, view, &record) {
+                Ok(made) => rows.extend(made.into_iter().map(|row| PlannedRow {
                     change: i,
                     output: o,
                     row,
-                }),
-                Err(reason) => reject(&mut p, i, c, &plan.target.display_name(), reason),
+                })),
+                Err(reason) => {
+                    reject(&mut p, i, c, &plan.target.display_name(), reason);
+                    failed = true;
+                }
             }
+        }
+        if !failed {
+            p.rows.extend(rows);
         }
     }
     p
+}
+
+/// The record that transforms see: the value itself, or `{key, before, after, opcode}` in `full` format
+/// (for a delete, `after` holds the value captured just before the key went, so the row can be found).
+pub fn build_record(
+    c: &Change,
+    value: &serde_json::Map<String, Value>,
+    format: RowFormat,
+) -> Value {
+    match format {
+        RowFormat::DataOnly => Value::Object(value.clone()),
+        RowFormat::Full => json!({
+            "key": {"key": c.key},
+            "before": null,
+            "after": value,
+            "opcode": c.opcode.as_str(),
+        }),
+    }
 }
 
 fn reject(p: &mut Prepared, i: usize, c: &Change, output: &str, reason: String) {
@@ -166,14 +161,11 @@ fn reject(p: &mut Prepared, i: usize, c: &Change, output: &str, reason: String) 
 mod tests {
     use super::*;
     use crate::applier::change::EntryId;
-    use crate::config::ColumnMapping;
+    use crate::config::{ColumnMapping, RelationalOutput};
     use serde_json::json;
 
     fn col(c: &str, f: &str) -> ColumnMapping {
-        ColumnMapping {
-            column: c.into(),
-            field: f.into(),
-        }
+        ColumnMapping::field(c, f)
     }
 
     fn plan() -> OutputPlan {
@@ -183,7 +175,21 @@ mod tests {
             table: "emp".into(),
             keys: vec![col("id", "id")],
             mapping: vec![col("name", "name"), col("id", "id"), col("city", "town")],
+            foreach: None,
+            opcode_field: None,
+            load_strategy: crate::config::LoadStrategy::Upsert,
         })
+    }
+
+    fn job() -> Job {
+        Job {
+            name: "emp".into(),
+            key_pattern: "emp:*".into(),
+            exclude_commands: vec![],
+            row_format: RowFormat::DataOnly,
+            transforms: vec![],
+            outputs: vec![],
+        }
     }
 
     fn change(seq: u64, key: &str, opcode: Opcode, value: KeyValue) -> Change {
@@ -217,7 +223,7 @@ mod tests {
             Opcode::Create,
             rec(json!({"id": "1", "name": "a", "town": "x"})),
         )];
-        let p = prepare(&c, &[plan()]);
+        let p = prepare(&c, &job(), &[plan()]);
         assert_eq!(p.rows.len(), 1);
         assert_eq!(p.rows[0].row.op, RowOp::Upsert);
         assert_eq!(
@@ -234,7 +240,7 @@ mod tests {
             change(2, "emp:2", Opcode::Create, rec(json!({"id": "2"}))),
             change(3, "emp:1", Opcode::Update, v),
         ];
-        let p = prepare(&c, &[plan()]);
+        let p = prepare(&c, &job(), &[plan()]);
         assert_eq!(p.coalesced, vec![true, false, false]);
         let from: Vec<usize> = p.rows.iter().map(|r| r.change).collect();
         assert_eq!(from, vec![1, 2]);
@@ -247,7 +253,7 @@ mod tests {
             change(2, "emp:1", Opcode::Delete, rec(json!({"id": "1"}))),
             change(3, "emp:1", Opcode::Create, rec(json!({"id": "9"}))),
         ];
-        let p = prepare(&c, &[plan()]);
+        let p = prepare(&c, &job(), &[plan()]);
         let ops: Vec<(usize, RowOp)> = p.rows.iter().map(|r| (r.change, r.row.op)).collect();
         assert_eq!(ops, vec![(1, RowOp::Delete), (2, RowOp::Upsert)]);
         assert_eq!(p.rows[0].row.values[0], json!("1"));
@@ -257,7 +263,7 @@ mod tests {
     #[test]
     fn upsert_of_a_vanished_key_writes_nothing() {
         let c = [change(1, "emp:1", Opcode::Update, KeyValue::Missing)];
-        let p = prepare(&c, &[plan()]);
+        let p = prepare(&c, &job(), &[plan()]);
         assert!(p.rows.is_empty() && p.dead.is_empty());
     }
 
@@ -274,7 +280,7 @@ mod tests {
             change(3, "emp:3", Opcode::Delete, KeyValue::Missing),
             change(4, "emp:4", Opcode::Create, rec(json!({"id": "4"}))),
         ];
-        let p = prepare(&c, &[plan()]);
+        let p = prepare(&c, &job(), &[plan()]);
         assert_eq!(p.rejected, vec![true, true, true, false]);
         assert!(p.dead[0].reason.contains("key field `id`"));
         assert!(p.dead[1].reason.starts_with("unsupported type"));

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod change;
 pub mod engine;
 pub mod histogram;
+mod plan;
 pub mod queue;
 pub mod retry;
 pub mod stats;

@@ -107,7 +107,7 @@ fn apply_once(
     let Some(last) = changes.last().map(|c| c.id) else {
         return Pass::Idle;
     };
-    let mut prep = prepare(&changes, &job.outputs);
+    let mut prep = prepare(&changes, &job.job, &job.outputs);
 
     // Rows of one connection go together, in queue order, so that outputs sharing a target commit together.
     let mut groups: Vec<(&str, Vec<&PlannedRow>)> = Vec::new();
@@ -200,6 +200,8 @@ fn apply_once(
     for (i, c) in changes.iter().enumerate() {
         let counter = if prep.rejected[i] {
             &s.rejected
+        } else if prep.filtered[i] {
+            &s.filtered
         } else {
             match c.opcode {
                 Opcode::Create | Opcode::Refresh => &s.inserted,
@@ -408,10 +410,7 @@ mod tests {
     }
 
     fn deployment() -> Deployment {
-        let col = |c: &str| ColumnMapping {
-            column: c.into(),
-            field: c.into(),
-        };
+        let col = |c: &str| ColumnMapping::field(c, c);
         Deployment {
             connections: [(
                 "t".to_string(),
@@ -430,12 +429,16 @@ mod tests {
                 key_pattern: "emp:*".into(),
                 exclude_commands: vec![],
                 row_format: RowFormat::DataOnly,
+                transforms: vec![],
                 outputs: vec![Output::Relational(RelationalOutput {
                     connection: "t".into(),
                     schema: None,
                     table: "emp".into(),
                     keys: vec![col("id")],
                     mapping: vec![col("name")],
+                    foreach: None,
+                    opcode_field: None,
+                    load_strategy: crate::config::LoadStrategy::Upsert,
                 })],
             }],
         }

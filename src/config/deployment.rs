@@ -186,10 +186,7 @@ output:
     }
 
     fn column(name: &str, field: &str) -> ColumnMapping {
-        ColumnMapping {
-            column: name.into(),
-            field: field.into(),
-        }
+        ColumnMapping::field(name, field)
     }
 
     #[test]
@@ -226,6 +223,7 @@ output:
                 key_pattern: "emp:*".into(),
                 exclude_commands: vec!["json.del".into()],
                 row_format: RowFormat::DataOnly,
+                transforms: vec![],
                 outputs: vec![Output::Relational(RelationalOutput {
                     connection: "my-postgres".into(),
                     schema: Some("my-schema".into()),
@@ -238,8 +236,18 @@ output:
                         column("first_name", "first_name"),
                         column("last_name", "last_name"),
                         column("address", "address"),
-                        column("gender", "sex"),
+                        ColumnMapping {
+                            column: "gender".into(),
+                            expression: crate::expr::Expression::compile(
+                                crate::expr::Language::Jmespath,
+                                "sex",
+                            )
+                            .unwrap(),
+                        },
                     ],
+                    foreach: None,
+                    opcode_field: None,
+                    load_strategy: Default::default(),
                 })],
             }],
         };

@@ -3,6 +3,7 @@
 use super::model::{Job, RowFormat};
 use super::output::OutputReader;
 use super::problem::item_path;
+use super::transform::TransformReader;
 use super::walker::{Fields, Walker};
 use super::yaml::{Node, Value};
 
@@ -35,20 +36,19 @@ pub fn job(w: &mut Walker, name: &str, node: &Node, connections: Option<&[String
     let source = fields
         .required(w, "source")
         .and_then(|node| source(w, node));
-    if let Some(node) = fields.get("transform") {
-        if w.seq(node, "transform")
-            .is_some_and(|blocks| !blocks.is_empty())
-        {
-            w.problem(
-                node.pos,
-                "transform",
-                "transform blocks are not supported yet",
-            );
-        }
-    }
+    let mut transforms = TransformReader {
+        row_format: source
+            .as_ref()
+            .map_or(RowFormat::DataOnly, |s| s.row_format),
+        noted_after: false,
+    };
+    let blocks = match fields.get("transform") {
+        Some(node) => transforms.blocks(w, node),
+        None => Some(Vec::new()),
+    };
     let mut reader = OutputReader {
         connections,
-        noted_after: false,
+        noted_after: transforms.noted_after,
     };
     let outputs = fields
         .required(w, "output")
@@ -59,6 +59,7 @@ pub fn job(w: &mut Walker, name: &str, node: &Node, connections: Option<&[String
         key_pattern: source.key_pattern,
         exclude_commands: source.exclude_commands,
         row_format: source.row_format,
+        transforms: blocks?,
         outputs: outputs?,
     })
 }
@@ -167,15 +168,16 @@ mod tests {
             key_pattern: "emp:*".into(),
             exclude_commands: vec!["json.del".into(), "hdel".into()],
             row_format: RowFormat::Full,
+            transforms: vec![],
             outputs: vec![Output::Relational(RelationalOutput {
                 connection: "pg".into(),
                 schema: None,
                 table: "t".into(),
-                keys: vec![ColumnMapping {
-                    column: "id".into(),
-                    field: "id".into(),
-                }],
+                keys: vec![ColumnMapping::field("id", "id")],
                 mapping: vec![],
+                foreach: None,
+                opcode_field: None,
+                load_strategy: Default::default(),
             })],
         };
         assert_eq!(job, Some(expected));
@@ -233,7 +235,7 @@ mod tests {
                 "jobs/emp.yaml:3:14: source.redis.trigger: must be `write-behind`, not `write-through`",
                 "jobs/emp.yaml:5:23: source.redis.exclude_commands: must be a list",
                 "jobs/emp.yaml:4:17: source.redis.row_format: must be one of: data_only, full, not `raw`",
-                "jobs/emp.yaml:8:3: transform: transform blocks are not supported yet",
+                "jobs/emp.yaml:8:5: transform[0]: missing required key `with`",
                 "jobs/emp.yaml:1:1: missing required key `output`",
             ]
         );

@@ -3,11 +3,14 @@
 mod applier;
 mod connection;
 mod deployment;
+mod examples;
 mod job;
+mod malformed;
 pub mod model;
 mod output;
 mod problem;
 mod reference;
+mod transform;
 mod walker;
 mod yaml;
 

@@ -2,6 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::expr::Expression;
+use crate::transform::Block;
+
 /// A whole deployment: the connections and applier settings of `config.yaml` plus every job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deployment {
@@ -182,6 +185,8 @@ pub struct Job {
     pub exclude_commands: Vec<String>,
     /// The shape of the record that transforms and writers see.
     pub row_format: RowFormat,
+    /// The `transform` blocks, run in order on every record.
+    pub transforms: Vec<Block>,
     /// Where each record goes.
     pub outputs: Vec<Output>,
 }
@@ -212,19 +217,56 @@ pub struct RelationalOutput {
     pub schema: Option<String>,
     /// Table name.
     pub table: String,
-    /// Unique key columns (required for upsert and delete).
+    /// Unique key columns (required for upsert and delete; may be empty with `APPEND`).
     pub keys: Vec<ColumnMapping>,
     /// Other columns to write; key columns are written too without being listed here.
     pub mapping: Vec<ColumnMapping>,
+    /// `foreach`: one row per element of an array, the element addressed as `alias`.
+    pub foreach: Option<Foreach>,
+    /// `opcode_field`: the record field holding the opcode (`c`, `u`, `r`, `d`) to use instead.
+    pub opcode_field: Option<String>,
+    /// `load_strategy`.
+    pub load_strategy: LoadStrategy,
 }
 
-/// A target column and the record field it is read from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `foreach: "alias: <JMESPath to an array>"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Foreach {
+    /// The name each element is addressed by in `keys` and `mapping` (`alias.x`).
+    pub alias: String,
+    /// The JMESPath expression giving the array.
+    pub expression: Expression,
+}
+
+/// How changes become rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoadStrategy {
+    /// Insert or update by keys; delete by keys (the default).
+    #[default]
+    Upsert,
+    /// Insert every change as a new row (an audit trail).
+    Append,
+    /// Delete by keys, then insert.
+    Replace,
+}
+
+/// A target column and the expression its value comes from.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ColumnMapping {
     /// Column name in the target.
     pub column: String,
-    /// Field of the record (same as `column` unless written `column: field`).
-    pub field: String,
+    /// Where the value comes from: the same-named field, or the JMESPath of `{column: expression}`.
+    pub expression: Expression,
+}
+
+impl ColumnMapping {
+    /// A column read from the record field `field` (exact name).
+    pub fn field(column: &str, field: &str) -> ColumnMapping {
+        ColumnMapping {
+            column: column.to_string(),
+            expression: Expression::field(field),
+        }
+    }
 }
 
 impl RelationalOutput {

@@ -1,15 +1,27 @@
 //! A job's `output` list: `relational.write` writers with their connection, table, keys and mapping.
 
-use super::model::{ColumnMapping, Output, RelationalOutput};
+use super::model::{ColumnMapping, Foreach, LoadStrategy, Output, RelationalOutput};
 use super::problem::{child_path, item_path};
 use super::walker::Walker;
 use super::yaml::{Node, Value};
+use crate::expr::{Expression, Language};
 
 /// Writers this build supports.
 const WRITERS: &[&str] = &["relational.write"];
 /// Writers of the specification that are not built yet.
 const PLANNED_WRITERS: &[&str] = &["cassandra.write", "redis.write"];
-const RELATIONAL_KEYS: &[&str] = &["connection", "schema", "table", "keys", "mapping"];
+const RELATIONAL_KEYS: &[&str] = &[
+    "connection",
+    "schema",
+    "table",
+    "keys",
+    "mapping",
+    "foreach",
+    "opcode_field",
+    "load_strategy",
+];
+/// `load_strategy` values this build supports.
+const LOAD_STRATEGIES: &[&str] = &["UPSERT", "APPEND", "REPLACE"];
 
 /// The prefix that published RDI examples put before field names; the record is the value itself.
 const AFTER_PREFIX: &str = "after.";
@@ -76,18 +88,34 @@ impl OutputReader<'_> {
             .optional_string(&fields, "schema")
             .filter(|s| !s.is_empty());
         let table = w.required_string(&fields, "table");
+        let load_strategy = match fields.get("load_strategy") {
+            Some(node) => load_strategy(w, node, &fields.child("load_strategy")),
+            None => Some(LoadStrategy::Upsert),
+        };
         let keys_path = fields.child("keys");
-        let keys = fields.required(w, "keys").and_then(|node| {
-            let keys = self.columns(w, node, &keys_path)?;
-            if keys.is_empty() {
-                w.problem(node.pos, &keys_path, "must list at least one key column");
-                return None;
-            }
-            Some(keys)
-        });
+        let keys = match fields.get("keys") {
+            None if load_strategy == Some(LoadStrategy::Append) => Some(Vec::new()),
+            _ => fields.required(w, "keys").and_then(|node| {
+                let keys = self.columns(w, node, &keys_path)?;
+                if keys.is_empty() && load_strategy != Some(LoadStrategy::Append) {
+                    let message = "must list at least one key column (only `load_strategy: APPEND` may omit keys)";
+                    w.problem(node.pos, &keys_path, message);
+                    return None;
+                }
+                Some(keys)
+            }),
+        };
         let mapping = match fields.get("mapping") {
             Some(node) => self.columns(w, node, &fields.child("mapping")),
             None => Some(Vec::new()),
+        };
+        let foreach = match fields.get("foreach") {
+            Some(node) => foreach(w, node, &fields.child("foreach")).map(Some),
+            None => Some(None),
+        };
+        let opcode_field = match fields.get("opcode_field") {
+            Some(node) => self.field(w, node, &fields.child("opcode_field")).map(Some),
+            None => Some(None),
         };
         Some(RelationalOutput {
             connection: connection?,
@@ -95,7 +123,21 @@ impl OutputReader<'_> {
             table: table?,
             keys: keys?,
             mapping: mapping?,
+            foreach: foreach?,
+            opcode_field: opcode_field?,
+            load_strategy: load_strategy?,
         })
+    }
+
+    /// A non-empty field name, read without an `after.` prefix.
+    fn field(&mut self, w: &mut Walker, node: &Node, path: &str) -> Option<String> {
+        let written = w.string(node, path)?;
+        let name = self.field_name(w, node, path, written);
+        if name.is_empty() {
+            w.problem(node.pos, path, "the field name must not be empty");
+            return None;
+        }
+        Some(name)
     }
 
     /// The name of a connection that `config.yaml` declares.
@@ -147,19 +189,15 @@ impl OutputReader<'_> {
 
     /// `column` (the field of the same name) or `{column: field}`.
     fn column(&mut self, w: &mut Walker, node: &Node, path: &str) -> Option<ColumnMapping> {
-        let (column, field_node, field_path) = match &node.value {
+        let (column, value) = match &node.value {
             Value::Map(pairs) if pairs.len() == 1 => {
                 let fields = w.map(node, path)?;
-                let (column, _, field) = fields.iter().next()?;
-                (column.to_string(), field, child_path(path, column))
+                let (column, _, value) = fields.iter().next()?;
+                (column.to_string(), Some((value, child_path(path, column))))
             }
-            Value::Scalar { .. } => {
-                let written = w.string(node, path)?;
-                let name = self.field_name(w, node, path, written);
-                (name.clone(), node, path.to_string())
-            }
+            Value::Scalar { .. } => (w.string(node, path)?, None),
             _ => {
-                let message = "must be a column name or a one-entry map `column: field`";
+                let message = "must be a column name or a one-entry map `column: expression`";
                 w.problem(node.pos, path, message);
                 return None;
             }
@@ -168,21 +206,25 @@ impl OutputReader<'_> {
             w.problem(node.pos, path, "the column name must not be empty");
             return None;
         }
-        let field = if std::ptr::eq(field_node, node) {
-            column.clone()
-        } else {
-            let written = w.string(field_node, &field_path)?;
-            self.field_name(w, field_node, &field_path, written)
+        let Some((value, value_path)) = value else {
+            let field = self.field_name(w, node, path, column);
+            return Some(ColumnMapping {
+                column: field.clone(),
+                expression: Expression::field(&field),
+            });
         };
-        if field.is_empty() {
-            w.problem(
-                field_node.pos,
-                &field_path,
-                "the field name must not be empty",
-            );
-            return None;
-        }
-        Some(ColumnMapping { column, field })
+        let source = self.field(w, value, &value_path)?;
+        let expression = match Expression::compile(Language::Jmespath, &source) {
+            Ok(e) => e,
+            // A field name JMESPath cannot spell unquoted (`first-name`) keeps meaning that field.
+            Err(_) if is_plain_name(&source) => Expression::field(&source),
+            Err(e) => {
+                let message = format!("{e}; write a field name or a JMESPath expression (quote odd names: \"first-name\")");
+                w.problem(value.pos, &value_path, message);
+                return None;
+            }
+        };
+        Some(ColumnMapping { column, expression })
     }
 
     /// Reads `after.x` as `x`, noting it once per job.
@@ -198,6 +240,67 @@ impl OutputReader<'_> {
             w.note(node.pos, path, message);
         }
         name.to_string()
+    }
+}
+
+/// Whether `s` is a bare field name (letters, digits and `_-:$@` only).
+fn is_plain_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || "_-:$@".contains(c))
+}
+
+/// `load_strategy`: `UPSERT`, `APPEND` or `REPLACE` (any case); `TYPE2` is planned.
+fn load_strategy(w: &mut Walker, node: &Node, path: &str) -> Option<LoadStrategy> {
+    let text = w.string(node, path)?;
+    match text.to_ascii_uppercase().as_str() {
+        "UPSERT" => Some(LoadStrategy::Upsert),
+        "APPEND" => Some(LoadStrategy::Append),
+        "REPLACE" => Some(LoadStrategy::Replace),
+        "TYPE2" => {
+            let message =
+                "load strategy `TYPE2` is not supported yet; use UPSERT, APPEND or REPLACE";
+            w.problem(node.pos, path, message);
+            None
+        }
+        _ => {
+            let message = format!(
+                "must be one of: {}, not `{text}`",
+                LOAD_STRATEGIES.join(", ")
+            );
+            w.problem(node.pos, path, message);
+            None
+        }
+    }
+}
+
+/// `foreach: "alias: <JMESPath to an array>"`.
+fn foreach(w: &mut Walker, node: &Node, path: &str) -> Option<Foreach> {
+    let text = w.string(node, path)?;
+    let Some((alias, expression)) = text.split_once(':') else {
+        let message = "must be `alias: <JMESPath to an array>`, for example `line: order_lines`";
+        w.problem(node.pos, path, message);
+        return None;
+    };
+    let alias = alias.trim();
+    if alias.is_empty() || !alias.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        let message = "the alias before `:` must be a name of letters, digits and `_`";
+        w.problem(node.pos, path, message);
+        return None;
+    }
+    match Expression::compile(Language::Jmespath, expression.trim()) {
+        Ok(expression) => Some(Foreach {
+            alias: alias.to_string(),
+            expression,
+        }),
+        Err(e) => {
+            w.problem(
+                node.pos,
+                path,
+                format!("{e}; fix the expression after `{alias}:`"),
+            );
+            None
+        }
     }
 }
 
@@ -222,9 +325,13 @@ mod tests {
     }
 
     fn column(column: &str, field: &str) -> ColumnMapping {
+        ColumnMapping::field(column, field)
+    }
+
+    fn jmes(column: &str, source: &str) -> ColumnMapping {
         ColumnMapping {
             column: column.into(),
-            field: field.into(),
+            expression: Expression::compile(Language::Jmespath, source).unwrap(),
         }
     }
 
@@ -240,7 +347,10 @@ mod tests {
             schema: Some("hr".into()),
             table: "emp".into(),
             keys: vec![column("id", "id")],
-            mapping: vec![column("name", "name"), column("full_name", "fname")],
+            mapping: vec![column("name", "name"), jmes("full_name", "fname")],
+            foreach: None,
+            opcode_field: None,
+            load_strategy: LoadStrategy::Upsert,
         };
         assert_eq!(outputs, Some(vec![Output::Relational(expected)]));
     }
@@ -255,7 +365,7 @@ mod tests {
             panic!("{outputs:?}")
         };
         assert_eq!(out.keys, [column("id", "id")]);
-        assert_eq!(out.mapping, [column("name", "fname"), column("age", "age")]);
+        assert_eq!(out.mapping, [jmes("name", "fname"), column("age", "age")]);
         assert_eq!(
             notes,
             ["jobs/emp.yaml:5:12: output[0].with.keys[0]: `after.id` is read as `id`, as are other `after.` \
@@ -273,14 +383,15 @@ mod tests {
             problems,
             [
                 "jobs/emp.yaml:4:5: output[0].with.tabel: unknown key `tabel`; expected one of: connection, \
-                 schema, table, keys, mapping",
+                 schema, table, keys, mapping, foreach, opcode_field, load_strategy",
                 "jobs/emp.yaml:3:17: output[0].with.connection: unknown connection `pgg`; config.yaml declares: \
                  local, pg",
                 "jobs/emp.yaml:3:5: output[0].with: missing required key `table`",
-                "jobs/emp.yaml:5:11: output[0].with.keys: must list at least one key column",
+                "jobs/emp.yaml:5:11: output[0].with.keys: must list at least one key column (only `load_strategy: \
+                 APPEND` may omit keys)",
                 "jobs/emp.yaml:6:21: output[0].with.mapping[2]: duplicate column `a`; list each column once",
                 "jobs/emp.yaml:6:24: output[0].with.mapping[3]: must be a column name or a one-entry map \
-                 `column: field`",
+                 `column: expression`",
             ]
         );
     }

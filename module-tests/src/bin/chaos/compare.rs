@@ -94,7 +94,8 @@ pub fn compare(
         }
         if let Some(why) = lost {
             out.lost += 1;
-            out.lines.push(format!("LOST kv:{id}: {why}; ops {}", ops.len()));
+            out.lines
+                .push(format!("LOST kv:{id}: {why}; ops {}", ops.len()));
         } else if let Some(why) = diverged {
             out.diverged += 1;
             out.lines.push(format!("DIVERGED kv:{id}: {why}"));
@@ -102,8 +103,69 @@ pub fn compare(
     }
     for (id, v) in rows {
         out.diverged += 1;
-        out.lines
-            .push(format!("DIVERGED row {id} (v={v}) is outside the tracked ids"));
+        out.lines.push(format!(
+            "DIVERGED row {id} (v={v}) is outside the tracked ids"
+        ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::Op;
+
+    fn history(ops: &[(u32, Option<&str>, bool)]) -> History {
+        let mut h: History = vec![Vec::new(); TOTAL_IDS as usize];
+        for (id, value, must_survive) in ops {
+            h[*id as usize].push(Op {
+                value: value.map(str::to_string),
+                must_survive: *must_survive,
+            });
+        }
+        h
+    }
+
+    fn redis(pairs: &[(u32, &str)]) -> Vec<Option<String>> {
+        let mut v = vec![None; TOTAL_IDS as usize];
+        for (id, value) in pairs {
+            v[*id as usize] = Some(value.to_string());
+        }
+        v
+    }
+
+    fn rows(pairs: &[(i64, &str)]) -> BTreeMap<i64, String> {
+        pairs.iter().map(|(id, v)| (*id, v.to_string())).collect()
+    }
+
+    #[test]
+    fn equal_sides_and_unacknowledged_writes_are_neither_lost_nor_diverged() {
+        let h = history(&[(1, Some("a-t0-1"), true), (1, Some("a-t0-2"), false)]);
+        let c = compare(&h, &redis(&[(1, "a-t0-1")]), rows(&[(1, "a-t0-1")]));
+        assert_eq!((c.checked, c.lost, c.diverged), (TOTAL_IDS as u64, 0, 0));
+    }
+
+    #[test]
+    fn a_missing_or_older_row_and_a_forgotten_acknowledged_write_are_lost() {
+        let h = history(&[
+            (1, Some("a-t0-1"), true),
+            (2, Some("a-t0-2"), true),
+            (2, Some("a-t0-3"), true),
+            (3, Some("a-t0-4"), true),
+        ]);
+        let keys = redis(&[(1, "a-t0-1"), (2, "a-t0-3")]);
+        let c = compare(&h, &keys, rows(&[(2, "a-t0-2")]));
+        assert_eq!((c.lost, c.diverged), (3, 0), "{:?}", c.lines);
+    }
+
+    #[test]
+    fn a_row_without_its_key_or_with_a_newer_value_diverges() {
+        let h = history(&[(1, Some("a-t0-5"), true), (2, None, true)]);
+        let c = compare(
+            &h,
+            &redis(&[(1, "a-t0-5")]),
+            rows(&[(1, "a-t0-9"), (2, "x-1")]),
+        );
+        assert_eq!((c.lost, c.diverged), (0, 2), "{:?}", c.lines);
+    }
 }

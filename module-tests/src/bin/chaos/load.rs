@@ -159,8 +159,7 @@ fn writer(
         };
         let mut must_survive = reply.is_ok();
         if must_survive && target.require_replica.load(Ordering::SeqCst) {
-            let replicas: redis::RedisResult<i64> =
-                redis::cmd("WAIT").arg(1).arg(200).query(conn);
+            let replicas: redis::RedisResult<i64> = redis::cmd("WAIT").arg(1).arg(200).query(conn);
             must_survive = matches!(replicas, Ok(n) if n >= 1);
         }
         if must_survive {

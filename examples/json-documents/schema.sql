@@ -1,0 +1,1 @@
+CREATE TABLE IF NOT EXISTS users (id integer PRIMARY KEY, name text, city text, tags text, active boolean);

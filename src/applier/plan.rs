@@ -1,0 +1,371 @@
+//! One output of a job, planned: the expressions of its columns and how a record becomes its rows.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::config::{Foreach, LoadStrategy, RelationalOutput};
+use crate::expr::Expression;
+use crate::transform::path;
+use crate::writer::{RowChange, RowOp, TableTarget};
+
+/// One output of a job, ready to produce rows.
+#[derive(Debug, Clone)]
+pub struct OutputPlan {
+    /// The connection it writes through.
+    pub connection: String,
+    /// The table and its columns.
+    pub target: Arc<TableTarget>,
+    /// Where the value of each of `target.columns` comes from.
+    expressions: Vec<Expression>,
+    /// How many of `target.columns` (the first ones) are keys.
+    key_count: usize,
+    foreach: Option<Foreach>,
+    opcode_field: Option<String>,
+    load_strategy: LoadStrategy,
+}
+
+impl OutputPlan {
+    /// Plans a `relational.write` output.
+    pub fn relational(out: &RelationalOutput) -> Self {
+        let columns = out.upsert_columns();
+        OutputPlan {
+            connection: out.connection.clone(),
+            target: Arc::new(TableTarget {
+                schema: out.schema.clone(),
+                table: out.table.clone(),
+                keys: out.keys.iter().map(|k| k.column.clone()).collect(),
+                columns: columns.iter().map(|c| c.column.clone()).collect(),
+            }),
+            expressions: columns.iter().map(|c| c.expression.clone()).collect(),
+            key_count: out.keys.len(),
+            foreach: out.foreach.clone(),
+            opcode_field: out.opcode_field.clone(),
+            load_strategy: out.load_strategy,
+        }
+    }
+
+    /// The rows for one transformed record. `view` is what keys and mapping read (the record, or its
+    /// `after` in `full` format); `record` is the whole record; `op` is the change's own operation.
+    pub fn rows(&self, op: RowOp, view: &Value, record: &Value) -> Result<Vec<RowChange>, String> {
+        let op = match &self.opcode_field {
+            Some(field) => opcode_of(field, view, record)?,
+            None => op,
+        };
+        let contexts: Vec<std::borrow::Cow<'_, Value>> = match &self.foreach {
+            None => vec![std::borrow::Cow::Borrowed(view)],
+            Some(each) => {
+                let alias = &each.alias;
+                let items = match each.expression.eval(view) {
+                    Ok(Value::Array(items)) => items,
+                    Ok(Value::Null) => Vec::new(),
+                    Ok(_) => {
+                        return Err(format!(
+                            "foreach `{alias}`: the expression must give an array"
+                        ))
+                    }
+                    Err(e) => return Err(format!("foreach `{alias}`: {e}")),
+                };
+                items
+                    .into_iter()
+                    .map(|item| {
+                        let mut ctx = view.clone();
+                        path::set(&mut ctx, alias, item);
+                        std::borrow::Cow::Owned(ctx)
+                    })
+                    .collect()
+            }
+        };
+        let mut rows = Vec::new();
+        for ctx in &contexts {
+            match (self.load_strategy, op) {
+                (LoadStrategy::Append, _) => rows.push(self.row(RowOp::Insert, ctx)?),
+                (LoadStrategy::Replace, RowOp::Upsert | RowOp::Insert) => {
+                    rows.push(self.row(RowOp::Delete, ctx)?);
+                    rows.push(self.row(RowOp::Insert, ctx)?);
+                }
+                (_, op) => rows.push(self.row(op, ctx)?),
+            }
+        }
+        Ok(rows)
+    }
+
+    fn row(&self, op: RowOp, ctx: &Value) -> Result<RowChange, String> {
+        let take = match op {
+            RowOp::Upsert | RowOp::Insert => self.expressions.len(),
+            RowOp::Delete => self.key_count,
+        };
+        let mut values = Vec::with_capacity(self.expressions.len());
+        for (i, expression) in self.expressions[..take].iter().enumerate() {
+            let column = &self.target.columns[i];
+            let value = expression
+                .eval(ctx)
+                .map_err(|e| format!("column `{column}`: {e}"))?;
+            if i < self.key_count && value.is_null() {
+                return Err(match expression.as_field() {
+                    Some(field) => format!(
+                        "key field `{field}` (column `{column}`) is missing from the record"
+                    ),
+                    None => format!(
+                        "key column `{column}` is null: `{}` found nothing",
+                        expression.source()
+                    ),
+                });
+            }
+            values.push(value);
+        }
+        values.resize(self.expressions.len(), Value::Null);
+        Ok(RowChange {
+            target: self.target.clone(),
+            op,
+            values,
+        })
+    }
+}
+
+/// The operation named by the record's `opcode_field`.
+fn opcode_of(field: &str, view: &Value, record: &Value) -> Result<RowOp, String> {
+    let found = path::get(view, field).or_else(|| path::get(record, field));
+    match found.and_then(Value::as_str) {
+        Some("c" | "u" | "r") => Ok(RowOp::Upsert),
+        Some("d") => Ok(RowOp::Delete),
+        _ => Err(format!(
+            "opcode field `{field}` is missing or not one of c, u, r, d"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::batch::prepare;
+    use super::*;
+    use crate::applier::change::{Change, EntryId, KeyValue, Opcode};
+    use crate::config::{parse_deployment, Job, Output, SystemResolver};
+    use serde_json::json;
+
+    /// A job read from YAML, with its outputs planned.
+    fn job(source: &str, rest: &str) -> (Job, Vec<OutputPlan>) {
+        let config = "connections:\n  t: {type: sqlite, path: x.db}\n";
+        let yaml = format!(
+            "source:\n  redis: {{key_pattern: 'k:*', trigger: write-behind{source}}}\n{rest}"
+        );
+        let parsed = parse_deployment(config, &[("j".into(), yaml)], &SystemResolver::default())
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let job = parsed.deployment.jobs[0].clone();
+        let plans = job
+            .outputs
+            .iter()
+            .map(|o| match o {
+                Output::Relational(r) => OutputPlan::relational(r),
+            })
+            .collect();
+        (job, plans)
+    }
+
+    fn change(seq: u64, opcode: Opcode, v: Value) -> Change {
+        let Value::Object(m) = v else { unreachable!() };
+        Change {
+            id: EntryId { ms: 1, seq },
+            key: format!("k:{seq}"),
+            opcode,
+            value: KeyValue::Record(m),
+        }
+    }
+
+    fn rows(p: &crate::applier::batch::Prepared) -> Vec<(usize, RowOp, String, Vec<Value>)> {
+        p.rows
+            .iter()
+            .map(|r| {
+                (
+                    r.change,
+                    r.row.op,
+                    r.row.target.table.clone(),
+                    r.row.values.clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn foreach_makes_one_row_per_element_in_two_tables() {
+        let (job, plans) = job(
+            "",
+            "output:\n\
+             - uses: relational.write\n  with: {connection: t, table: orders, keys: [id], mapping: [customer]}\n\
+             - uses: relational.write\n  with:\n    connection: t\n    table: order_lines\n    \
+             foreach: 'line: lines'\n    keys: [{order_id: id}, {line_no: line.no}]\n    mapping: [{sku: line.sku}]\n",
+        );
+        let c = [
+            change(
+                1,
+                Opcode::Create,
+                json!({"id": 7, "customer": "ada", "lines": [{"no": 1, "sku": "a"}, {"no": 2, "sku": "b"}]}),
+            ),
+            change(2, Opcode::Delete, json!({"id": 8, "lines": [{"no": 1}]})),
+        ];
+        let p = prepare(&c, &job, &plans);
+        assert_eq!(
+            rows(&p),
+            [
+                (
+                    0,
+                    RowOp::Upsert,
+                    "orders".into(),
+                    vec![json!(7), json!("ada")]
+                ),
+                (
+                    0,
+                    RowOp::Upsert,
+                    "order_lines".into(),
+                    vec![json!(7), json!(1), json!("a")]
+                ),
+                (
+                    0,
+                    RowOp::Upsert,
+                    "order_lines".into(),
+                    vec![json!(7), json!(2), json!("b")]
+                ),
+                (
+                    1,
+                    RowOp::Delete,
+                    "orders".into(),
+                    vec![json!(8), Value::Null]
+                ),
+                (
+                    1,
+                    RowOp::Delete,
+                    "order_lines".into(),
+                    vec![json!(8), json!(1), Value::Null]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_foreach_over_no_array_rejects_the_record() {
+        let (job, plans) = job(
+            "",
+            "output:\n- uses: relational.write\n  with: {connection: t, table: l, foreach: 'x: lines', keys: [{n: x.n}]}\n",
+        );
+        let p = prepare(
+            &[change(1, Opcode::Create, json!({"lines": "nope"}))],
+            &job,
+            &plans,
+        );
+        assert_eq!(p.rejected, [true]);
+        assert_eq!(
+            p.dead[0].reason,
+            "foreach `x`: the expression must give an array"
+        );
+        let p = prepare(&[change(1, Opcode::Create, json!({}))], &job, &plans);
+        assert!(p.rows.is_empty() && p.dead.is_empty(), "no lines, no rows");
+    }
+
+    #[test]
+    fn load_strategies_append_and_replace() {
+        let out = |strategy: &str| {
+            format!("output:\n- uses: relational.write\n  with: {{connection: t, table: a, keys: [id], load_strategy: {strategy}}}\n")
+        };
+        let c = [
+            change(1, Opcode::Update, json!({"id": "1"})),
+            change(2, Opcode::Delete, json!({"id": "2"})),
+        ];
+        let (j, plans) = job("", &out("APPEND"));
+        let ops: Vec<RowOp> = prepare(&c, &j, &plans)
+            .rows
+            .iter()
+            .map(|r| r.row.op)
+            .collect();
+        assert_eq!(ops, [RowOp::Insert, RowOp::Insert]);
+        let (j, plans) = job("", &out("replace"));
+        let ops: Vec<RowOp> = prepare(&c, &j, &plans)
+            .rows
+            .iter()
+            .map(|r| r.row.op)
+            .collect();
+        assert_eq!(ops, [RowOp::Delete, RowOp::Insert, RowOp::Delete]);
+    }
+
+    #[test]
+    fn opcode_field_decides_the_operation() {
+        let (j, plans) = job(
+            "",
+            "output:\n- uses: relational.write\n  with: {connection: t, table: a, keys: [id], opcode_field: op}\n",
+        );
+        let c = [
+            change(1, Opcode::Create, json!({"id": "1", "op": "d"})),
+            change(2, Opcode::Create, json!({"id": "2", "op": "u"})),
+            change(3, Opcode::Create, json!({"id": "3", "op": "x"})),
+        ];
+        let p = prepare(&c, &j, &plans);
+        let ops: Vec<(usize, RowOp)> = p.rows.iter().map(|r| (r.change, r.row.op)).collect();
+        assert_eq!(ops, [(0, RowOp::Delete), (1, RowOp::Upsert)]);
+        assert_eq!(
+            p.dead[0].reason,
+            "opcode field `op` is missing or not one of c, u, r, d"
+        );
+    }
+
+    #[test]
+    fn full_records_carry_key_and_opcode_and_writers_read_after() {
+        let (j, plans) = job(
+            ", row_format: full",
+            "transform:\n- uses: add_field\n  with:\n    fields:\n      - {field: after.redis_key, expression: key.key, language: jmespath}\n      \
+             - {field: after.op, expression: \"opcode || '!'\", language: sql}\n\
+             output:\n- uses: relational.write\n  with: {connection: t, table: a, keys: [id], mapping: [redis_key, op, {up: upper(name)}]}\n",
+        );
+        let p = prepare(
+            &[change(1, Opcode::Create, json!({"id": "1", "name": "ada"}))],
+            &j,
+            &plans,
+        );
+        assert_eq!(
+            rows(&p),
+            [(
+                0,
+                RowOp::Upsert,
+                "a".into(),
+                vec![json!("1"), json!("k:1"), json!("c!"), json!("ADA")]
+            )]
+        );
+    }
+
+    #[test]
+    fn filters_count_and_expression_errors_reject_one_record() {
+        let (j, plans) = job(
+            "",
+            "transform:\n- uses: filter\n  with: {expression: age > 18, language: sql}\n\
+             - uses: add_field\n  with: {field: n, expression: sum(tags), language: jmespath}\n\
+             output:\n- uses: relational.write\n  with: {connection: t, table: a, keys: [id], mapping: [n]}\n",
+        );
+        let c = [
+            change(
+                1,
+                Opcode::Create,
+                json!({"id": "1", "age": "12", "tags": [1]}),
+            ),
+            change(
+                2,
+                Opcode::Create,
+                json!({"id": "2", "age": "30", "tags": "secret"}),
+            ),
+            change(
+                3,
+                Opcode::Create,
+                json!({"id": "3", "age": "40", "tags": [1, 2]}),
+            ),
+        ];
+        let p = prepare(&c, &j, &plans);
+        assert_eq!(p.filtered, [true, false, false]);
+        assert_eq!(p.rejected, [false, true, false]);
+        assert_eq!(
+            p.dead[0].reason,
+            "transform[1] (add_field): field `n`: argument 1 must be array[number], not string"
+        );
+        assert!(!p.dead[0].reason.contains("secret"));
+        assert_eq!(
+            rows(&p),
+            [(2, RowOp::Upsert, "a".into(), vec![json!("3"), json!(3.0)])]
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! JMESPath expressions on one runtime holding the standard functions and RDI's custom ones.
+
+use std::sync::LazyLock;
+
+use jmespath::ast::Ast;
+use jmespath::{ErrorReason, Expression as Compiled, Rcvar, Runtime, RuntimeError, Variable};
+use serde_json::Value;
+
+use super::expression::ExprError;
+use super::functions::register;
+
+/// The runtime every job expression compiles against: built once, shared by every thread.
+static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
+    let mut runtime = Runtime::new();
+    runtime.register_builtin_functions();
+    register(&mut runtime);
+    runtime
+});
+
+/// A compiled JMESPath expression.
+pub struct JmesExpr {
+    compiled: Compiled<'static>,
+}
+
+impl JmesExpr {
+    /// Parses `source` and checks that every function it calls exists.
+    pub fn compile(source: &str) -> Result<JmesExpr, ExprError> {
+        let parse_error = |message: String| ExprError::Parse {
+            language: "jmespath",
+            message,
+        };
+        let compiled = RUNTIME
+            .compile(source)
+            .map_err(|e| parse_error(reason(&e.reason, e.offset)))?;
+        if let Some(name) = unknown_function(compiled.as_ast()) {
+            return Err(parse_error(format!("unknown function `{name}`")));
+        }
+        Ok(JmesExpr { compiled })
+    }
+
+    /// Searches a record.
+    pub fn eval(&self, record: &Value) -> Result<Value, ExprError> {
+        let data = Variable::try_from(record)
+            .map_err(|e| ExprError::Eval(format!("record cannot be searched: {}", e.reason)))?;
+        let found = self
+            .compiled
+            .search(Rcvar::new(data))
+            .map_err(|e| ExprError::Eval(reason(&e.reason, e.offset)))?;
+        Ok(to_json(&found))
+    }
+}
+
+/// The explanation of a JMESPath error without the expression text. Custom functions report their
+/// errors as `Parse` reasons (the crate has no other free-text kind), so they are shown as they are.
+fn reason(reason: &ErrorReason, offset: usize) -> String {
+    match reason {
+        ErrorReason::Parse(m) if m.starts_with("fn ") => m.trim_start_matches("fn ").to_string(),
+        ErrorReason::Parse(m) => format!("{m} (at character {offset})"),
+        ErrorReason::Runtime(RuntimeError::InvalidType {
+            expected,
+            actual,
+            position,
+        }) => format!("argument {} must be {expected}, not {actual}", position + 1),
+        ErrorReason::Runtime(e) => e.to_string(),
+    }
+}
+
+/// The first function called in `ast` that the runtime does not know.
+fn unknown_function(ast: &Ast) -> Option<String> {
+    let mut stack = vec![ast];
+    while let Some(node) = stack.pop() {
+        match node {
+            Ast::Function { name, args, .. } => {
+                if RUNTIME.get_function(name).is_none() {
+                    return Some(name.clone());
+                }
+                stack.extend(args.iter());
+            }
+            Ast::Comparison { lhs, rhs, .. }
+            | Ast::Projection { lhs, rhs, .. }
+            | Ast::And { lhs, rhs, .. }
+            | Ast::Or { lhs, rhs, .. }
+            | Ast::Subexpr { lhs, rhs, .. } => {
+                stack.push(lhs);
+                stack.push(rhs);
+            }
+            Ast::Condition {
+                predicate, then, ..
+            } => {
+                stack.push(predicate);
+                stack.push(then);
+            }
+            Ast::Expref { ast, .. } => stack.push(ast),
+            Ast::Flatten { node, .. } | Ast::Not { node, .. } | Ast::ObjectValues { node, .. } => {
+                stack.push(node)
+            }
+            Ast::MultiList { elements, .. } => stack.extend(elements.iter()),
+            Ast::MultiHash { elements, .. } => stack.extend(elements.iter().map(|kv| &kv.value)),
+            Ast::Identity { .. }
+            | Ast::Field { .. }
+            | Ast::Index { .. }
+            | Ast::Literal { .. }
+            | Ast::Slice { .. } => {}
+        }
+    }
+    None
+}
+
+/// A JMESPath value as JSON (expression references become null).
+pub fn to_json(v: &Variable) -> Value {
+    match v {
+        Variable::Null | Variable::Expref(_) => Value::Null,
+        Variable::String(s) => Value::String(s.clone()),
+        Variable::Bool(b) => Value::Bool(*b),
+        Variable::Number(n) => Value::Number(n.clone()),
+        Variable::Array(a) => Value::Array(a.iter().map(|x| to_json(x)).collect()),
+        Variable::Object(o) => {
+            Value::Object(o.iter().map(|(k, x)| (k.clone(), to_json(x))).collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn eval(expr: &str, rec: Value) -> Result<Value, ExprError> {
+        JmesExpr::compile(expr)?.eval(&rec)
+    }
+
+    #[test]
+    fn standard_language_and_functions_work() {
+        let rec = json!({"a": {"b": [1, 2, 3]}, "s": "x"});
+        assert_eq!(eval("a.b[1]", rec.clone()), Ok(json!(2)));
+        assert_eq!(eval("length(a.b)", rec.clone()), Ok(json!(3)));
+        assert_eq!(
+            eval("{x: s, n: sum(a.b)}", rec.clone()),
+            Ok(json!({"x": "x", "n": 6.0}))
+        );
+        assert_eq!(eval("a.b[?@ > `1`]", rec), Ok(json!([2, 3])));
+    }
+
+    #[test]
+    fn standard_function_type_errors_name_types_not_values() {
+        let e = eval("length(n)", json!({"n": 12345})).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "argument 1 must be array|object|string, not number"
+        );
+        assert!(!e.to_string().contains("12345"), "{e}");
+    }
+
+    #[test]
+    fn unknown_functions_fail_at_compile_time_even_when_nested() {
+        let e = JmesExpr::compile("a[?foo(b)].c").err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            "jmespath expression does not parse: unknown function `foo`"
+        );
+    }
+}

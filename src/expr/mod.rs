@@ -1,0 +1,12 @@
+//! Expressions of the job language: JMESPath with RDI's custom functions, and SQL evaluated by SQLite.
+
+mod digest;
+mod entries;
+mod expression;
+mod functions;
+mod jmes;
+mod sql;
+mod text;
+mod time;
+
+pub use expression::{ExprError, Expression, Language};
