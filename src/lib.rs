@@ -17,7 +17,7 @@ use redis_module::{redis_module, Context, NotifyEvent, RedisString, Status};
 
 use module::{
     capture, control, deploy, filter, jobs, metrics, rejected, removal, reset, runtime, secrets,
-    settings, status, wait,
+    settings, status, trace, wait,
 };
 
 /// Oldest server this module runs on: the key-removal event and post-notification jobs are 7.2 APIs.
@@ -155,6 +155,11 @@ fn rdi_busy(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult 
     filter::busy(ctx, args)
 }
 
+/// `RDI.TRACE [COUNT n] [TIMEOUT s] [REJECTED-ONLY]`
+fn rdi_trace(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    trace::command(ctx, args)
+}
+
 fn on_keyspace_event(ctx: &Context, kind: NotifyEvent, event: &str, key: &[u8]) {
     capture::on_keyspace_event(ctx, kind, event, key);
 }
@@ -181,6 +186,7 @@ redis_module! {
         ["rdi.reset", rdi_reset, "admin deny-script", 0, 0, 0, vec![AclCategory::Admin, AclCategory::Dangerous]],
         ["rdi.hdel", rdi_hdel, "write deny-oom fast", 1, 1, 1, vec![AclCategory::Write, AclCategory::Hash, AclCategory::Fast]],
         ["rdi.busy", rdi_busy, "readonly fast allow-stale", 0, 0, 0, AclCategory::Fast],
+        ["rdi.trace", rdi_trace, "readonly deny-script", 0, 0, 0, vec![AclCategory::Admin, AclCategory::Blocking]],
         ["rdi.list-jobs", rdi_list_jobs, "readonly", 0, 0, 0, AclCategory::Read],
         ["rdi.describe-job", rdi_describe_job, "readonly", 0, 0, 0, AclCategory::Read],
         ["rdi.get-rejected", rdi_get_rejected, "readonly", 0, 0, 0, AclCategory::Read],

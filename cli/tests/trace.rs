@@ -7,7 +7,6 @@ use std::time::Duration;
 use common::{call, command, deployed_with_age, server, wait_until, Run, SpawnWithOutput};
 
 #[test]
-#[ignore = "needs RDI.TRACE from main"]
 fn trace_shows_a_record_with_its_statement_and_outcome() {
     let redis = server();
     let port = redis.port();

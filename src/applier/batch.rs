@@ -35,6 +35,8 @@ pub struct Prepared {
     pub filtered: Vec<bool>,
     /// Records that produced no row, with the reason.
     pub dead: Vec<DeadLetter>,
+    /// Per change: the record after transforms, kept only while an `RDI.TRACE` is open.
+    pub after: Vec<Option<Value>>,
 }
 
 /// Plans the rows of a batch.
@@ -55,8 +57,10 @@ pub fn prepare(changes: &[Change], job: &Job, outputs: &[OutputPlan]) -> Prepare
         rejected: vec![false; changes.len()],
         coalesced: vec![false; changes.len()],
         filtered: vec![false; changes.len()],
+        after: vec![None; changes.len()],
         ..Prepared::default()
     };
+    let tracing = super::trace::active();
     for (i, c) in changes.iter().enumerate() {
         let op = match c.opcode {
             Opcode::Delete => RowOp::Delete,
@@ -97,6 +101,9 @@ pub fn prepare(changes: &[Change], job: &Job, outputs: &[OutputPlan]) -> Prepare
                 reject(&mut p, i, c, "", e.to_string());
                 continue;
             }
+        }
+        if tracing {
+            p.after[i] = Some(record.clone());
         }
         let empty = Value::Object(serde_json::Map::new());
         let view = match job.row_format {

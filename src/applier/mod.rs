@@ -9,6 +9,7 @@ mod plan;
 pub mod queue;
 pub mod retry;
 pub mod stats;
+pub mod trace;
 mod worker;
 
 pub use change::{Change, EntryId, KeyValue, Opcode};

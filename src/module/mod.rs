@@ -19,5 +19,6 @@ pub mod runtime;
 pub mod secrets;
 pub mod settings;
 pub mod status;
+pub mod trace;
 pub mod wait;
 pub mod warnings;

@@ -109,6 +109,11 @@ pub trait Writer: Send {
     /// Writes one batch in one transaction.
     fn write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError>;
 
+    /// The statement this writer sends for a row, with placeholders (for `RDI.TRACE`); empty if unknown.
+    fn statement(&self, _row: &RowChange) -> String {
+        String::new()
+    }
+
     /// Whether this target can keep checkpoints (exactly-once effect).
     fn supports_checkpoints(&self) -> bool {
         false

@@ -248,6 +248,17 @@ impl Writer for PostgresWriter {
         result
     }
 
+    fn statement(&self, row: &RowChange) -> String {
+        self.tables
+            .get(&*row.target)
+            .map(|t| match row.op {
+                RowOp::Upsert => PostgresDialect.upsert_sql(&t.schema),
+                RowOp::Insert => PostgresDialect.insert_sql(&t.schema),
+                RowOp::Delete => PostgresDialect.delete_sql(&t.schema),
+            })
+            .unwrap_or_default()
+    }
+
     fn supports_checkpoints(&self) -> bool {
         true
     }

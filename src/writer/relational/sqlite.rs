@@ -190,6 +190,17 @@ impl Writer for SqliteWriter {
         result
     }
 
+    fn statement(&self, row: &RowChange) -> String {
+        self.tables
+            .get(&*row.target)
+            .map(|t| match row.op {
+                RowOp::Upsert => t.upsert.clone(),
+                RowOp::Insert => t.insert.clone(),
+                RowOp::Delete => t.delete.clone(),
+            })
+            .unwrap_or_default()
+    }
+
     fn supports_checkpoints(&self) -> bool {
         true
     }

@@ -134,9 +134,9 @@ fn line(row: &Row, runs: usize) -> String {
 }
 
 fn table(rows: &[Row], total_secs: f64) -> String {
-    let mut text = format!(
+    let mut text = String::from(
         "| scenario | run | acknowledged | rows checked | lost | diverged | pending at fault | time |\n\
-         |---|---|---|---|---|---|---|---|\n"
+         |---|---|---|---|---|---|---|---|\n",
     );
     let (mut acked, mut checked, mut lost, mut diverged) = (0, 0, 0, 0);
     for row in rows {
