@@ -2,7 +2,11 @@
 
 mod applier;
 mod connection;
+mod connection_types;
 mod deployment;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod examples;
 mod job;
 pub mod model;
 mod output;
