@@ -18,7 +18,7 @@ pub mod sqlite;
 pub mod sqlserver;
 pub mod table;
 mod temporal;
-#[cfg(test)]
+#[cfg(all(test, any(feature = "postgres", feature = "mysql")))]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod test_certs;
 

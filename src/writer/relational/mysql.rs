@@ -22,6 +22,16 @@ use catalog::{has_unique_index, mysql_kind, CatalogType, CATALOG_SQL, UNIQUE_SQL
 pub use errors::{classify, classify_code};
 pub use options::options;
 
+/// One row of [`CATALOG_SQL`]: name, column type, data type, length, precision, scale.
+type CatalogRow = (
+    String,
+    String,
+    String,
+    Option<u64>,
+    Option<u64>,
+    Option<u64>,
+);
+
 /// A checked table and its statements, prepared on the current connection.
 struct MyTable {
     schema: TableSchema,
@@ -69,14 +79,7 @@ impl MysqlWriter {
     fn load(&mut self, target: &TableTarget) -> Result<(), WriteError> {
         let conn = self.conn.as_mut().ok_or_else(not_connected)?;
         let params = (target.schema.clone(), target.table.clone());
-        let rows: Vec<(
-            String,
-            String,
-            String,
-            Option<u64>,
-            Option<u64>,
-            Option<u64>,
-        )> = conn
+        let rows: Vec<CatalogRow> = conn
             .exec(CATALOG_SQL, params.clone())
             .map_err(|e| classify(&e))?;
         let catalog: Vec<Column> = rows

@@ -149,7 +149,8 @@ fn harness(test: &str) -> Option<Harness> {
 
 #[test]
 fn conformance_against_a_real_sqlserver_when_one_is_named() {
-    let cases: [(&str, fn(Harness)); 6] = [
+    type Case = (&'static str, fn(Harness));
+    let cases: [Case; 6] = [
         ("c_upsert", suite::upsert_inserts_then_updates),
         ("c_delete", suite::delete_removes_and_per_key_order_holds),
         ("c_replay", suite::replaying_a_batch_gives_the_same_state),
