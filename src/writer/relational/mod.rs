@@ -106,3 +106,51 @@ fn connect_oracle(
 ) -> Result<Box<dyn Writer>, WriteError> {
     Err(not_built("oracle", "oracle"))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::config::SqlServerConnection;
+
+    fn settings() -> SqlServerConnection {
+        SqlServerConnection {
+            host: "127.0.0.1".into(),
+            port: 1,
+            database: "d".into(),
+            user: "u".into(),
+            password: None,
+            connect_args: Default::default(),
+            query_args: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_connection_type_left_out_of_the_build_says_which_feature_it_needs() {
+        let cases = [
+            (
+                Connection::Mysql(settings()),
+                cfg!(feature = "mysql"),
+                "this build has no mysql support (cargo feature `mysql`)",
+            ),
+            (
+                Connection::Oracle(settings()),
+                cfg!(feature = "oracle"),
+                "this build has no oracle support (cargo feature `oracle`)",
+            ),
+            (
+                Connection::Sqlserver(settings()),
+                cfg!(feature = "sqlserver"),
+                "this build has no sqlserver support (cargo feature `sqlserver`)",
+            ),
+        ];
+        for (conn, built, message) in cases {
+            match connect(&conn) {
+                Err(WriteError::Schema(m)) if !built => assert_eq!(m, message),
+                // Built: nothing listens on port 1, so the writer cannot connect.
+                Err(err) if built => assert!(!err.to_string().contains("this build"), "{err}"),
+                other => panic!("{:?}", other.err()),
+            }
+        }
+    }
+}

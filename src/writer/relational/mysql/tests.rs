@@ -264,3 +264,55 @@ fn tls_with_generated_certificates_and_a_wrong_ca_fails_clearly() {
     let plain = server.admin();
     assert!(MysqlWriter::connect(&plain, "mariadb").is_err());
 }
+
+#[test]
+fn a_lock_wait_timeout_is_transient_and_the_batch_goes_through_after() {
+    let db = database("lockwait", EMP_DDL);
+    let mut locker = ::mysql::Conn::new(admin_opts(&db)).unwrap();
+    locker
+        .query_drop("INSERT INTO emp (id, name) VALUES (1, 'a')")
+        .unwrap();
+    locker.query_drop("BEGIN").unwrap();
+    locker
+        .query_drop("SELECT * FROM emp WHERE id = 1 FOR UPDATE")
+        .unwrap();
+    let mut writer = MysqlWriter::connect(&db, "mariadb").unwrap();
+    // Only this writer's session waits 1 s instead of the server's 50 s.
+    writer
+        .conn()
+        .unwrap()
+        .query_drop("SET SESSION innodb_lock_wait_timeout = 1")
+        .unwrap();
+    let t = target("emp", &["id"], &["name"]);
+    let err = writer
+        .write(&[up(&t, vec![json!(1), json!("b")])])
+        .unwrap_err();
+    assert_eq!(
+        err,
+        WriteError::Transient("mysql: error 1205 (lock wait timeout exceeded)".into())
+    );
+    locker.query_drop("COMMIT").unwrap();
+    writer.write(&[up(&t, vec![json!(1), json!("b")])]).unwrap();
+    assert_eq!(
+        sql(&db, "SELECT id, name FROM emp"),
+        text(&[&[Some("1"), Some("b")]])
+    );
+}
+
+#[test]
+fn plain_inserts_that_clash_are_refused_as_a_batch() {
+    let db = database("append_dup", "CREATE TABLE log (id int PRIMARY KEY)");
+    let t = target("log", &[], &["id"]);
+    let mut writer = MysqlWriter::connect(&db, "mysql").unwrap();
+    let row = RowChange {
+        target: t.clone(),
+        op: RowOp::Insert,
+        values: vec![json!(1)],
+    };
+    let err = writer.write(&[row.clone(), row]).unwrap_err();
+    assert_eq!(
+        err,
+        WriteError::Batch("mysql: error 1062 (duplicate entry for a unique key)".into())
+    );
+    assert!(sql(&db, "SELECT id FROM log").is_empty());
+}
