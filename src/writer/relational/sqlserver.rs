@@ -103,22 +103,17 @@ impl SqlServerWriter {
         }
         let client = self.client.as_mut().ok_or_else(not_connected)?;
         self.runtime.block_on(async {
-            client
-                .simple_query("BEGIN TRANSACTION")
-                .await
-                .map_err(|e| classify(&e))?;
+            batch(client, "BEGIN TRANSACTION").await?;
             for (sql, params) in &work {
                 let refs: Vec<&dyn ToSql> = params.iter().map(|p| p as &dyn ToSql).collect();
                 if let Err(e) = client.execute(*sql, &refs).await {
-                    let _ = client.simple_query("IF @@TRANCOUNT > 0 ROLLBACK").await;
+                    // After an I/O error the connection is dropped anyway; a failed rollback adds
+                    // nothing to the error already in hand.
+                    let _ = batch(client, "IF @@TRANCOUNT > 0 ROLLBACK").await;
                     return Err(classify(&e));
                 }
             }
-            client
-                .simple_query("COMMIT")
-                .await
-                .map_err(|e| classify(&e))?;
-            Ok(())
+            batch(client, "COMMIT").await
         })?;
         Ok(outcome)
     }
@@ -262,6 +257,14 @@ fn auth(user: &str, password: String) -> Result<AuthMethod, WriteError> {
         ));
     }
     Ok(AuthMethod::sql_server(user, password))
+}
+
+/// Runs a plain batch (transaction control must not go through `sp_executesql`, whose end checks the
+/// transaction count) and reads its answer to the end, so that the connection is ready for the next.
+async fn batch(client: &mut Conn, sql: &str) -> Result<(), WriteError> {
+    let stream = client.simple_query(sql).await.map_err(|e| classify(&e))?;
+    stream.into_results().await.map_err(|e| classify(&e))?;
+    Ok(())
 }
 
 /// Connects, following one Azure redirection.
