@@ -30,22 +30,7 @@ impl MariaServer {
             .tempdir()
             .unwrap()
             .keep();
-        let out = Command::new("mariadb-install-db")
-            .args([
-                "--no-defaults",
-                "--user=root",
-                &format!("--datadir={}", root.join("data").display()),
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .expect("mariadb-install-db (apt-get install mariadb-server, see scripts/deps.sh)");
-        assert!(
-            out.status.success(),
-            "mariadb-install-db failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        install(&root.join("data"));
         let mut server = MariaServer {
             root,
             port: free_port(),
@@ -120,6 +105,37 @@ impl Drop for MariaServer {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.root);
     }
+}
+
+/// Initializes a data directory. Runs one at a time, and once more after a failure: concurrent
+/// bootstraps of the tests' servers have been seen to fail now and then.
+fn install(data: &std::path::Path) {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut failure = String::new();
+    for _ in 0..2 {
+        let _ = std::fs::remove_dir_all(data);
+        let out = Command::new("mariadb-install-db")
+            .args([
+                "--no-defaults",
+                "--user=root",
+                &format!("--datadir={}", data.display()),
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("mariadb-install-db (apt-get install mariadb-server, see scripts/deps.sh)");
+        if out.status.success() {
+            return;
+        }
+        failure = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    panic!("mariadb-install-db failed twice: {failure}");
 }
 
 pub(super) fn free_port() -> u16 {
