@@ -18,8 +18,11 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# Build: libclang for redis-module's bindgen. Tests: PostgreSQL 15, sqlite3 CLI for `make run`.
-apt_install libclang-dev clang postgresql-15 postgresql-client-15 sqlite3 python3-pip ca-certificates tmux
+# Build: libclang for redis-module's bindgen, OpenSSL headers for PostgreSQL TLS. Tests: PostgreSQL 15,
+# MariaDB (started privately by the tests, never as a service), the openssl CLI for test certificates,
+# sqlite3 CLI for `make run`, tmux for the `redis-di status --live` test.
+apt_install libclang-dev clang libssl-dev pkg-config openssl postgresql-15 postgresql-client-15 \
+  mariadb-server mariadb-client sqlite3 python3-pip ca-certificates tmux
 
 # Private apt lists for packages we unpack rather than install (nothing starts, nothing is changed system-wide).
 private_apt() { # suite pkg...

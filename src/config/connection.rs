@@ -2,48 +2,26 @@
 
 use std::collections::BTreeMap;
 
-use super::model::{Connection, SqlServerConnection, POSTGRESQL_PORT_DEFAULT};
+use super::connection_types::{
+    bool_word, sql_type, Arg, ArgCheck, SqlType, CASSANDRA_CONNECT_ARGS, CASSANDRA_KEYS,
+    SQLITE_KEYS, SQL_KEYS,
+};
+use super::model::{CassandraConnection, Connection, SqlServerConnection, CASSANDRA_PORT_DEFAULT};
 use super::walker::{Fields, Walker};
 use super::yaml::Node;
 
 /// Connection types this build can write to.
-const SUPPORTED_TYPES: &[&str] = &["postgresql", "sqlite"];
-/// Connection types of the specification that are not built yet.
-const PLANNED_TYPES: &[&str] = &[
+const SUPPORTED_TYPES: &[&str] = &[
+    "postgresql",
     "mysql",
     "mariadb",
-    "oracle",
     "sqlserver",
+    "oracle",
     "cassandra",
-    "redis",
+    "sqlite",
 ];
-
-const POSTGRESQL_KEYS: &[&str] = &[
-    "host",
-    "port",
-    "database",
-    "user",
-    "password",
-    "connect_args",
-    "query_args",
-];
-const POSTGRESQL_QUERY_ARGS: &[&str] = &[
-    "sslmode",
-    "sslrootcert",
-    "sslcert",
-    "sslkey",
-    "application_name",
-    "connect_timeout",
-];
-const POSTGRESQL_CONNECT_ARGS: &[&str] = &[
-    "connect_timeout",
-    "application_name",
-    "options",
-    "keepalives",
-    "keepalives_idle",
-];
-const SSLMODES: &[&str] = &["disable", "prefer", "require", "verify-ca", "verify-full"];
-const SQLITE_KEYS: &[&str] = &["path"];
+/// Connection types of the specification that are not built yet.
+const PLANNED_TYPES: &[&str] = &["redis"];
 
 /// Reads the `connections` map. Every declared name is returned, with `None` when its entry is invalid,
 /// so that jobs naming it are not reported a second time.
@@ -69,9 +47,11 @@ fn connection(w: &mut Walker, name: &str, node: &Node, path: &str) -> Option<Con
     let type_path = fields.child("type");
     let kind = w.text(type_node, &type_path)?;
     let supported = SUPPORTED_TYPES.join(", ");
+    let sql = sql_type(&kind.text);
     let allowed = match kind.text.as_str() {
-        "postgresql" => POSTGRESQL_KEYS,
+        _ if sql.is_some() => SQL_KEYS,
         "sqlite" => SQLITE_KEYS,
+        "cassandra" => CASSANDRA_KEYS,
         other if PLANNED_TYPES.contains(&other) => {
             let message =
                 format!("connection type `{other}` is not supported yet (supported: {supported})");
@@ -95,26 +75,59 @@ fn connection(w: &mut Walker, name: &str, node: &Node, path: &str) -> Option<Con
             w.problem(key_node.pos, &fields.child(key), message);
         }
     }
-    if kind.text == "sqlite" {
-        let path = w.required_string(&fields, "path")?;
-        return Some(Connection::Sqlite { path });
+    match (kind.text.as_str(), sql) {
+        ("sqlite", _) => {
+            let path = w.required_string(&fields, "path")?;
+            Some(Connection::Sqlite { path })
+        }
+        ("cassandra", _) => cassandra(w, name, &fields).map(Connection::Cassandra),
+        (_, Some(sql)) => {
+            let settings = sql_server(w, name, &fields, sql)?;
+            Some(match sql.name {
+                "mysql" => Connection::Mysql(settings),
+                "mariadb" => Connection::Mariadb(settings),
+                "sqlserver" => Connection::Sqlserver(settings),
+                "oracle" => Connection::Oracle(settings),
+                _ => Connection::Postgresql(settings),
+            })
+        }
+        _ => None,
     }
-    postgresql(w, name, &fields).map(Connection::Postgresql)
 }
 
-fn postgresql(w: &mut Walker, name: &str, fields: &Fields) -> Option<SqlServerConnection> {
-    let host = w.required_string(fields, "host");
-    let database = w.required_string(fields, "database");
-    let user = w.required_string(fields, "user");
-    let password = w.optional_string(fields, "password");
-    let port = match fields.get("port") {
-        None => Some(POSTGRESQL_PORT_DEFAULT),
+fn port(w: &mut Walker, fields: &Fields, default: u16) -> Option<u16> {
+    match fields.get("port") {
+        None => Some(default),
         Some(node) => w
             .integer(node, &fields.child("port"), 1, u64::from(u16::MAX))
             .and_then(|p| u16::try_from(p).ok()),
+    }
+}
+
+fn sql_server(
+    w: &mut Walker,
+    name: &str,
+    fields: &Fields,
+    sql: &SqlType,
+) -> Option<SqlServerConnection> {
+    let host = w.required_string(fields, "host");
+    let database = if sql.database_required {
+        w.required_string(fields, "database")
+    } else {
+        Some(w.optional_string(fields, "database").unwrap_or_default())
     };
-    let connect_args = args(w, fields, "connect_args", POSTGRESQL_CONNECT_ARGS, name);
-    let query_args = args(w, fields, "query_args", POSTGRESQL_QUERY_ARGS, name);
+    let user = w.required_string(fields, "user");
+    let password = w.optional_string(fields, "password");
+    let port = port(w, fields, sql.default_port);
+    let connect_args = args(w, fields, "connect_args", sql.connect_args, name);
+    let query_args = args(w, fields, "query_args", sql.query_args, name);
+    if let (Some(""), Some(query_args)) = (database.as_deref(), &query_args) {
+        if !query_args.contains_key("service_name") && !query_args.contains_key("sid") {
+            let message = "missing `database` (the service name) or `query_args.service_name`";
+            w.problem(fields.pos, &fields.path, message);
+            return None;
+        }
+    }
     Some(SqlServerConnection {
         host: host?,
         port: port?,
@@ -126,12 +139,40 @@ fn postgresql(w: &mut Walker, name: &str, fields: &Fields) -> Option<SqlServerCo
     })
 }
 
-/// A `connect_args` or `query_args` map: only `allowed` keys, string values, some of them checked.
+fn cassandra(w: &mut Walker, name: &str, fields: &Fields) -> Option<CassandraConnection> {
+    let hosts = fields.required(w, "hosts").and_then(|node| {
+        let path = fields.child("hosts");
+        let items = w.seq(node, &path)?;
+        if items.is_empty() {
+            w.problem(node.pos, &path, "must list at least one host");
+            return None;
+        }
+        let hosts: Vec<Option<String>> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| w.string(item, &format!("{path}[{i}]")))
+            .collect();
+        hosts.into_iter().collect::<Option<Vec<_>>>()
+    });
+    let port = port(w, fields, CASSANDRA_PORT_DEFAULT);
+    let user = w.optional_string(fields, "user");
+    let password = w.optional_string(fields, "password");
+    let connect_args = args(w, fields, "connect_args", CASSANDRA_CONNECT_ARGS, name);
+    Some(CassandraConnection {
+        hosts: hosts?,
+        port: port?,
+        user,
+        password,
+        connect_args: connect_args?,
+    })
+}
+
+/// A `connect_args` or `query_args` map: only `allowed` keys, string values, each checked.
 fn args(
     w: &mut Walker,
     fields: &Fields,
     key: &str,
-    allowed: &[&str],
+    allowed: &[Arg],
     connection: &str,
 ) -> Option<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
@@ -142,22 +183,28 @@ fn args(
     let mut ok = true;
     for (name, key_node, value) in args.iter() {
         let path = args.child(name);
-        if !allowed.contains(&name) {
+        let Some((_, check)) = allowed.iter().find(|(k, _)| *k == name) else {
+            let names: Vec<&str> = allowed.iter().map(|(k, _)| *k).collect();
             let message = format!(
                 "unknown {key} key `{name}` for connection `{connection}`; expected one of: {}",
-                allowed.join(", ")
+                names.join(", ")
             );
             w.problem(key_node.pos, &path, message);
             ok = false;
             continue;
-        }
-        let checked = match name {
-            "sslmode" => w.choice(value, &path, SSLMODES).map(str::to_string),
-            "connect_timeout" | "keepalives_idle" => {
-                w.integer(value, &path, 0, u64::MAX).map(|n| n.to_string())
-            }
-            "keepalives" => w.integer(value, &path, 0, 1).map(|n| n.to_string()),
-            _ => w.string(value, &path),
+        };
+        let checked = match check {
+            ArgCheck::Choice(options) => w.choice(value, &path, options).map(str::to_string),
+            ArgCheck::Seconds => w.integer(value, &path, 0, u64::MAX).map(|n| n.to_string()),
+            ArgCheck::Flag => w.integer(value, &path, 0, 1).map(|n| n.to_string()),
+            ArgCheck::Bool => w.string(value, &path).and_then(|text| {
+                let word = bool_word(&text);
+                if word.is_none() {
+                    w.problem(value.pos, &path, "must be true or false");
+                }
+                word.map(str::to_string)
+            }),
+            ArgCheck::Text => w.string(value, &path),
         };
         match checked {
             Some(text) => {
@@ -240,15 +287,99 @@ mod tests {
 
     #[test]
     fn unsupported_and_unknown_types_are_problems() {
-        let (_, problems) = read("my:\n  type: mysql\nx:\n  type: db2\ny:\n  host: h\n");
+        let (_, problems) = read("r:\n  type: redis\nx:\n  type: db2\ny:\n  host: h\n");
+        let supported = "postgresql, mysql, mariadb, sqlserver, oracle, cassandra, sqlite";
         assert_eq!(
             problems,
             [
-                "config.yaml:2:9: connections.my.type: connection type `mysql` is not supported yet (supported: postgresql, sqlite)",
-                "config.yaml:4:9: connections.x.type: unknown connection type `db2`; expected one of: postgresql, sqlite",
-                "config.yaml:6:3: connections.y: missing required key `type`",
+                format!("config.yaml:2:9: connections.r.type: connection type `redis` is not supported yet (supported: {supported})"),
+                format!("config.yaml:4:9: connections.x.type: unknown connection type `db2`; expected one of: {supported}"),
+                "config.yaml:6:3: connections.y: missing required key `type`".to_string(),
             ]
         );
+    }
+
+    #[test]
+    fn mysql_and_mariadb_default_to_3306_and_take_tls_files_in_connect_args() {
+        let yaml = "my:\n  type: mysql\n  host: h\n  database: d\n  user: u\n  \
+                    connect_args: {ssl_ca: /ca.pem, ssl_cert: /c.pem, ssl_key: /k.pem, read_timeout: 5}\n\
+                    maria:\n  type: mariadb\n  host: h\n  port: 3307\n  database: d\n  user: u\n  \
+                    query_args: {charset: utf8mb4}\n";
+        let (found, problems) = read(yaml);
+        assert!(problems.is_empty(), "{problems:?}");
+        let Some(Connection::Mysql(my)) = &found["my"] else {
+            panic!("{found:?}")
+        };
+        assert_eq!(my.port, 3306);
+        assert_eq!(my.connect_args["ssl_ca"], "/ca.pem");
+        assert_eq!(my.connect_args["read_timeout"], "5");
+        let Some(Connection::Mariadb(maria)) = &found["maria"] else {
+            panic!("{found:?}")
+        };
+        assert_eq!(
+            (maria.port, maria.query_args["charset"].as_str()),
+            (3307, "utf8mb4")
+        );
+    }
+
+    #[test]
+    fn unknown_mysql_args_name_the_key_and_the_connection() {
+        let yaml = "my:\n  type: mysql\n  host: h\n  database: d\n  user: u\n  \
+                    connect_args: {sslmode: require, ssl_verify_identity: perhaps}\n";
+        let (found, problems) = read(yaml);
+        assert_eq!(found["my"], None);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("unknown connect_args key `sslmode` for connection `my`"));
+        assert!(problems[1].ends_with("connect_args.ssl_verify_identity: must be true or false"));
+    }
+
+    #[test]
+    fn oracle_needs_a_database_or_a_service_name_and_sqlserver_defaults_to_1433() {
+        let yaml =
+            "o1:\n  type: oracle\n  host: h\n  user: u\n  query_args: {service_name: ORCLPDB1}\n\
+                    o2:\n  type: oracle\n  host: h\n  user: u\n\
+                    ms:\n  type: sqlserver\n  host: h\n  database: d\n  user: 'CORP\\u'\n  \
+                    connect_args: {encrypt: required, trust_server_certificate: yes}\n";
+        let (found, problems) = read(yaml);
+        let Some(o1) = &found["o1"] else {
+            panic!("{problems:?}")
+        };
+        assert_eq!(
+            (o1.type_name(), o1.database()),
+            ("oracle", Some("ORCLPDB1"))
+        );
+        assert_eq!(found["o2"], None);
+        assert_eq!(
+            problems,
+            ["config.yaml:7:3: connections.o2: missing `database` (the service name) or `query_args.service_name`"]
+        );
+        let Some(Connection::Sqlserver(ms)) = &found["ms"] else {
+            panic!("{found:?}")
+        };
+        assert_eq!((ms.port, ms.user.as_str()), (1433, "CORP\\u"));
+        assert_eq!(ms.connect_args["trust_server_certificate"], "true");
+    }
+
+    #[test]
+    fn cassandra_reads_a_host_list_and_defaults_to_9042() {
+        let yaml = "c:\n  type: cassandra\n  hosts: [a, b]\n  user: u\n  password: p\n  \
+                    connect_args: {consistency: LOCAL_QUORUM}\n\
+                    bad:\n  type: cassandra\n  hosts: []\n  database: x\n";
+        let (found, problems) = read(yaml);
+        let Some(Connection::Cassandra(c)) = &found["c"] else {
+            panic!("{problems:?}")
+        };
+        assert_eq!(c.hosts, ["a", "b"]);
+        assert_eq!(c.port, 9042);
+        assert_eq!(found["c"].as_ref().unwrap().location(), "a:9042,b:9042");
+        assert!(!format!("{c:?}").contains("\"p\""));
+        assert_eq!(found["bad"], None);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].contains("unknown key `database`"),
+            "{problems:?}"
+        );
+        assert!(problems[1].ends_with("connections.bad.hosts: must list at least one host"));
     }
 
     #[test]

@@ -361,7 +361,7 @@ output:
     #[test]
     fn problems_of_every_file_are_reported_at_once_and_sorted() {
         let config = "connections:\n  pg:\n    type: postgresql\n    host: h\n    database: d\n    user: u\n    \
-                      port: 0\n  my: {type: mysql}\n";
+                      port: 0\n  my: {type: redis}\n";
         let good_job = JOB.replace("my-postgres", "pg");
         let bad_job = JOB
             .replace("my-postgres", "nope")
@@ -380,8 +380,8 @@ output:
             err,
             [
                 "config.yaml:7:11: connections.pg.port: must be an integer between 1 and 65535",
-                "config.yaml:8:14: connections.my.type: connection type `mysql` is not supported yet \
-                 (supported: postgresql, sqlite)",
+                "config.yaml:8:14: connections.my.type: connection type `redis` is not supported yet \
+                 (supported: postgresql, mysql, mariadb, sqlserver, oracle, cassandra, sqlite)",
                 "jobs/a b.yaml:1:1: job name `a b` may only contain letters, digits, `_`, `.` and `-`; \
                  rename the file",
                 "jobs/a b.yaml:1:1: a job file must be a map with `source`, `output` and optionally `transform`",

@@ -113,7 +113,7 @@ fn malformed_files_are_answered_with_position_path_and_remedy() {
         (CONFIG.into(), with_output("      connection: nope\n      table: emp\n      keys: [id]\n"),
          "jobs/emp.yaml:8:19: output[0].with.connection: unknown connection `nope`; config.yaml declares: pg"),
         (CONFIG.into(), format!("{SOURCE}output:\n  - uses: redis.write\n    with: {{}}\n"),
-         "jobs/emp.yaml:6:11: output[0].uses: writer `redis.write` is not supported yet (supported: relational.write)"),
+         "jobs/emp.yaml:6:11: output[0].uses: writer `redis.write` is not supported yet (supported: relational.write, cassandra.write)"),
         (CONFIG.into(), format!("{SOURCE}output: []\n"), "jobs/emp.yaml:5:9: output: must list at least one writer"),
         // sources
         (CONFIG.into(), format!("source:\n  redis:\n    key_pattern: a:*\n{OUTPUT}"),
@@ -133,7 +133,7 @@ fn malformed_files_are_answered_with_position_path_and_remedy() {
         ("connections:\n  pg: {type: sqlite, path: x.db}\napplier: {read_batch_size: 10, write_batch_size: 20}\n".into(),
          format!("{SOURCE}{OUTPUT}"), "config.yaml:3:"),
         ("connections:\n  pg: {type: mysql}\n".into(), format!("{SOURCE}{OUTPUT}"),
-         "config.yaml:2:14: connections.pg.type: connection type `mysql` is not supported yet (supported: postgresql, sqlite)"),
+         "config.yaml:2:7: connections.pg: missing required key `host`"),
         ("connections:\n  pg: {type: postgresql, host: h, database: d}\n".into(), format!("{SOURCE}{OUTPUT}"),
          "config.yaml:2:7: connections.pg: missing required key `user`"),
         ("connection: {}\n".into(), format!("{SOURCE}{OUTPUT}"), "config.yaml:1:1: missing required key `connections`"),

@@ -2,7 +2,10 @@
 
 mod applier;
 mod connection;
+mod connection_types;
 mod deployment;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod examples;
 mod job;
 mod malformed;

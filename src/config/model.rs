@@ -21,6 +21,16 @@ pub struct Deployment {
 pub enum Connection {
     /// A PostgreSQL server.
     Postgresql(SqlServerConnection),
+    /// A MySQL server.
+    Mysql(SqlServerConnection),
+    /// A MariaDB server (same protocol and dialect as MySQL).
+    Mariadb(SqlServerConnection),
+    /// A Microsoft SQL Server; a `DOMAIN\user` user means Windows (NTLM) authentication.
+    Sqlserver(SqlServerConnection),
+    /// An Oracle database; `database` (or `query_args.service_name`) is the service name.
+    Oracle(SqlServerConnection),
+    /// A Cassandra (or ScyllaDB) cluster; the keyspace is set per writer.
+    Cassandra(CassandraConnection),
     /// An embedded SQLite database file.
     Sqlite {
         /// Path of the database file, created if missing.
@@ -65,10 +75,43 @@ impl std::fmt::Debug for SqlServerConnection {
     }
 }
 
+/// A Cassandra cluster.
+#[derive(Clone, PartialEq)]
+pub struct CassandraConnection {
+    /// Contact points (host names or addresses).
+    pub hosts: Vec<String>,
+    /// CQL port of every contact point.
+    pub port: u16,
+    /// User name, when the cluster authenticates.
+    pub user: Option<String>,
+    /// Password (resolved); never printed.
+    pub password: Option<String>,
+    /// Driver arguments (`connect_args`).
+    pub connect_args: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for CassandraConnection {
+    // Written by hand so that a password can never reach a log through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CassandraConnection")
+            .field("hosts", &self.hosts)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("connect_args", &self.connect_args)
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Connection::Postgresql(c) => f.debug_tuple("Postgresql").field(c).finish(),
+            Connection::Mysql(c) => f.debug_tuple("Mysql").field(c).finish(),
+            Connection::Mariadb(c) => f.debug_tuple("Mariadb").field(c).finish(),
+            Connection::Sqlserver(c) => f.debug_tuple("Sqlserver").field(c).finish(),
+            Connection::Oracle(c) => f.debug_tuple("Oracle").field(c).finish(),
+            Connection::Cassandra(c) => f.debug_tuple("Cassandra").field(c).finish(),
             Connection::Sqlite { path } => f.debug_struct("Sqlite").field("path", path).finish(),
         }
     }
@@ -79,6 +122,11 @@ impl Connection {
     pub fn type_name(&self) -> &'static str {
         match self {
             Connection::Postgresql(_) => "postgresql",
+            Connection::Mysql(_) => "mysql",
+            Connection::Mariadb(_) => "mariadb",
+            Connection::Sqlserver(_) => "sqlserver",
+            Connection::Oracle(_) => "oracle",
+            Connection::Cassandra(_) => "cassandra",
             Connection::Sqlite { .. } => "sqlite",
         }
     }
@@ -86,7 +134,17 @@ impl Connection {
     /// Where it points, for status output: `host:port` or the file path. Never a password.
     pub fn location(&self) -> String {
         match self {
-            Connection::Postgresql(c) => format!("{}:{}", c.host, c.port),
+            Connection::Postgresql(c)
+            | Connection::Mysql(c)
+            | Connection::Mariadb(c)
+            | Connection::Sqlserver(c)
+            | Connection::Oracle(c) => format!("{}:{}", c.host, c.port),
+            Connection::Cassandra(c) => c
+                .hosts
+                .iter()
+                .map(|h| format!("{h}:{}", c.port))
+                .collect::<Vec<_>>()
+                .join(","),
             Connection::Sqlite { path } => path.clone(),
         }
     }
@@ -94,8 +152,17 @@ impl Connection {
     /// The database name, where the type has one.
     pub fn database(&self) -> Option<&str> {
         match self {
-            Connection::Postgresql(c) => Some(&c.database),
-            Connection::Sqlite { .. } => None,
+            Connection::Postgresql(c)
+            | Connection::Mysql(c)
+            | Connection::Mariadb(c)
+            | Connection::Sqlserver(c) => Some(&c.database),
+            Connection::Oracle(c) => Some(
+                c.query_args
+                    .get("service_name")
+                    .or_else(|| c.query_args.get("sid"))
+                    .unwrap_or(&c.database),
+            ),
+            Connection::Sqlite { .. } | Connection::Cassandra(_) => None,
         }
     }
 }
@@ -156,6 +223,8 @@ pub const WRITER_THREADS_MIN: usize = 1;
 pub const WRITER_THREADS_MAX: usize = 64;
 /// Default port of a `postgresql` connection.
 pub const POSTGRESQL_PORT_DEFAULT: u16 = 5432;
+/// Default port of a `cassandra` connection.
+pub const CASSANDRA_PORT_DEFAULT: u16 = 9042;
 
 impl Default for Applier {
     fn default() -> Self {

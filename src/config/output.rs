@@ -1,4 +1,5 @@
-//! A job's `output` list: `relational.write` writers with their connection, table, keys and mapping.
+//! A job's `output` list: `relational.write` (and `cassandra.write`) writers with their connection,
+//! table, keys and mapping.
 
 use super::model::{ColumnMapping, Foreach, LoadStrategy, Output, RelationalOutput};
 use super::problem::{child_path, item_path};
@@ -6,10 +7,12 @@ use super::walker::Walker;
 use super::yaml::{Node, Value};
 use crate::expr::{Expression, Language};
 
+mod cassandra;
+
 /// Writers this build supports.
-const WRITERS: &[&str] = &["relational.write"];
+const WRITERS: &[&str] = &["relational.write", "cassandra.write"];
 /// Writers of the specification that are not built yet.
-const PLANNED_WRITERS: &[&str] = &["cassandra.write", "redis.write"];
+const PLANNED_WRITERS: &[&str] = &["redis.write"];
 const RELATIONAL_KEYS: &[&str] = &[
     "connection",
     "schema",
@@ -73,6 +76,11 @@ impl OutputReader<'_> {
             };
             w.problem(uses?.pos, &uses_path, message);
             return None;
+        }
+        if writer.text == "cassandra.write" {
+            return self
+                .cassandra(w, with?, &fields.child("with"))
+                .map(Output::Relational);
         }
         self.relational(w, with?, &fields.child("with"))
             .map(Output::Relational)
@@ -404,8 +412,9 @@ mod tests {
             problems,
             [
                 "jobs/emp.yaml:1:9: output[0].uses: writer `redis.write` is not supported yet (supported: \
-                 relational.write)",
-                "jobs/emp.yaml:3:9: output[1].uses: unknown writer `sql.write`; expected one of: relational.write",
+                 relational.write, cassandra.write)",
+                "jobs/emp.yaml:3:9: output[1].uses: unknown writer `sql.write`; expected one of: relational.write, \
+                 cassandra.write",
                 "jobs/emp.yaml:5:3: output[2]: missing required key `uses`",
             ]
         );

@@ -1,5 +1,7 @@
 //! Target writers: the contract every target meets, and the way to open one from a connection.
 
+#[cfg(feature = "cassandra")]
+pub mod cassandra;
 pub mod relational;
 
 use std::sync::Arc;
@@ -141,5 +143,11 @@ pub trait Writer: Send {
 
 /// Opens a writer for a connection. Fails with [`WriteError::Transient`] when the target is unreachable.
 pub fn connect(conn: &Connection) -> Result<Box<dyn Writer>, WriteError> {
-    relational::connect(conn)
+    match conn {
+        #[cfg(feature = "cassandra")]
+        Connection::Cassandra(settings) => cassandra::connect(settings),
+        #[cfg(not(feature = "cassandra"))]
+        Connection::Cassandra(_) => Err(relational::not_built("cassandra", "cassandra")),
+        _ => relational::connect(conn),
+    }
 }

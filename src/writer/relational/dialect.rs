@@ -1,7 +1,7 @@
 //! SQL generation: quoting, placeholders, upsert and delete statements, one dialect per database.
 //!
 //! PostgreSQL and SQLite share the `INSERT ... ON CONFLICT` upsert form, so the statements are default
-//! methods and each database supplies only what differs (its placeholders).
+//! methods and each database supplies only what differs (its placeholders); MySQL overrides the upsert.
 
 use super::convert::Column;
 use super::table::TableSchema;
@@ -103,6 +103,51 @@ impl Dialect for SqliteDialect {
     }
 }
 
+/// MySQL and MariaDB: backtick quoting, `?` placeholders, `INSERT ... ON DUPLICATE KEY UPDATE`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MysqlDialect;
+
+/// An expression that fails with error 1242 (subquery returns more than one row) when evaluated.
+const MYSQL_FAIL: &str = "(SELECT 1 UNION ALL SELECT 2)";
+
+impl Dialect for MysqlDialect {
+    fn quote(&self, ident: &str) -> String {
+        format!("`{}`", ident.replace('`', "``"))
+    }
+
+    fn placeholder(&self, _index: usize, _column: &Column) -> String {
+        "?".into()
+    }
+
+    /// `ON DUPLICATE KEY UPDATE` fires on a clash with *any* unique index, where PostgreSQL's
+    /// `ON CONFLICT (keys)` fires only on the keys. So the first assignment checks that the clashing row
+    /// has the written keys, and otherwise fails the statement (error 1242, a refused row like any
+    /// unique violation) instead of overwriting another row.
+    fn upsert_sql(&self, table: &TableSchema) -> String {
+        let mut sql = self.insert_sql(table);
+        if table.keys == 0 {
+            return sql;
+        }
+        let names: Vec<String> = table.columns.iter().map(|c| self.quote(&c.name)).collect();
+        let same_keys: Vec<String> = names[..table.keys]
+            .iter()
+            .map(|k| format!("{k} <=> VALUES({k})"))
+            .collect();
+        let first = &names[0];
+        let mut sets = vec![format!(
+            "{first} = IF({}, {first}, {MYSQL_FAIL})",
+            same_keys.join(" AND ")
+        )];
+        sets.extend(
+            names[table.keys..]
+                .iter()
+                .map(|n| format!("{n} = VALUES({n})")),
+        );
+        sql.push_str(&format!(" ON DUPLICATE KEY UPDATE {}", sets.join(", ")));
+        sql
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -175,6 +220,33 @@ mod tests {
         assert_eq!(
             PostgresDialect.upsert_sql(&t),
             "INSERT INTO \"emp\" (\"a\") VALUES (CAST($1 AS int))"
+        );
+    }
+
+    #[test]
+    fn mysql_quotes_with_backticks_and_upserts_on_duplicate_key_with_a_key_guard() {
+        assert_eq!(MysqlDialect.quote("a`b"), "`a``b`");
+        let t = table(Some("hr"), &[("a", "int"), ("b", "int"), ("c", "text")], 2);
+        assert_eq!(
+            MysqlDialect.upsert_sql(&t),
+            "INSERT INTO `hr`.`emp` (`a`, `b`, `c`) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE \
+             `a` = IF(`a` <=> VALUES(`a`) AND `b` <=> VALUES(`b`), `a`, (SELECT 1 UNION ALL SELECT 2)), \
+             `c` = VALUES(`c`)"
+        );
+        assert_eq!(
+            MysqlDialect.delete_sql(&t),
+            "DELETE FROM `hr`.`emp` WHERE `a` = ? AND `b` = ?"
+        );
+        let keys_only = table(None, &[("a", "int")], 1);
+        assert_eq!(
+            MysqlDialect.upsert_sql(&keys_only),
+            "INSERT INTO `emp` (`a`) VALUES (?) ON DUPLICATE KEY UPDATE \
+             `a` = IF(`a` <=> VALUES(`a`), `a`, (SELECT 1 UNION ALL SELECT 2))"
+        );
+        let append = table(None, &[("a", "int")], 0);
+        assert_eq!(
+            MysqlDialect.upsert_sql(&append),
+            "INSERT INTO `emp` (`a`) VALUES (?)"
         );
     }
 

@@ -1,16 +1,27 @@
-//! `relational.write`: SQL targets (PostgreSQL, SQLite), one dialect and one writer per database.
+//! `relational.write`: SQL targets (PostgreSQL, MySQL/MariaDB, SQLite...), one dialect and one writer per
+//! database.
 
 pub mod checkpoint;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod conformance;
+pub(crate) mod conformance;
 pub mod convert;
 pub mod dialect;
+pub mod dialect_merge;
+#[cfg(feature = "mysql")]
+pub mod mysql;
+#[cfg(feature = "oracle")]
+pub mod oracle;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
+#[cfg(feature = "sqlserver")]
+pub mod sqlserver;
 pub mod table;
 mod temporal;
+#[cfg(all(test, any(feature = "postgres", feature = "mysql")))]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod test_certs;
 
 use crate::config::Connection;
 use crate::writer::{WriteError, Writer};
@@ -20,8 +31,39 @@ use crate::writer::{WriteError, Writer};
 pub fn connect(conn: &Connection) -> Result<Box<dyn Writer>, WriteError> {
     match conn {
         Connection::Postgresql(settings) => connect_postgres(settings),
+        Connection::Mysql(settings) => connect_mysql(settings, "mysql"),
+        Connection::Mariadb(settings) => connect_mysql(settings, "mariadb"),
+        Connection::Sqlserver(settings) => connect_sqlserver(settings),
+        Connection::Oracle(settings) => connect_oracle(settings),
         Connection::Sqlite { path } => Ok(Box::new(sqlite::SqliteWriter::open(path)?)),
+        other => Err(WriteError::Schema(format!(
+            "connection type `{}` is not a relational target here",
+            other.type_name()
+        ))),
     }
+}
+
+/// The error of a connection type whose driver this build leaves out.
+pub fn not_built(kind: &str, feature: &str) -> WriteError {
+    WriteError::Schema(format!(
+        "this build has no {kind} support (cargo feature `{feature}`)"
+    ))
+}
+
+#[cfg(feature = "mysql")]
+fn connect_mysql(
+    settings: &crate::config::SqlServerConnection,
+    kind: &str,
+) -> Result<Box<dyn Writer>, WriteError> {
+    Ok(Box::new(mysql::MysqlWriter::connect(settings, kind)?))
+}
+
+#[cfg(not(feature = "mysql"))]
+fn connect_mysql(
+    _settings: &crate::config::SqlServerConnection,
+    kind: &str,
+) -> Result<Box<dyn Writer>, WriteError> {
+    Err(not_built(kind, "mysql"))
 }
 
 #[cfg(feature = "postgres")]
@@ -35,7 +77,81 @@ fn connect_postgres(
 fn connect_postgres(
     _settings: &crate::config::SqlServerConnection,
 ) -> Result<Box<dyn Writer>, WriteError> {
-    Err(WriteError::Schema(
-        "this build has no PostgreSQL support (cargo feature `postgres`)".into(),
-    ))
+    Err(not_built("postgresql", "postgres"))
+}
+
+#[cfg(feature = "sqlserver")]
+fn connect_sqlserver(
+    settings: &crate::config::SqlServerConnection,
+) -> Result<Box<dyn Writer>, WriteError> {
+    Ok(Box::new(sqlserver::SqlServerWriter::connect(settings)?))
+}
+
+#[cfg(not(feature = "sqlserver"))]
+fn connect_sqlserver(
+    _settings: &crate::config::SqlServerConnection,
+) -> Result<Box<dyn Writer>, WriteError> {
+    Err(not_built("sqlserver", "sqlserver"))
+}
+
+#[cfg(feature = "oracle")]
+fn connect_oracle(
+    settings: &crate::config::SqlServerConnection,
+) -> Result<Box<dyn Writer>, WriteError> {
+    Ok(Box::new(oracle::OracleWriter::connect(settings)?))
+}
+
+#[cfg(not(feature = "oracle"))]
+fn connect_oracle(
+    _settings: &crate::config::SqlServerConnection,
+) -> Result<Box<dyn Writer>, WriteError> {
+    Err(not_built("oracle", "oracle"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::config::SqlServerConnection;
+
+    fn settings() -> SqlServerConnection {
+        SqlServerConnection {
+            host: "127.0.0.1".into(),
+            port: 1,
+            database: "d".into(),
+            user: "u".into(),
+            password: None,
+            connect_args: Default::default(),
+            query_args: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_connection_type_left_out_of_the_build_says_which_feature_it_needs() {
+        let cases = [
+            (
+                Connection::Mysql(settings()),
+                cfg!(feature = "mysql"),
+                "this build has no mysql support (cargo feature `mysql`)",
+            ),
+            (
+                Connection::Oracle(settings()),
+                cfg!(feature = "oracle"),
+                "this build has no oracle support (cargo feature `oracle`)",
+            ),
+            (
+                Connection::Sqlserver(settings()),
+                cfg!(feature = "sqlserver"),
+                "this build has no sqlserver support (cargo feature `sqlserver`)",
+            ),
+        ];
+        for (conn, built, message) in cases {
+            match connect(&conn) {
+                Err(WriteError::Schema(m)) if !built => assert_eq!(m, message),
+                // Built: nothing listens on port 1, so the writer cannot connect.
+                Err(err) if built => assert!(!err.to_string().contains("this build"), "{err}"),
+                other => panic!("{:?}", other.err()),
+            }
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ::postgres::config::SslMode;
 use ::postgres::types::{ToSql, Type};
-use ::postgres::{Client, Config, NoTls, Statement};
+use ::postgres::{Client, Config, Statement};
 
 use super::checkpoint;
 use crate::config::SqlServerConnection;
@@ -15,6 +15,9 @@ use crate::writer::{Checkpoint, RowChange, RowOp, TableTarget, WriteError, Write
 use super::convert::{json_type, Column, ColumnKind, SqlValue};
 use super::dialect::{Dialect, PostgresDialect};
 use super::table::TableSchema;
+use tls::{is_handshake_failure, tls, Tls};
+
+mod tls;
 
 /// `application_name` unless the connection sets one.
 pub const APPLICATION_NAME_DEFAULT: &str = "rdi-write-behind";
@@ -59,6 +62,7 @@ struct PgTable {
 /// Writes to one PostgreSQL database; reconnects on the next call after the connection is lost.
 pub struct PostgresWriter {
     config: Config,
+    tls: Tls,
     client: Option<Client>,
     /// Tables checked on the current connection; emptied when it is replaced.
     tables: HashMap<TableTarget, PgTable>,
@@ -69,9 +73,11 @@ impl PostgresWriter {
     /// [`WriteError::Schema`] when the settings cannot work.
     pub fn connect(settings: &SqlServerConnection) -> Result<Self, WriteError> {
         let config = client_config(settings)?;
-        let client = open(&config)?;
+        let tls = tls(settings)?;
+        let client = open(&config, &tls)?;
         Ok(PostgresWriter {
             config,
+            tls,
             client: Some(client),
             tables: HashMap::new(),
         })
@@ -84,7 +90,7 @@ impl PostgresWriter {
             _ => {
                 // Statements belong to the old connection.
                 self.tables.clear();
-                open(&self.config)?
+                open(&self.config, &self.tls)?
             }
         };
         Ok(self.client.insert(client))
@@ -325,18 +331,14 @@ pub fn client_config(settings: &SqlServerConnection) -> Result<Config, WriteErro
             "sslmode" => match value.as_str() {
                 "disable" => config.ssl_mode(SslMode::Disable),
                 "prefer" | "allow" => config.ssl_mode(SslMode::Prefer),
-                "require" | "verify-ca" | "verify-full" => {
-                    return Err(WriteError::Schema(format!(
-                        "sslmode {value} needs TLS support, not built yet"
-                    )))
-                }
+                "require" | "verify-ca" | "verify-full" => config.ssl_mode(SslMode::Require),
                 _ => {
                     return Err(WriteError::Schema(format!(
                         "unknown postgresql sslmode `{value}`"
                     )))
                 }
             },
-            // Only read by TLS, which the modes accepted above do not use.
+            // Read by `tls::tls`.
             "sslrootcert" | "sslcert" | "sslkey" => &mut config,
             // libpq treats 0 as "wait forever"; keep a bound instead.
             "connect_timeout" => match seconds(key, value)? {
@@ -360,8 +362,17 @@ fn not_connected() -> WriteError {
     WriteError::Transient("postgresql: not connected".into())
 }
 
-fn open(config: &Config) -> Result<Client, WriteError> {
-    config.connect(NoTls).map_err(|e| match classify(&e) {
+/// Connects. A failed TLS handshake (an unknown CA, a wrong host name) is a setting to fix, not a
+/// passing outage: [`WriteError::Schema`].
+fn open(config: &Config, tls: &Tls) -> Result<Client, WriteError> {
+    tls.connect(config).map_err(|e| match classify(&e) {
+        _ if is_handshake_failure(&e) => {
+            // The handshake error says only that it failed; its source says why (an unknown CA).
+            let why = std::error::Error::source(&e)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default();
+            WriteError::Schema(format!("cannot connect: {e}{why}"))
+        }
         WriteError::Transient(m) | WriteError::Batch(m) | WriteError::Schema(m) => {
             WriteError::Transient(format!("cannot connect: {m}"))
         }

@@ -8,8 +8,6 @@ use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-use ::postgres::NoTls;
-
 use super::client_config;
 use crate::config::SqlServerConnection;
 
@@ -85,6 +83,32 @@ impl PgServer {
     /// Runs a PostgreSQL program, as user postgres when we are root.
     fn run_pg(&self, args: &[&str]) {
         run(&mut pg_command(args));
+    }
+
+    /// Turns TLS on with the generated server certificate and restarts; plain connections still work.
+    pub(super) fn enable_ssl(&self, certs: &crate::writer::relational::test_certs::Certs) {
+        let data = PathBuf::from(self.data());
+        for name in ["server.pem", "server.key", "ca.pem"] {
+            std::fs::copy(certs.path(name), data.join(name)).unwrap();
+        }
+        // The server refuses a key that others can read; it runs as postgres when we are root.
+        run(Command::new("chmod")
+            .arg("600")
+            .arg(data.join("server.key")));
+        if is_root() {
+            run(Command::new("chown")
+                .arg("postgres")
+                .args(["server.pem", "server.key", "ca.pem"].map(|n| data.join(n))));
+        }
+        let conf = "\nssl = on\nssl_cert_file = 'server.pem'\nssl_key_file = 'server.key'\n\
+                    ssl_ca_file = 'ca.pem'\n";
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .unwrap();
+        std::io::Write::write_all(&mut file, conf.as_bytes()).unwrap();
+        self.stop();
+        self.start_again();
     }
 
     pub(super) fn admin(&self) -> SqlServerConnection {
@@ -165,6 +189,13 @@ pub(super) fn settings(
     }
 }
 
+/// A test-side connection with the settings' TLS.
+fn try_connect(s: &SqlServerConnection) -> Result<::postgres::Client, ::postgres::Error> {
+    super::tls::tls(s)
+        .unwrap()
+        .connect(&client_config(s).unwrap())
+}
+
 /// Settings for the maintenance database of the server shared by this process's tests.
 fn shared_admin() -> &'static SqlServerConnection {
     static SHARED: OnceLock<SqlServerConnection> = OnceLock::new();
@@ -227,7 +258,7 @@ impl std::ops::Deref for TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         // The server may be gone already (a private one stopped by its test): nothing to clean then.
-        if let Ok(mut client) = client_config(&self.admin).unwrap().connect(NoTls) {
+        if let Ok(mut client) = try_connect(&self.admin) {
             let _ = client.batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 self.db.database
@@ -239,7 +270,7 @@ impl Drop for TestDb {
 /// A fresh database for one test on `admin`'s server.
 pub(super) fn database_on(admin: &SqlServerConnection, test: &str) -> TestDb {
     let name = format!("rdi_{test}_{}", std::process::id());
-    let mut client = client_config(admin).unwrap().connect(NoTls).unwrap();
+    let mut client = try_connect(admin).unwrap();
     client
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .unwrap();
@@ -265,7 +296,7 @@ pub(super) fn database(test: &str, ddl: &str) -> TestDb {
 
 /// Runs statements and returns the rows of the last one as text (`None` for NULL), in UTC.
 pub(super) fn sql(db: &SqlServerConnection, statements: &str) -> Vec<Vec<Option<String>>> {
-    let mut client = client_config(db).unwrap().connect(NoTls).unwrap();
+    let mut client = try_connect(db).unwrap();
     let messages = client
         .simple_query(&format!("SET TimeZone = 'UTC'; {statements}"))
         .unwrap();

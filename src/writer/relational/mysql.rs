@@ -1,0 +1,324 @@
+//! The MySQL/MariaDB writer: column types from `information_schema`, values converted in Rust and bound
+//! natively, `ON DUPLICATE KEY UPDATE` upserts, error classification by server error number, and
+//! reconnection after a lost connection.
+
+mod catalog;
+mod errors;
+mod options;
+
+use std::collections::HashMap;
+
+use ::mysql::prelude::Queryable;
+use ::mysql::{Conn, Opts, Statement, TxOpts, Value};
+use chrono::{Datelike, Timelike};
+
+use crate::config::SqlServerConnection;
+use crate::writer::{RowChange, RowOp, TableTarget, WriteError, WriteOutcome, Writer};
+
+use super::convert::{json_type, Column, SqlValue};
+use super::dialect::{Dialect, MysqlDialect};
+use super::table::TableSchema;
+use catalog::{has_unique_index, mysql_kind, CatalogType, CATALOG_SQL, UNIQUE_SQL};
+pub use errors::{classify, classify_code};
+pub use options::options;
+
+/// One row of [`CATALOG_SQL`]: name, column type, data type, length, precision, scale.
+type CatalogRow = (
+    String,
+    String,
+    String,
+    Option<u64>,
+    Option<u64>,
+    Option<u64>,
+);
+
+/// A checked table and its statements, prepared on the current connection.
+struct MyTable {
+    schema: TableSchema,
+    upsert: Statement,
+    insert: Statement,
+    delete: Option<Statement>,
+}
+
+/// Writes to one MySQL or MariaDB database; reconnects on the next call after the connection is lost.
+pub struct MysqlWriter {
+    opts: Opts,
+    conn: Option<Conn>,
+    /// Tables checked on the current connection; emptied when it is replaced.
+    tables: HashMap<TableTarget, MyTable>,
+}
+
+impl MysqlWriter {
+    /// Connects; fails with [`WriteError::Transient`] when the server cannot be reached and with
+    /// [`WriteError::Schema`] when the settings (or the TLS certificates) cannot work. `kind` is the
+    /// connection type, `mysql` or `mariadb`.
+    pub fn connect(settings: &SqlServerConnection, kind: &str) -> Result<Self, WriteError> {
+        let opts: Opts = options(settings, kind)?.into();
+        let conn = open(&opts)?;
+        Ok(MysqlWriter {
+            opts,
+            conn: Some(conn),
+            tables: HashMap::new(),
+        })
+    }
+
+    /// The live connection, reconnecting first if there is none.
+    fn conn(&mut self) -> Result<&mut Conn, WriteError> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => {
+                // Statements belong to the old connection.
+                self.tables.clear();
+                open(&self.opts)?
+            }
+        };
+        Ok(self.conn.insert(conn))
+    }
+
+    /// Checks a table on the current connection and keeps its statements.
+    fn load(&mut self, target: &TableTarget) -> Result<(), WriteError> {
+        let conn = self.conn.as_mut().ok_or_else(not_connected)?;
+        let params = (target.schema.clone(), target.table.clone());
+        let rows: Vec<CatalogRow> = conn
+            .exec(CATALOG_SQL, params.clone())
+            .map_err(|e| classify(&e))?;
+        let catalog: Vec<Column> = rows
+            .into_iter()
+            .map(
+                |(name, column_type, data_type, max_chars, precision, scale)| {
+                    let t = CatalogType {
+                        column_type,
+                        data_type,
+                        max_chars,
+                        precision,
+                        scale,
+                    };
+                    Column {
+                        name,
+                        sql_type: t.column_type.clone(),
+                        kind: mysql_kind(&t),
+                    }
+                },
+            )
+            .collect();
+        let schema = TableSchema::resolve(target, &target.display_name(), &catalog)?;
+        if schema.keys > 0 {
+            let indexes: Vec<String> = conn.exec(UNIQUE_SQL, params).map_err(|e| classify(&e))?;
+            let keys: Vec<&str> = schema
+                .key_columns()
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
+            if !has_unique_index(&indexes, &keys) {
+                return Err(WriteError::Schema(format!(
+                    "table {}: the keys ({}) are not a primary key or unique index, so upserts cannot find their rows",
+                    target.display_name(),
+                    keys.join(", ")
+                )));
+            }
+        }
+        let prep = |conn: &mut Conn, sql: String| conn.prep(sql).map_err(|e| classify(&e));
+        let upsert = prep(conn, MysqlDialect.upsert_sql(&schema))?;
+        let insert = prep(conn, MysqlDialect.insert_sql(&schema))?;
+        let delete = match schema.keys {
+            0 => None,
+            _ => Some(prep(conn, MysqlDialect.delete_sql(&schema))?),
+        };
+        self.tables.insert(
+            target.clone(),
+            MyTable {
+                schema,
+                upsert,
+                insert,
+                delete,
+            },
+        );
+        Ok(())
+    }
+
+    fn try_write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError> {
+        self.conn()?;
+        for row in rows {
+            if !self.tables.contains_key(&*row.target) {
+                self.load(&row.target)?;
+            }
+        }
+        let mut outcome = WriteOutcome::default();
+        let mut work: Vec<(&Statement, Vec<Value>)> = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let table = self.tables.get(&*row.target).ok_or_else(|| {
+                WriteError::Schema(format!(
+                    "table {} was not checked",
+                    row.target.display_name()
+                ))
+            })?;
+            let statement = match row.op {
+                RowOp::Upsert => Some(&table.upsert),
+                RowOp::Insert => Some(&table.insert),
+                RowOp::Delete => table.delete.as_ref(),
+            };
+            match (parameters(&table.schema, row), statement) {
+                (Ok(params), Some(statement)) => work.push((statement, params)),
+                (Err(reason), _) => outcome.rejected.push((i, reason)),
+                (Ok(_), None) => outcome.rejected.push((i, "the target has no keys".into())),
+            }
+        }
+        if work.is_empty() {
+            return Ok(outcome);
+        }
+        let conn = self.conn.as_mut().ok_or_else(not_connected)?;
+        let mut tx = conn
+            .start_transaction(TxOpts::default())
+            .map_err(|e| classify(&e))?;
+        for (statement, params) in work {
+            // A failed statement leaves the transaction open: dropping `tx` rolls it back.
+            tx.exec_drop(statement, params).map_err(|e| classify(&e))?;
+        }
+        tx.commit().map_err(|e| classify(&e))?;
+        Ok(outcome)
+    }
+
+    /// Forgets what an error made stale: the connection after a transient error, the checked tables
+    /// after a schema error.
+    fn after_error(&mut self, err: &WriteError) {
+        match err {
+            WriteError::Transient(_) => {
+                self.conn = None;
+                self.tables.clear();
+            }
+            WriteError::Schema(_) => self.tables.clear(),
+            WriteError::Batch(_) => {}
+        }
+    }
+}
+
+impl Writer for MysqlWriter {
+    fn check(&mut self, target: &TableTarget) -> Result<(), WriteError> {
+        let result = match self.conn() {
+            Ok(_) => self.load(target),
+            Err(err) => Err(err),
+        };
+        if let Err(err) = &result {
+            self.after_error(err);
+        }
+        result
+    }
+
+    fn write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError> {
+        let result = self.try_write(rows);
+        if let Err(err) = &result {
+            self.after_error(err);
+        }
+        result
+    }
+}
+
+fn not_connected() -> WriteError {
+    WriteError::Transient("mysql: not connected".into())
+}
+
+/// Connects. A TLS failure (an unknown CA, a bad client certificate) is a setting to fix, not a
+/// passing outage: [`WriteError::Schema`].
+fn open(opts: &Opts) -> Result<Conn, WriteError> {
+    Conn::new(opts.clone()).map_err(|e| match (&e, classify(&e)) {
+        _ if is_tls_failure(&e) => WriteError::Schema(format!("cannot connect: mysql TLS: {e}")),
+        (::mysql::Error::MySqlError(m), _) if matches!(m.code, 1044 | 1045 | 1049) => {
+            WriteError::Schema(format!(
+                "cannot connect: mysql: {} (error {})",
+                m.message, m.code
+            ))
+        }
+        (_, WriteError::Transient(m) | WriteError::Batch(m) | WriteError::Schema(m)) => {
+            WriteError::Transient(format!("cannot connect: {m}"))
+        }
+    })
+}
+
+/// Whether a connect error is a failed TLS handshake. rustls reports a certificate it does not trust
+/// as an I/O error inside the packet codec, so the text is looked at too.
+fn is_tls_failure(err: &::mysql::Error) -> bool {
+    match err {
+        ::mysql::Error::TlsError(_) => true,
+        ::mysql::Error::IoError(_) | ::mysql::Error::CodecError(_) => {
+            let text = err.to_string();
+            text.contains("certificate") || text.contains("peer") || text.contains("TLS")
+        }
+        _ => false,
+    }
+}
+
+/// Converts a row into its bound values, or the reason it is rejected.
+fn parameters(schema: &TableSchema, row: &RowChange) -> Result<Vec<Value>, String> {
+    let values = schema.row_values(row)?;
+    values
+        .into_iter()
+        .zip(&schema.columns)
+        .enumerate()
+        .map(|(i, (value, column))| {
+            mysql_value(value).map_err(|why| {
+                let json = row.values.get(i).map_or("null", json_type);
+                format!(
+                    "column `{}` of type {} cannot take a JSON {json}: {why}",
+                    column.name, column.sql_type
+                )
+            })
+        })
+        .collect()
+}
+
+/// A converted value as the driver binds it; MySQL has no NaN or infinity.
+pub fn mysql_value(value: SqlValue) -> Result<Value, &'static str> {
+    const NOT_FINITE: &str = "MySQL numbers cannot be NaN or infinite";
+    Ok(match value {
+        SqlValue::Null => Value::NULL,
+        SqlValue::Int(i) => Value::Int(i),
+        SqlValue::Float(f) if !f.is_finite() => return Err(NOT_FINITE),
+        SqlValue::Float(f) => Value::Double(f),
+        SqlValue::Numeric(s) if s.contains(['N', 'I']) => return Err(NOT_FINITE),
+        SqlValue::Bool(b) => Value::Int(i64::from(b)),
+        SqlValue::Numeric(s) | SqlValue::Text(s) | SqlValue::Uuid(s) => {
+            Value::Bytes(s.into_bytes())
+        }
+        SqlValue::Timestamp(t) => datetime(t)?,
+        SqlValue::TimestampTz(t) => datetime(t.naive_utc())?,
+        SqlValue::Date(d) => Value::Date(
+            u16::try_from(d.year()).map_err(|_| "year out of range")?,
+            d.month() as u8,
+            d.day() as u8,
+            0,
+            0,
+            0,
+            0,
+        ),
+        SqlValue::Time(t) => Value::Time(
+            false,
+            0,
+            t.hour() as u8,
+            t.minute() as u8,
+            t.second() as u8,
+            t.nanosecond() / 1000,
+        ),
+        SqlValue::Json(v) => Value::Bytes(v.to_string().into_bytes()),
+        SqlValue::Bytes(b) => Value::Bytes(b),
+    })
+}
+
+fn datetime(t: chrono::NaiveDateTime) -> Result<Value, &'static str> {
+    Ok(Value::Date(
+        u16::try_from(t.year()).map_err(|_| "year out of range")?,
+        t.month() as u8,
+        t.day() as u8,
+        t.hour() as u8,
+        t.minute() as u8,
+        t.second() as u8,
+        // A leap second's nanoseconds go past 999 999 999: keep within a second.
+        (t.nanosecond() / 1000).min(999_999),
+    ))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod test_server;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests;

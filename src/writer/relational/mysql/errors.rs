@@ -1,0 +1,130 @@
+//! Sorting MySQL/MariaDB errors into the writer's kinds by server error number.
+//!
+//! Server messages quote values (`Duplicate entry 'a@x' for key 'email'`), so a message is kept only for
+//! the classes whose messages name objects (schema errors); the others are reported by number and name.
+
+use crate::writer::WriteError;
+
+/// Server errors that pass: retry the batch (locks, lost or refused connections, read-only servers).
+const TRANSIENT: &[(u16, &str)] = &[
+    (1040, "too many connections"),
+    (1053, "server shutdown in progress"),
+    (1203, "user has too many connections"),
+    (1205, "lock wait timeout exceeded"),
+    (1213, "deadlock found"),
+    (1226, "user resource limit exceeded"),
+    (1290, "server is running with --read-only"),
+    (1317, "query execution was interrupted"),
+    (1792, "cannot execute statement in a read-only transaction"),
+    (1836, "server is in read-only mode"),
+    (1927, "connection was killed"),
+    (2002, "cannot connect through the socket"),
+    (2003, "cannot connect to the server"),
+    (2006, "server has gone away"),
+    (2013, "lost connection to the server during query"),
+    (3024, "query execution time exceeded"),
+];
+
+/// Errors caused by what a row holds: the batch is split to find the row.
+const PER_RECORD: &[(u16, &str)] = &[
+    (1048, "a NOT NULL column got a null"),
+    (1062, "duplicate entry for a unique key"),
+    (1169, "duplicate entry for a unique constraint"),
+    (1216, "foreign key: no parent row"),
+    (1217, "foreign key: a child row exists"),
+    (
+        1242,
+        "the row clashes with another row on a unique index other than the keys",
+    ),
+    (1264, "value out of range for the column"),
+    (1265, "data truncated for the column"),
+    (1292, "incorrect date, time or number value"),
+    (1366, "incorrect value for the column"),
+    (1406, "data too long for the column"),
+    (1451, "foreign key: a child row exists"),
+    (1452, "foreign key: no parent row"),
+    (1690, "value out of range"),
+    (3140, "invalid JSON text"),
+    (3819, "check constraint violated"),
+    (4025, "check constraint violated"),
+];
+
+/// Errors saying the target does not fit the job (missing objects, rights, syntax).
+const SCHEMA: &[u16] = &[
+    1044, 1045, 1049, 1051, 1054, 1064, 1109, 1142, 1143, 1146, 1288, 1356, 1471,
+];
+
+/// Sorts a driver error. Errors that are not server errors are I/O, TLS or a closed connection:
+/// transient. The text never holds a value.
+pub fn classify(err: &::mysql::Error) -> WriteError {
+    match err {
+        ::mysql::Error::MySqlError(e) => classify_code(e.code, &e.message),
+        // These two carry a value or a row.
+        ::mysql::Error::FromValueError(_) | ::mysql::Error::FromRowError(_) => {
+            WriteError::Schema("mysql: the catalog answered with an unexpected type".into())
+        }
+        other => WriteError::Transient(format!("mysql: {other}")),
+    }
+}
+
+/// Sorts a server error by number; unknown numbers are retried.
+pub fn classify_code(code: u16, message: &str) -> WriteError {
+    if let Some((_, name)) = PER_RECORD.iter().find(|(c, _)| *c == code) {
+        return WriteError::Batch(format!("mysql: error {code} ({name})"));
+    }
+    if let Some((_, name)) = TRANSIENT.iter().find(|(c, _)| *c == code) {
+        return WriteError::Transient(format!("mysql: error {code} ({name})"));
+    }
+    if SCHEMA.contains(&code) {
+        let first_line = message.lines().next().unwrap_or("");
+        return WriteError::Schema(format!("mysql: {first_line} (error {code})"));
+    }
+    WriteError::Transient(format!("mysql: error {code}"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_class_of_server_error_is_sorted_and_values_are_dropped() {
+        let dup = classify_code(1062, "Duplicate entry 'secret@x' for key 'email'");
+        assert_eq!(
+            dup,
+            WriteError::Batch("mysql: error 1062 (duplicate entry for a unique key)".into())
+        );
+        for code in [1048, 1264, 1366, 1406, 1452, 3819, 4025] {
+            let err = classify_code(code, "value 'secret'");
+            assert!(
+                matches!(&err, WriteError::Batch(m) if !m.contains("secret")),
+                "{err:?}"
+            );
+        }
+        for code in [1205, 1213, 2006, 2013, 1040, 1290, 9999] {
+            assert!(
+                matches!(classify_code(code, ""), WriteError::Transient(_)),
+                "{code}"
+            );
+        }
+        assert_eq!(
+            classify_code(1146, "Table 'db.nope' doesn't exist\nmore"),
+            WriteError::Schema("mysql: Table 'db.nope' doesn't exist (error 1146)".into())
+        );
+        for code in [1054, 1142] {
+            assert!(
+                matches!(classify_code(code, "x"), WriteError::Schema(_)),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn driver_errors_without_a_server_code_are_transient() {
+        let io =
+            ::mysql::Error::IoError(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(matches!(classify(&io), WriteError::Transient(_)));
+        let value = ::mysql::Error::FromValueError(::mysql::Value::from("secret"));
+        assert!(matches!(classify(&value), WriteError::Schema(m) if !m.contains("secret")));
+    }
+}
