@@ -10,7 +10,9 @@ pub mod queue;
 pub mod retry;
 pub mod stats;
 pub mod trace;
+mod trace_batch;
 mod worker;
+mod write;
 
 pub use change::{Change, EntryId, KeyValue, Opcode};
 pub use engine::{Connector, Engine, JobRuntime};

@@ -7,17 +7,18 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use super::batch::{prepare, PlannedRow, Prepared};
-use super::change::{Change, KeyValue};
+use super::batch::{prepare, PlannedRow};
 use super::engine::{JobRuntime, Shared};
 use super::queue::DeadLetter;
 use super::retry::Backoff;
 use super::stats::JobStats;
-use super::trace::{self, TraceRecord};
+use super::trace;
+use super::trace_batch::traced;
+use super::write::{write_chunk, writer_for, Stamp};
 use crate::applier::change::EntryId;
 use crate::applier::change::Opcode;
 use crate::config::ErrorHandling;
-use crate::writer::{Checkpoint, WriteError, Writer};
+use crate::writer::Writer;
 
 /// What one pass over a job did.
 enum Pass {
@@ -230,145 +231,6 @@ fn apply_once(
     Pass::Wrote
 }
 
-/// What `RDI.TRACE` shows of each change of a committed batch.
-fn traced(
-    job: &JobRuntime,
-    changes: &[Change],
-    prep: &Prepared,
-    writers: &HashMap<String, Box<dyn Writer>>,
-    took: Duration,
-) -> Vec<TraceRecord> {
-    changes
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let rows: Vec<&PlannedRow> = prep.rows.iter().filter(|r| r.change == i).collect();
-            let statement = rows
-                .iter()
-                .filter_map(|r| {
-                    let w = writers.get(&job.outputs[r.output].connection)?;
-                    Some(w.statement(&r.row))
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
-            let outcome = if prep.rejected[i] {
-                let reason = prep
-                    .dead
-                    .iter()
-                    .find(|d| d.key == c.key)
-                    .map_or("", |d| d.reason.as_str());
-                format!("rejected: {reason}")
-            } else if prep.filtered[i] {
-                "filtered".into()
-            } else if prep.coalesced[i] {
-                "coalesced into a newer change of the key".into()
-            } else if rows.is_empty() {
-                "skipped: the key is gone, a later delete follows".into()
-            } else {
-                "written".into()
-            };
-            let before = match &c.value {
-                KeyValue::Record(m) => serde_json::Value::Object(m.clone()).to_string(),
-                KeyValue::Missing => "null".into(),
-                KeyValue::Unsupported(t) => serde_json::Value::String(t.clone()).to_string(),
-            };
-            TraceRecord {
-                job: job.job.name.clone(),
-                key: c.key.clone(),
-                opcode: c.opcode.as_str().into(),
-                before,
-                after: prep.after[i].as_ref().map(|v| v.to_string()),
-                statement,
-                outcome,
-                took_us: took.as_micros() as u64,
-            }
-        })
-        .collect()
-}
-
-/// Where a checkpointed write records its position (applier.exactly_once).
-struct Stamp<'a> {
-    table: &'a str,
-    stream: &'a str,
-    /// Queue position of each change of the batch, by index.
-    ids: &'a [EntryId],
-}
-
-/// The connection's writer, connecting if needed.
-fn writer_for<'w>(
-    shared: &Shared,
-    conn: &str,
-    writers: &'w mut HashMap<String, Box<dyn Writer>>,
-) -> Result<&'w mut Box<dyn Writer>, WriteError> {
-    if !writers.contains_key(conn) {
-        let Some(connection) = shared.deployment.connections.get(conn) else {
-            return Err(WriteError::Schema(format!(
-                "connection `{conn}` is not defined"
-            )));
-        };
-        let w = (shared.connector)(connection)?;
-        writers.insert(conn.to_string(), w);
-    }
-    writers
-        .get_mut(conn)
-        .ok_or_else(|| WriteError::Transient("writer vanished".into()))
-}
-
-/// Writes one chunk through the connection's writer (connecting if needed). A batch refused for its
-/// content is split in halves until the refused rows are isolated; the others are written.
-fn write_chunk(
-    shared: &Shared,
-    conn: &str,
-    rows: &[&PlannedRow],
-    writers: &mut HashMap<String, Box<dyn Writer>>,
-    stamp: Option<&Stamp>,
-) -> Result<Vec<(usize, String)>, WriteError> {
-    let writer = writer_for(shared, conn, writers)?;
-    let result = write_split(writer.as_mut(), rows, 0, stamp);
-    if result.is_err() {
-        // Reconnect on the next attempt: the session may be broken.
-        writers.remove(conn);
-    }
-    result
-}
-
-fn write_split(
-    writer: &mut dyn Writer,
-    rows: &[&PlannedRow],
-    offset: usize,
-    stamp: Option<&Stamp>,
-) -> Result<Vec<(usize, String)>, WriteError> {
-    let batch: Vec<_> = rows.iter().map(|r| r.row.clone()).collect();
-    // Each committed slice records the position of its own last row, so a slice that fails after an
-    // earlier one committed is never skipped on replay.
-    let checkpoint = stamp.and_then(|s| {
-        rows.last().map(|r| Checkpoint {
-            table: s.table.to_string(),
-            stream: s.stream.to_string(),
-            position: s.ids[r.change].to_string(),
-        })
-    });
-    let result = match &checkpoint {
-        Some(cp) => writer.write_checkpointed(&batch, cp),
-        None => writer.write(&batch),
-    };
-    match result {
-        Ok(outcome) => Ok(outcome
-            .rejected
-            .into_iter()
-            .map(|(i, r)| (i + offset, r))
-            .collect()),
-        Err(WriteError::Batch(reason)) if rows.len() == 1 => Ok(vec![(offset, reason)]),
-        Err(WriteError::Batch(_)) => {
-            let mid = rows.len() / 2;
-            let mut left = write_split(writer, &rows[..mid], offset, stamp)?;
-            left.extend(write_split(writer, &rows[mid..], offset + mid, stamp)?);
-            Ok(left)
-        }
-        Err(e) => Err(e),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicUsize;
@@ -383,7 +245,7 @@ mod tests {
     use crate::config::{
         Applier, ColumnMapping, Connection, Deployment, Job, Output, RelationalOutput, RowFormat,
     };
-    use crate::writer::{RowChange, RowOp, TableTarget, WriteOutcome};
+    use crate::writer::{RowChange, RowOp, TableTarget, WriteError, WriteOutcome};
 
     #[derive(Default)]
     struct MemQueue {

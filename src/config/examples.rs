@@ -1,5 +1,6 @@
 //! Every folder of `examples/` is a deployable pipeline: its `config.yaml` and `jobs/*.yaml` parse
 //! without problems, with references resolved to placeholders.
+//! Test-only: declared under #[cfg(test)] in `config/mod.rs`.
 
 use std::path::Path;
 

@@ -1,6 +1,7 @@
 //! Tests of the Cassandra writer: its pure parts always, and the conformance cases that apply to
 //! Cassandra (no transactions, no unique or check constraints) against the cluster that
 //! `RDI_TEST_CASSANDRA` names (`host:port`), skipped otherwise.
+//! Test-only: its `mod` line carries #[cfg(test)].
 
 use super::*;
 use crate::writer::relational::conformance::{self as suite, Harness};

@@ -3,6 +3,7 @@
 //!
 //! Each database's tests supply a [`Harness`] (a writer on an empty database holding [`EMP_DDL`], and a
 //! way to read rows back) and instantiate the suite with [`conformance_tests!`].
+//! Test-only: declared under #[cfg(test)] in `relational/mod.rs`.
 
 use std::sync::Arc;
 

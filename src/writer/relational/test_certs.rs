@@ -1,5 +1,6 @@
 //! Test certificates made with the `openssl` command: a CA, a server certificate for 127.0.0.1 and
 //! localhost, a client certificate, and a second CA that signed nothing (the "wrong CA").
+//! Test-only: its `mod` line carries #[cfg(test)].
 
 use std::path::Path;
 use std::process::Command;

@@ -1,6 +1,7 @@
 //! A real MariaDB for the tests: `RDI_TEST_MYSQL` (`host:port:user:password`), or else a private MariaDB
 //! started once per test process and stopped by a watchdog when the process is gone; one database per
 //! test, so that tests run in parallel.
+//! Test-only: its `mod` line carries #[cfg(test)].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

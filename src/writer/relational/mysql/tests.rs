@@ -1,4 +1,5 @@
 //! Tests of the MySQL/MariaDB writer against a real MariaDB (see `test_server`).
+//! Test-only: its `mod` line carries #[cfg(test)].
 
 use super::test_server::{admin_opts, database, database_on, sql, MariaServer};
 use super::*;

@@ -1,5 +1,6 @@
 //! Tests of the Oracle writer: its pure parts always, and the conformance suite against the database
 //! that `RDI_TEST_ORACLE` names (`user/password@host:port/service`), skipped otherwise.
+//! Test-only: its `mod` line carries #[cfg(test)].
 
 use super::*;
 use crate::writer::relational::conformance::{self as suite, Harness};

@@ -1,6 +1,7 @@
 //! A real PostgreSQL for the tests: `RDI_TEST_PG` (a connection string such as
 //! `host=127.0.0.1 port=5432 user=postgres dbname=postgres`), or else a private PostgreSQL 15 started
 //! once per test process; one database per test, so that tests run in parallel.
+//! Test-only: its `mod` line carries #[cfg(test)].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,5 @@
 //! Tests of the PostgreSQL writer against a real server (see `test_server`), and of its pure parts.
+//! Test-only: its `mod` line carries #[cfg(test)].
 
 use super::test_server::{database, database_on, free_port, settings, sql, PgServer, PG_BIN};
 use super::*;

@@ -1,5 +1,6 @@
 //! Tests of the SQL Server writer: its pure parts always, and the conformance suite against the server
 //! that `RDI_TEST_SQLSERVER` names (`host:port:user:password`), skipped otherwise.
+//! Test-only: its `mod` line carries #[cfg(test)].
 
 use super::*;
 use crate::writer::relational::conformance::{self as suite, Harness, EMP_DDL};

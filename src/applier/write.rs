@@ -1,0 +1,92 @@
+//! Writing a planned chunk through a connection's writer: connecting on demand, splitting a refused
+//! batch until the refused rows are isolated, and recording checkpoints (applier.exactly_once).
+
+use std::collections::HashMap;
+
+use super::batch::PlannedRow;
+use super::change::EntryId;
+use super::engine::Shared;
+use crate::writer::{Checkpoint, WriteError, Writer};
+
+/// Where a checkpointed write records its position (applier.exactly_once).
+pub(crate) struct Stamp<'a> {
+    pub(crate) table: &'a str,
+    pub(crate) stream: &'a str,
+    /// Queue position of each change of the batch, by index.
+    pub(crate) ids: &'a [EntryId],
+}
+
+/// The connection's writer, connecting if needed.
+pub(crate) fn writer_for<'w>(
+    shared: &Shared,
+    conn: &str,
+    writers: &'w mut HashMap<String, Box<dyn Writer>>,
+) -> Result<&'w mut Box<dyn Writer>, WriteError> {
+    if !writers.contains_key(conn) {
+        let Some(connection) = shared.deployment.connections.get(conn) else {
+            return Err(WriteError::Schema(format!(
+                "connection `{conn}` is not defined"
+            )));
+        };
+        let w = (shared.connector)(connection)?;
+        writers.insert(conn.to_string(), w);
+    }
+    writers
+        .get_mut(conn)
+        .ok_or_else(|| WriteError::Transient("writer vanished".into()))
+}
+
+/// Writes one chunk through the connection's writer (connecting if needed). A batch refused for its
+/// content is split in halves until the refused rows are isolated; the others are written.
+pub(crate) fn write_chunk(
+    shared: &Shared,
+    conn: &str,
+    rows: &[&PlannedRow],
+    writers: &mut HashMap<String, Box<dyn Writer>>,
+    stamp: Option<&Stamp>,
+) -> Result<Vec<(usize, String)>, WriteError> {
+    let writer = writer_for(shared, conn, writers)?;
+    let result = write_split(writer.as_mut(), rows, 0, stamp);
+    if result.is_err() {
+        // Reconnect on the next attempt: the session may be broken.
+        writers.remove(conn);
+    }
+    result
+}
+
+fn write_split(
+    writer: &mut dyn Writer,
+    rows: &[&PlannedRow],
+    offset: usize,
+    stamp: Option<&Stamp>,
+) -> Result<Vec<(usize, String)>, WriteError> {
+    let batch: Vec<_> = rows.iter().map(|r| r.row.clone()).collect();
+    // Each committed slice records the position of its own last row, so a slice that fails after an
+    // earlier one committed is never skipped on replay.
+    let checkpoint = stamp.and_then(|s| {
+        rows.last().map(|r| Checkpoint {
+            table: s.table.to_string(),
+            stream: s.stream.to_string(),
+            position: s.ids[r.change].to_string(),
+        })
+    });
+    let result = match &checkpoint {
+        Some(cp) => writer.write_checkpointed(&batch, cp),
+        None => writer.write(&batch),
+    };
+    match result {
+        Ok(outcome) => Ok(outcome
+            .rejected
+            .into_iter()
+            .map(|(i, r)| (i + offset, r))
+            .collect()),
+        Err(WriteError::Batch(reason)) if rows.len() == 1 => Ok(vec![(offset, reason)]),
+        Err(WriteError::Batch(_)) => {
+            let mid = rows.len() / 2;
+            let mut left = write_split(writer, &rows[..mid], offset, stamp)?;
+            left.extend(write_split(writer, &rows[mid..], offset + mid, stamp)?);
+            Ok(left)
+        }
+        Err(e) => Err(e),
+    }
+}
