@@ -29,6 +29,9 @@ pub struct JobRuntime {
     pub stats: Arc<JobStats>,
 }
 
+/// Environment variable of the crash-between-commit-and-acknowledgement test hook.
+pub const ABORT_BEFORE_ACK_ENV: &str = "RDI_TEST_ABORT_BEFORE_ACK";
+
 /// What writer threads share.
 pub(crate) struct Shared {
     pub(crate) stop: AtomicBool,
@@ -36,6 +39,9 @@ pub(crate) struct Shared {
     pub(crate) queue: Arc<dyn Queue>,
     pub(crate) connector: Arc<Connector>,
     pub(crate) conn_stats: BTreeMap<String, Arc<ConnStats>>,
+    /// Test hook (`RDI_TEST_ABORT_BEFORE_ACK` set in the server's environment): abort the process
+    /// right after a batch committed and before it is acknowledged, as a `kill -9` there would.
+    pub(crate) abort_before_ack: bool,
 }
 
 /// The writer threads of one deployment.
@@ -91,6 +97,7 @@ impl Engine {
             queue,
             connector,
             conn_stats,
+            abort_before_ack: std::env::var_os(ABORT_BEFORE_ACK_ENV).is_some(),
         });
         let owner: Vec<usize> = (0..jobs.len()).map(|i| i % n).collect();
         let mut wakers = Vec::with_capacity(n);

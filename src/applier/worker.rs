@@ -188,6 +188,10 @@ fn apply_once(
         ErrorHandling::Dlq => &prep.dead,
         ErrorHandling::Ignore => &[],
     };
+    if shared.abort_before_ack && !prep.rows.is_empty() {
+        // Fault injection for the exactly-once tests: the batch is committed, the queue not trimmed.
+        std::process::abort();
+    }
     if let Err(e) = shared
         .queue
         .ack(&job.job.name, last, dead, applier.dlq_max_messages)
