@@ -57,6 +57,8 @@ pub struct JobStats {
     pub retry_attempts: AtomicU64,
     /// Failed attempts in all.
     pub retries_total: AtomicU64,
+    /// When the next attempt is due (ms since the epoch), 0 when not retrying.
+    pub next_retry_ms: AtomicU64,
     /// Newest error.
     last_error: Mutex<Option<LastError>>,
     /// Rows per committed batch.
@@ -79,6 +81,7 @@ impl Default for JobStats {
             batches: AtomicU64::default(),
             retry_attempts: AtomicU64::default(),
             retries_total: AtomicU64::default(),
+            next_retry_ms: AtomicU64::default(),
             last_error: Mutex::default(),
             batch_rows: Histogram::new(BATCH_ROWS_BOUNDS),
             write_ms: Histogram::new(WRITE_MS_BOUNDS),

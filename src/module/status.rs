@@ -88,6 +88,8 @@ pub fn job_status(ctx: &Context, p: &Pipeline, job: &Job) -> Map {
     m.insert(key("coalesced"), get(|s| &s.coalesced));
     m.insert(key("batches"), get(|s| &s.batches));
     m.insert(key("retry_attempts"), get(|s| &s.retry_attempts));
+    let next = stats.map_or(0, |j| JobStats::get(&j.stats.next_retry_ms));
+    m.insert(key("next_retry_in_ms"), n(next.saturating_sub(now)));
     error_fields(&mut m, stats.and_then(|j| j.stats.last_error()));
     if let Some(r) = super::reset::progress(&job.name) {
         m.insert(key("reset"), r);

@@ -1,0 +1,334 @@
+//! Writer-thread tests with an in-memory queue and a fault-injecting writer.
+//! Test-only: its `mod` line carries #[cfg(test)].
+use std::sync::atomic::AtomicUsize;
+use std::sync::Mutex;
+
+use serde_json::json;
+
+use super::*;
+use crate::applier::change::{Change, EntryId, KeyValue};
+use crate::applier::engine::Engine;
+use crate::applier::queue::Queue;
+use crate::config::{
+    Applier, ColumnMapping, Connection, Deployment, Job, Output, RelationalOutput, RowFormat,
+};
+use crate::writer::{RowChange, RowOp, TableTarget, WriteError, WriteOutcome};
+
+#[derive(Default)]
+struct MemQueue {
+    entries: Mutex<Vec<Change>>,
+    dead: Mutex<Vec<DeadLetter>>,
+    /// Acknowledgements to fail, as a crash between commit and acknowledgement would.
+    fail_acks: AtomicUsize,
+}
+
+impl Queue for MemQueue {
+    fn can_write(&self) -> bool {
+        true
+    }
+    fn read(&self, _job: &str, max: usize) -> Result<Vec<Change>, String> {
+        Ok(self
+            .entries
+            .lock()
+            .unwrap()
+            .iter()
+            .take(max)
+            .cloned()
+            .collect())
+    }
+    fn ack(
+        &self,
+        _job: &str,
+        upto: EntryId,
+        dead: &[DeadLetter],
+        _cap: usize,
+    ) -> Result<(), String> {
+        if self.fail_acks.load(Ordering::SeqCst) > 0 {
+            self.fail_acks.fetch_sub(1, Ordering::SeqCst);
+            return Err("connection to the server lost".into());
+        }
+        self.entries.lock().unwrap().retain(|c| c.id > upto);
+        self.dead.lock().unwrap().extend_from_slice(dead);
+        Ok(())
+    }
+}
+
+/// Fails the first `transient` writes, refuses any batch holding the name "bad".
+#[derive(Default)]
+struct Target {
+    rows: Mutex<Vec<(RowOp, Vec<serde_json::Value>)>>,
+    transient: AtomicUsize,
+    attempts: AtomicUsize,
+    checkpoint: Mutex<Option<String>>,
+}
+
+struct FakeWriter(Arc<Target>);
+
+impl Writer for FakeWriter {
+    fn check(&mut self, _t: &TableTarget) -> Result<(), WriteError> {
+        Ok(())
+    }
+    fn write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError> {
+        self.0.attempts.fetch_add(1, Ordering::SeqCst);
+        if self.0.transient.load(Ordering::SeqCst) > 0 {
+            self.0.transient.fetch_sub(1, Ordering::SeqCst);
+            return Err(WriteError::Transient("connection refused".into()));
+        }
+        if rows.iter().any(|r| r.values.get(1) == Some(&json!("bad"))) {
+            return Err(WriteError::Batch("check constraint violated".into()));
+        }
+        let mut out = self.0.rows.lock().unwrap();
+        out.extend(rows.iter().map(|r| (r.op, r.values.clone())));
+        Ok(WriteOutcome::default())
+    }
+    fn supports_checkpoints(&self) -> bool {
+        true
+    }
+    fn read_checkpoint(&mut self, _t: &str, _s: &str) -> Result<Option<String>, WriteError> {
+        Ok(self.0.checkpoint.lock().unwrap().clone())
+    }
+    fn write_checkpointed(
+        &mut self,
+        rows: &[RowChange],
+        cp: &crate::writer::Checkpoint,
+    ) -> Result<WriteOutcome, WriteError> {
+        // One "transaction": the rows and the position together.
+        let out = self.write(rows)?;
+        *self.0.checkpoint.lock().unwrap() = Some(cp.position.clone());
+        Ok(out)
+    }
+}
+
+fn deployment() -> Deployment {
+    let col = |c: &str| ColumnMapping::field(c, c);
+    Deployment {
+        connections: [(
+            "t".to_string(),
+            Connection::Sqlite {
+                path: ":memory:".into(),
+            },
+        )]
+        .into(),
+        applier: Applier {
+            on_failed_retry_interval_s: 1,
+            write_batch_size: 4,
+            ..Applier::default()
+        },
+        jobs: vec![Job {
+            name: "emp".into(),
+            key_pattern: "emp:*".into(),
+            exclude_commands: vec![],
+            row_format: RowFormat::DataOnly,
+            transforms: vec![],
+            outputs: vec![Output::Relational(RelationalOutput {
+                connection: "t".into(),
+                schema: None,
+                table: "emp".into(),
+                keys: vec![col("id")],
+                mapping: vec![col("name")],
+                foreach: None,
+                opcode_field: None,
+                load_strategy: crate::config::LoadStrategy::Upsert,
+            })],
+        }],
+    }
+}
+
+fn upsert(seq: u64, id: &str, name: &str) -> Change {
+    let mut m = serde_json::Map::new();
+    m.insert("id".into(), json!(id));
+    m.insert("name".into(), json!(name));
+    Change {
+        id: EntryId { ms: 1, seq },
+        key: format!("emp:{id}"),
+        opcode: Opcode::Create,
+        value: KeyValue::Record(m),
+    }
+}
+
+fn run_engine(queue: Arc<MemQueue>, target: Arc<Target>) -> Engine {
+    run_engine_with(queue, target, deployment())
+}
+
+fn run_engine_with(queue: Arc<MemQueue>, target: Arc<Target>, d: Deployment) -> Engine {
+    let t = target.clone();
+    Engine::start(
+        d,
+        queue,
+        Arc::new(move |_c: &Connection| Ok(Box::new(FakeWriter(t.clone())) as Box<dyn Writer>)),
+        &|_| None,
+        &|_| None,
+    )
+}
+
+fn wait_for(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn transient_failures_are_retried_until_the_target_recovers() {
+    let queue = Arc::new(MemQueue::default());
+    queue
+        .entries
+        .lock()
+        .unwrap()
+        .extend([upsert(1, "1", "a"), upsert(2, "2", "b")]);
+    let target = Arc::new(Target::default());
+    target.transient.store(3, Ordering::SeqCst);
+    let engine = run_engine(queue.clone(), target.clone());
+    wait_for("the queue to drain", || {
+        queue.entries.lock().unwrap().is_empty()
+    });
+    assert_eq!(target.rows.lock().unwrap().len(), 2);
+    assert!(target.attempts.load(Ordering::SeqCst) >= 4);
+    let stats = &engine.jobs()[0].stats;
+    assert_eq!(JobStats::get(&stats.inserted), 2);
+    assert!(JobStats::get(&stats.retries_total) >= 3);
+    assert!(stats
+        .last_error()
+        .unwrap()
+        .message
+        .contains("connection refused"));
+    assert!(engine.stop_and_join(Duration::from_secs(5)));
+}
+
+#[test]
+fn a_refused_record_is_isolated_and_the_rest_is_written() {
+    let queue = Arc::new(MemQueue::default());
+    queue.entries.lock().unwrap().extend([
+        upsert(1, "1", "a"),
+        upsert(2, "2", "b"),
+        upsert(3, "3", "bad"),
+        upsert(4, "4", "d"),
+        upsert(5, "5", "e"),
+    ]);
+    let target = Arc::new(Target::default());
+    let engine = run_engine(queue.clone(), target.clone());
+    wait_for("the queue to drain", || {
+        queue.entries.lock().unwrap().is_empty()
+    });
+    let written: Vec<_> = target
+        .rows
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, v)| v[0].clone())
+        .collect();
+    assert_eq!(
+        written,
+        vec![json!("1"), json!("2"), json!("4"), json!("5")]
+    );
+    let dead = queue.dead.lock().unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].key, "emp:3");
+    assert_eq!(dead[0].output, "emp");
+    assert!(dead[0].reason.contains("check constraint"));
+    assert_eq!(JobStats::get(&engine.jobs()[0].stats.rejected), 1);
+    assert_eq!(JobStats::get(&engine.jobs()[0].stats.inserted), 4);
+    assert!(engine.stop_and_join(Duration::from_secs(5)));
+}
+
+fn replay_after_a_lost_acknowledgement(exactly_once: bool) -> usize {
+    let queue = Arc::new(MemQueue::default());
+    queue.entries.lock().unwrap().extend([
+        upsert(1, "1", "a"),
+        upsert(2, "2", "b"),
+        upsert(3, "3", "c"),
+    ]);
+    queue.fail_acks.store(1, Ordering::SeqCst);
+    let target = Arc::new(Target::default());
+    let mut d = deployment();
+    d.applier.exactly_once = exactly_once;
+    let engine = run_engine_with(queue.clone(), target.clone(), d);
+    wait_for("the queue to drain", || {
+        queue.entries.lock().unwrap().is_empty()
+    });
+    assert!(engine.stop_and_join(Duration::from_secs(5)));
+    let n = target.rows.lock().unwrap().len();
+    n
+}
+
+#[test]
+fn with_exactly_once_a_batch_replayed_after_a_lost_ack_is_not_written_twice() {
+    assert_eq!(replay_after_a_lost_acknowledgement(true), 3);
+}
+
+#[test]
+fn without_exactly_once_a_replayed_batch_is_written_again() {
+    // At-least-once: harmless for upserts, duplicates for an APPEND table.
+    assert_eq!(replay_after_a_lost_acknowledgement(false), 6);
+}
+
+/// A queue per job.
+#[derive(Default)]
+struct JobQueues(Mutex<std::collections::HashMap<String, Vec<Change>>>);
+
+impl Queue for JobQueues {
+    fn can_write(&self) -> bool {
+        true
+    }
+    fn read(&self, job: &str, max: usize) -> Result<Vec<Change>, String> {
+        let q = self.0.lock().unwrap();
+        Ok(q.get(job)
+            .map(|v| v.iter().take(max).cloned().collect())
+            .unwrap_or_default())
+    }
+    fn ack(&self, job: &str, upto: EntryId, _d: &[DeadLetter], _c: usize) -> Result<(), String> {
+        if let Some(v) = self.0.lock().unwrap().get_mut(job) {
+            v.retain(|c| c.id > upto);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn each_jobs_changes_are_applied_in_queue_order_with_several_writer_threads() {
+    let mut d = deployment();
+    d.applier.writer_threads = 2;
+    d.applier.read_batch_size = 7;
+    let template = d.jobs[0].clone();
+    d.jobs = (0..4)
+        .map(|j| Job {
+            name: format!("job{j}"),
+            ..template.clone()
+        })
+        .collect();
+    let queues = Arc::new(JobQueues::default());
+    for j in 0..4 {
+        let changes: Vec<Change> = (1..=60)
+            .map(|i| upsert(i, &format!("{j}-{i}"), &format!("job{j}")))
+            .collect();
+        queues.0.lock().unwrap().insert(format!("job{j}"), changes);
+    }
+    let target = Arc::new(Target::default());
+    let t = target.clone();
+    let engine = Engine::start(
+        d,
+        queues.clone(),
+        Arc::new(move |_c: &Connection| Ok(Box::new(FakeWriter(t.clone())) as Box<dyn Writer>)),
+        &|_| None,
+        &|_| None,
+    );
+    assert_eq!(engine.thread_count(), 2);
+    wait_for("every queue to drain", || {
+        queues.0.lock().unwrap().values().all(|v| v.is_empty())
+    });
+    assert!(engine.stop_and_join(Duration::from_secs(5)));
+    let rows = target.rows.lock().unwrap();
+    assert_eq!(rows.len(), 240);
+    for j in 0..4 {
+        let seq: Vec<u64> = rows
+            .iter()
+            .filter(|(_, v)| v[1] == json!(format!("job{j}")))
+            .map(|(_, v)| {
+                let id = v[0].as_str().unwrap();
+                id.split('-').nth(1).unwrap().parse().unwrap()
+            })
+            .collect();
+        assert_eq!(seq, (1..=60).collect::<Vec<u64>>(), "job{j} out of order");
+    }
+}
