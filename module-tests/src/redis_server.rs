@@ -123,6 +123,29 @@ impl RedisServer {
         }
     }
 
+    /// Waits until the process ends on its own (a crash or an abort), at most `deadline`: its exit
+    /// status, or `None` if it still runs. The harness forgets the process once it has ended.
+    pub fn wait_exit(&mut self, deadline: Duration) -> Option<ExitStatus> {
+        let start = Instant::now();
+        loop {
+            let child = self.child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.disarm_watchdog();
+                self.child = None;
+                return Some(status);
+            }
+            if start.elapsed() >= deadline {
+                return None;
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// The options of the next [`RedisServer::restart`] (for example to drop an environment variable).
+    pub fn opts_mut(&mut self) -> &mut RedisOpts {
+        &mut self.opts
+    }
+
     /// Kills the server with SIGKILL and waits for it to be gone.
     pub fn kill9(&mut self) {
         self.disarm_watchdog();
