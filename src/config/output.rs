@@ -8,7 +8,8 @@ use super::yaml::{Node, Value};
 use crate::expr::{Expression, Language};
 
 mod cassandra;
-pub mod redis;
+mod key_guard;
+mod redis;
 
 /// Writers this build supports.
 const WRITERS: &[&str] = &["relational.write", "cassandra.write", "redis.write"];
