@@ -117,7 +117,7 @@ pub fn prepare(changes: &[Change], job: &Job, outputs: &[OutputPlan]) -> Prepare
         let mut rows = Vec::new();
         let mut failed = false;
         for (o, plan) in outputs.iter().enumerate() {
-            match plan.rows(op, view, &record) {
+            match plan.rows(op, c.opcode.as_str(), view, &record) {
                 Ok(made) => rows.extend(made.into_iter().map(|row| PlannedRow {
                     change: i,
                     output: o,

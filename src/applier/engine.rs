@@ -12,7 +12,7 @@ use super::batch::OutputPlan;
 use super::queue::Queue;
 use super::stats::{ConnStats, JobStats};
 use super::worker;
-use crate::config::{Connection, Deployment, Job, Output};
+use crate::config::{Connection, Deployment, Job};
 use crate::writer::{WriteError, Writer};
 
 /// Opens a writer for a connection; the module passes [`crate::writer::connect`], tests pass fakes.
@@ -70,13 +70,7 @@ impl Engine {
             .iter()
             .map(|job| {
                 Arc::new(JobRuntime {
-                    outputs: job
-                        .outputs
-                        .iter()
-                        .map(|o| match o {
-                            Output::Relational(r) => OutputPlan::relational(r),
-                        })
-                        .collect(),
+                    outputs: job.outputs.iter().map(OutputPlan::new).collect(),
                     stats: previous(&job.name).unwrap_or_default(),
                     job: job.clone(),
                 })

@@ -6,6 +6,7 @@ pub mod change;
 pub mod engine;
 pub mod histogram;
 mod plan;
+mod plan_redis;
 pub mod queue;
 pub mod retry;
 pub mod stats;

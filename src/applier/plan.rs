@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::config::{Foreach, LoadStrategy, RelationalOutput};
+use super::plan_redis::RedisPlan;
+use crate::config::{Foreach, LoadStrategy, Output, RedisOutput, RelationalOutput};
 use crate::expr::Expression;
 use crate::transform::path;
 use crate::writer::{RowChange, RowOp, TableTarget};
@@ -23,6 +24,8 @@ pub struct OutputPlan {
     foreach: Option<Foreach>,
     opcode_field: Option<String>,
     load_strategy: LoadStrategy,
+    /// Set for a `redis.write` output, which plans its rows itself.
+    redis: Option<Arc<RedisPlan>>,
 }
 
 impl OutputPlan {
@@ -32,6 +35,7 @@ impl OutputPlan {
         OutputPlan {
             connection: out.connection.clone(),
             target: Arc::new(TableTarget {
+                redis: None,
                 schema: out.schema.clone(),
                 table: out.table.clone(),
                 keys: out.keys.iter().map(|k| k.column.clone()).collect(),
@@ -42,12 +46,46 @@ impl OutputPlan {
             foreach: out.foreach.clone(),
             opcode_field: out.opcode_field.clone(),
             load_strategy: out.load_strategy,
+            redis: None,
+        }
+    }
+
+    /// Plans a `redis.write` output.
+    pub fn redis(out: &RedisOutput) -> Self {
+        let (plan, target) = RedisPlan::new(out);
+        OutputPlan {
+            connection: out.connection.clone(),
+            target,
+            expressions: Vec::new(),
+            key_count: 1,
+            foreach: None,
+            opcode_field: None,
+            load_strategy: LoadStrategy::Upsert,
+            redis: Some(Arc::new(plan)),
+        }
+    }
+
+    /// Plans any output.
+    pub fn new(out: &Output) -> Self {
+        match out {
+            Output::Relational(r) => OutputPlan::relational(r),
+            Output::Redis(r) => OutputPlan::redis(r),
         }
     }
 
     /// The rows for one transformed record. `view` is what keys and mapping read (the record, or its
-    /// `after` in `full` format); `record` is the whole record; `op` is the change's own operation.
-    pub fn rows(&self, op: RowOp, view: &Value, record: &Value) -> Result<Vec<RowChange>, String> {
+    /// `after` in `full` format); `record` is the whole record; `op` is the change's own operation and
+    /// `opcode` its letter (`c`, `u`, `r`, `d`).
+    pub fn rows(
+        &self,
+        op: RowOp,
+        opcode: &str,
+        view: &Value,
+        record: &Value,
+    ) -> Result<Vec<RowChange>, String> {
+        if let Some(redis) = &self.redis {
+            return Ok(vec![redis.row(&self.target, op, opcode, view)?]);
+        }
         let op = match &self.opcode_field {
             Some(field) => opcode_of(field, view, record)?,
             None => op,
@@ -140,7 +178,7 @@ mod tests {
     use super::super::batch::prepare;
     use super::*;
     use crate::applier::change::{Change, EntryId, KeyValue, Opcode};
-    use crate::config::{parse_deployment, Job, Output, SystemResolver};
+    use crate::config::{parse_deployment, Job, SystemResolver};
     use serde_json::json;
 
     /// A job read from YAML, with its outputs planned.
@@ -152,13 +190,7 @@ mod tests {
         let parsed = parse_deployment(config, &[("j".into(), yaml)], &SystemResolver::default())
             .unwrap_or_else(|e| panic!("{e:?}"));
         let job = parsed.deployment.jobs[0].clone();
-        let plans = job
-            .outputs
-            .iter()
-            .map(|o| match o {
-                Output::Relational(r) => OutputPlan::relational(r),
-            })
-            .collect();
+        let plans = job.outputs.iter().map(OutputPlan::new).collect();
         (job, plans)
     }
 

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use super::connection_redis::{redis, REDIS_KEYS};
 use super::connection_types::{
     bool_word, sql_type, Arg, ArgCheck, SqlType, CASSANDRA_CONNECT_ARGS, CASSANDRA_KEYS,
     SQLITE_KEYS, SQL_KEYS,
@@ -18,10 +19,11 @@ const SUPPORTED_TYPES: &[&str] = &[
     "sqlserver",
     "oracle",
     "cassandra",
+    "redis",
     "sqlite",
 ];
 /// Connection types of the specification that are not built yet.
-const PLANNED_TYPES: &[&str] = &["redis"];
+const PLANNED_TYPES: &[&str] = &[];
 
 /// Reads the `connections` map. Every declared name is returned, with `None` when its entry is invalid,
 /// so that jobs naming it are not reported a second time.
@@ -52,6 +54,7 @@ fn connection(w: &mut Walker, name: &str, node: &Node, path: &str) -> Option<Con
         _ if sql.is_some() => SQL_KEYS,
         "sqlite" => SQLITE_KEYS,
         "cassandra" => CASSANDRA_KEYS,
+        "redis" => REDIS_KEYS,
         other if PLANNED_TYPES.contains(&other) => {
             let message =
                 format!("connection type `{other}` is not supported yet (supported: {supported})");
@@ -81,6 +84,7 @@ fn connection(w: &mut Walker, name: &str, node: &Node, path: &str) -> Option<Con
             Some(Connection::Sqlite { path })
         }
         ("cassandra", _) => cassandra(w, name, &fields).map(Connection::Cassandra),
+        ("redis", _) => redis(w, &fields).map(Connection::Redis),
         (_, Some(sql)) => {
             let settings = sql_server(w, name, &fields, sql)?;
             Some(match sql.name {
@@ -287,14 +291,13 @@ mod tests {
 
     #[test]
     fn unsupported_and_unknown_types_are_problems() {
-        let (_, problems) = read("r:\n  type: redis\nx:\n  type: db2\ny:\n  host: h\n");
-        let supported = "postgresql, mysql, mariadb, sqlserver, oracle, cassandra, sqlite";
+        let (_, problems) = read("x:\n  type: db2\ny:\n  host: h\n");
+        let supported = "postgresql, mysql, mariadb, sqlserver, oracle, cassandra, redis, sqlite";
         assert_eq!(
             problems,
             [
-                format!("config.yaml:2:9: connections.r.type: connection type `redis` is not supported yet (supported: {supported})"),
-                format!("config.yaml:4:9: connections.x.type: unknown connection type `db2`; expected one of: {supported}"),
-                "config.yaml:6:3: connections.y: missing required key `type`".to_string(),
+                format!("config.yaml:2:9: connections.x.type: unknown connection type `db2`; expected one of: {supported}"),
+                "config.yaml:4:3: connections.y: missing required key `type`".to_string(),
             ]
         );
     }

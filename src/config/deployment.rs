@@ -33,6 +33,11 @@ pub fn parse_deployment(
     let names: Option<Vec<String>> = connections
         .as_ref()
         .map(|connections| connections.keys().cloned().collect());
+    let kinds: Vec<(String, &'static str)> = connections
+        .iter()
+        .flatten()
+        .filter_map(|(name, c)| Some((name.clone(), c.as_ref()?.type_name())))
+        .collect();
     let mut parsed_jobs: Vec<Job> = Vec::new();
     for (i, (name, text)) in jobs.iter().enumerate() {
         w.file = format!("jobs/{name}.yaml");
@@ -42,7 +47,7 @@ pub fn parse_deployment(
             jobs[..i].iter().any(|(other, _)| other == name),
         );
         if let Some(job) =
-            tree(&mut w, text).and_then(|root| job(&mut w, name, &root, names.as_deref()))
+            tree(&mut w, text).and_then(|root| job(&mut w, name, &root, names.as_deref(), &kinds))
         {
             parsed_jobs.push(job);
         }
@@ -280,7 +285,9 @@ output:
         assert_eq!(names, ["a", "b"]);
         let job = &parsed.deployment.jobs[0];
         assert_eq!(job.row_format, RowFormat::DataOnly);
-        let Output::Relational(out) = &job.outputs[0];
+        let Output::Relational(out) = &job.outputs[0] else {
+            panic!("{:?}", job.outputs)
+        };
         assert_eq!((out.schema.as_deref(), out.mapping.len()), (None, 0));
     }
 
@@ -380,8 +387,8 @@ output:
             err,
             [
                 "config.yaml:7:11: connections.pg.port: must be an integer between 1 and 65535",
-                "config.yaml:8:14: connections.my.type: connection type `redis` is not supported yet \
-                 (supported: postgresql, mysql, mariadb, sqlserver, oracle, cassandra, sqlite)",
+                "config.yaml:8:7: connections.my: missing required key `host`",
+                "config.yaml:8:7: connections.my: missing required key `port`",
                 "jobs/a b.yaml:1:1: job name `a b` may only contain letters, digits, `_`, `.` and `-`; \
                  rename the file",
                 "jobs/a b.yaml:1:1: a job file must be a map with `source`, `output` and optionally `transform`",

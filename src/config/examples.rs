@@ -65,6 +65,7 @@ fn every_example_folder_deploys_and_every_target_type_has_one() {
         "mysql",
         "oracle",
         "postgresql",
+        "redis",
         "sqlite",
         "sqlserver",
     ] {

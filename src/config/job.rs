@@ -25,7 +25,14 @@ struct Source {
 }
 
 /// Reads a job file named `name`; `connections` are the names `config.yaml` declares, if it could be read.
-pub fn job(w: &mut Walker, name: &str, node: &Node, connections: Option<&[String]>) -> Option<Job> {
+/// `kinds` are the types of the valid connections.
+pub fn job(
+    w: &mut Walker,
+    name: &str,
+    node: &Node,
+    connections: Option<&[String]>,
+    kinds: &[(String, &'static str)],
+) -> Option<Job> {
     if !matches!(node.value, Value::Map(_)) {
         let message = "a job file must be a map with `source`, `output` and optionally `transform`";
         w.problem(node.pos, "", message);
@@ -49,6 +56,8 @@ pub fn job(w: &mut Walker, name: &str, node: &Node, connections: Option<&[String
     let mut reader = OutputReader {
         connections,
         noted_after: transforms.noted_after,
+        kinds,
+        key_pattern: source.as_ref().map(|s| s.key_pattern.clone()),
     };
     let outputs = fields
         .required(w, "output")
@@ -151,7 +160,7 @@ mod tests {
         let resolver = SystemResolver::default();
         let mut w = Walker::new("jobs/emp.yaml", &resolver);
         let names = ["pg".to_string()];
-        let job = job(&mut w, "emp", &parse(yaml).unwrap(), Some(&names));
+        let job = job(&mut w, "emp", &parse(yaml).unwrap(), Some(&names), &[]);
         (job, w.problems.iter().map(ToString::to_string).collect())
     }
 

@@ -113,7 +113,9 @@ fn malformed_files_are_answered_with_position_path_and_remedy() {
         (CONFIG.into(), with_output("      connection: nope\n      table: emp\n      keys: [id]\n"),
          "jobs/emp.yaml:8:19: output[0].with.connection: unknown connection `nope`; config.yaml declares: pg"),
         (CONFIG.into(), format!("{SOURCE}output:\n  - uses: redis.write\n    with: {{}}\n"),
-         "jobs/emp.yaml:6:11: output[0].uses: writer `redis.write` is not supported yet (supported: relational.write, cassandra.write)"),
+         "jobs/emp.yaml:7:11: output[0].with: missing required key `key`"),
+        (CONFIG.into(), format!("{SOURCE}output:\n  - uses: redis.write\n    with: {{connection: pg, key: {{expression: id, language: jmespath}}}}\n"),
+         "jobs/emp.yaml:7:24: output[0].with.connection: connection `pg` is a sqlite connection; redis.write writes through a `redis` connection"),
         (CONFIG.into(), format!("{SOURCE}output: []\n"), "jobs/emp.yaml:5:9: output: must list at least one writer"),
         // sources
         (CONFIG.into(), format!("source:\n  redis:\n    key_pattern: a:*\n{OUTPUT}"),

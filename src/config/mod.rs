@@ -2,6 +2,7 @@
 
 mod applier;
 mod connection;
+mod connection_redis;
 mod connection_types;
 mod deployment;
 #[cfg(test)]
@@ -10,6 +11,7 @@ mod examples;
 mod job;
 mod malformed;
 pub mod model;
+mod model_redis;
 mod output;
 mod problem;
 mod reference;

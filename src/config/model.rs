@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use crate::expr::Expression;
 use crate::transform::Block;
 
+pub use super::model_redis::*;
+
 /// A whole deployment: the connections and applier settings of `config.yaml` plus every job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deployment {
@@ -31,6 +33,8 @@ pub enum Connection {
     Oracle(SqlServerConnection),
     /// A Cassandra (or ScyllaDB) cluster; the keyspace is set per writer.
     Cassandra(CassandraConnection),
+    /// A target Redis server (`redis.write`).
+    Redis(RedisConnection),
     /// An embedded SQLite database file.
     Sqlite {
         /// Path of the database file, created if missing.
@@ -112,6 +116,7 @@ impl std::fmt::Debug for Connection {
             Connection::Sqlserver(c) => f.debug_tuple("Sqlserver").field(c).finish(),
             Connection::Oracle(c) => f.debug_tuple("Oracle").field(c).finish(),
             Connection::Cassandra(c) => f.debug_tuple("Cassandra").field(c).finish(),
+            Connection::Redis(c) => f.debug_tuple("Redis").field(c).finish(),
             Connection::Sqlite { path } => f.debug_struct("Sqlite").field("path", path).finish(),
         }
     }
@@ -127,6 +132,7 @@ impl Connection {
             Connection::Sqlserver(_) => "sqlserver",
             Connection::Oracle(_) => "oracle",
             Connection::Cassandra(_) => "cassandra",
+            Connection::Redis(_) => "redis",
             Connection::Sqlite { .. } => "sqlite",
         }
     }
@@ -139,6 +145,7 @@ impl Connection {
             | Connection::Mariadb(c)
             | Connection::Sqlserver(c)
             | Connection::Oracle(c) => format!("{}:{}", c.host, c.port),
+            Connection::Redis(c) => format!("{}:{}", c.host, c.port),
             Connection::Cassandra(c) => c
                 .hosts
                 .iter()
@@ -162,7 +169,7 @@ impl Connection {
                     .or_else(|| c.query_args.get("sid"))
                     .unwrap_or(&c.database),
             ),
-            Connection::Sqlite { .. } | Connection::Cassandra(_) => None,
+            Connection::Sqlite { .. } | Connection::Cassandra(_) | Connection::Redis(_) => None,
         }
     }
 }
@@ -273,8 +280,20 @@ pub enum RowFormat {
 /// One entry of a job's `output` list.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
-    /// `relational.write`.
+    /// `relational.write` (and `cassandra.write`, read into the same shape).
     Relational(RelationalOutput),
+    /// `redis.write`.
+    Redis(RedisOutput),
+}
+
+impl Output {
+    /// The name of the connection it writes through.
+    pub fn connection(&self) -> &str {
+        match self {
+            Output::Relational(r) => &r.connection,
+            Output::Redis(r) => &r.connection,
+        }
+    }
 }
 
 /// The `with` of a `relational.write` output.

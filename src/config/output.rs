@@ -1,5 +1,5 @@
 //! A job's `output` list: `relational.write` (and `cassandra.write`) writers with their connection,
-//! table, keys and mapping.
+//! table, keys and mapping; `redis.write` in [`redis`].
 
 use super::model::{ColumnMapping, Foreach, LoadStrategy, Output, RelationalOutput};
 use super::problem::{child_path, item_path};
@@ -8,11 +8,13 @@ use super::yaml::{Node, Value};
 use crate::expr::{Expression, Language};
 
 mod cassandra;
+mod key_guard;
+mod redis;
 
 /// Writers this build supports.
-const WRITERS: &[&str] = &["relational.write", "cassandra.write"];
+const WRITERS: &[&str] = &["relational.write", "cassandra.write", "redis.write"];
 /// Writers of the specification that are not built yet.
-const PLANNED_WRITERS: &[&str] = &["redis.write"];
+const PLANNED_WRITERS: &[&str] = &[];
 const RELATIONAL_KEYS: &[&str] = &[
     "connection",
     "schema",
@@ -35,6 +37,10 @@ pub struct OutputReader<'a> {
     pub connections: Option<&'a [String]>,
     /// Whether this job already has its note about `after.` fields.
     pub noted_after: bool,
+    /// The type of each valid connection (`redis`, `postgresql`...); empty when unknown.
+    pub kinds: &'a [(String, &'static str)],
+    /// The job's `key_pattern`, when it could be read (`redis.write` keys must stay outside it).
+    pub key_pattern: Option<String>,
 }
 
 impl OutputReader<'_> {
@@ -77,6 +83,11 @@ impl OutputReader<'_> {
             w.problem(uses?.pos, &uses_path, message);
             return None;
         }
+        if writer.text == "redis.write" {
+            return self
+                .redis(w, with?, &fields.child("with"))
+                .map(Output::Redis);
+        }
         if writer.text == "cassandra.write" {
             return self
                 .cassandra(w, with?, &fields.child("with"))
@@ -91,7 +102,7 @@ impl OutputReader<'_> {
         fields.reject_unknown(w, RELATIONAL_KEYS);
         let connection = fields
             .required(w, "connection")
-            .and_then(|node| self.connection(w, node, &fields.child("connection")));
+            .and_then(|node| self.table_connection(w, node, &fields.child("connection")));
         let schema = w
             .optional_string(&fields, "schema")
             .filter(|s| !s.is_empty());
@@ -143,6 +154,22 @@ impl OutputReader<'_> {
         let name = self.field_name(w, node, path, written);
         if name.is_empty() {
             w.problem(node.pos, path, "the field name must not be empty");
+            return None;
+        }
+        Some(name)
+    }
+
+    /// The name of a declared connection that is not a `redis` one (tables are not written to Redis).
+    fn table_connection(&self, w: &mut Walker, node: &Node, path: &str) -> Option<String> {
+        let name = self.connection(w, node, path)?;
+        if self
+            .kinds
+            .iter()
+            .any(|(n, kind)| *n == name && *kind == "redis")
+        {
+            let message =
+                format!("connection `{name}` is a redis connection; write to it with redis.write");
+            w.problem(node.pos, path, message);
             return None;
         }
         Some(name)
@@ -326,6 +353,8 @@ mod tests {
         let mut reader = OutputReader {
             connections: Some(&names),
             noted_after: false,
+            kinds: &[],
+            key_pattern: None,
         };
         let outputs = reader.outputs(&mut w, &parse(yaml).unwrap());
         let problems = w.problems.iter().map(ToString::to_string).collect();
@@ -406,16 +435,14 @@ mod tests {
 
     #[test]
     fn unsupported_and_unknown_writers_are_problems() {
-        let yaml = "- uses: redis.write\n  with: {}\n- uses: sql.write\n  with: {}\n- with: {}\n";
+        let yaml = "- uses: sql.write\n  with: {}\n- with: {}\n";
         let (_, problems, _) = read(yaml);
         assert_eq!(
             problems,
             [
-                "jobs/emp.yaml:1:9: output[0].uses: writer `redis.write` is not supported yet (supported: \
-                 relational.write, cassandra.write)",
-                "jobs/emp.yaml:3:9: output[1].uses: unknown writer `sql.write`; expected one of: relational.write, \
-                 cassandra.write",
-                "jobs/emp.yaml:5:3: output[2]: missing required key `uses`",
+                "jobs/emp.yaml:1:9: output[0].uses: unknown writer `sql.write`; expected one of: relational.write, \
+                 cassandra.write, redis.write",
+                "jobs/emp.yaml:3:3: output[1]: missing required key `uses`",
             ]
         );
     }

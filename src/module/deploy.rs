@@ -10,7 +10,7 @@ use redis_module::{
 use super::keys;
 use super::queue::RedisQueue;
 use super::runtime::{self, Pipeline, STOP_TIMEOUT};
-use crate::config::{parse_deployment, Connection, Deployment, Output};
+use crate::config::{parse_deployment, Connection, Deployment};
 use crate::writer::{self, TableTarget, WriteError};
 
 /// One deploy at a time: the swap must not interleave with another.
@@ -231,16 +231,10 @@ pub fn check_targets(d: &Deployment) -> (Vec<String>, Vec<String>) {
                 j.outputs
                     .iter()
                     .enumerate()
-                    .filter_map(move |(i, o)| match o {
-                        Output::Relational(r) if &r.connection == name => Some((
-                            j.name.clone(),
-                            i,
-                            crate::applier::batch::OutputPlan::relational(r)
-                                .target
-                                .as_ref()
-                                .clone(),
-                        )),
-                        _ => None,
+                    .filter(|(_, o)| o.connection() == name)
+                    .map(|(i, o)| {
+                        let plan = crate::applier::batch::OutputPlan::new(o);
+                        (j.name.clone(), i, plan.target.as_ref().clone())
                     })
             })
             .collect();
@@ -268,7 +262,10 @@ pub fn check_targets(d: &Deployment) -> (Vec<String>, Vec<String>) {
                     "jobs/{job}.yaml: output[{i}]: could not check table {} ({e}); the writers will retry",
                     target.display_name()
                 )),
-                Err(e) => problems.push(format!("jobs/{job}.yaml: output[{i}].with.table: {e}")),
+                Err(e) => {
+                    let field = if target.redis.is_some() { "data_type" } else { "table" };
+                    problems.push(format!("jobs/{job}.yaml: output[{i}].with.{field}: {e}"));
+                }
             }
         }
     }

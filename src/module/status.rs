@@ -55,6 +55,12 @@ pub fn outputs(job: &Job) -> RedisValue {
                         .map_or(r.table.clone(), |sc| format!("{sc}.{}", r.table)),
                     r.connection
                 )),
+                Output::Redis(r) => s(format!(
+                    "redis.write -> {} {} ({})",
+                    r.data_type.as_str(),
+                    r.key.source(),
+                    r.connection
+                )),
             })
             .collect(),
     )

@@ -2,11 +2,24 @@
 
 #[cfg(feature = "cassandra")]
 pub mod cassandra;
+#[cfg(feature = "redis-target")]
+pub mod redis;
 pub mod relational;
 
 use std::sync::Arc;
 
-use crate::config::Connection;
+use crate::config::{Connection, OnUpdate, RedisDataType};
+
+/// What a `redis.write` output writes: its rows carry `[key, payload]` (see [`crate::applier::plan`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RedisShape {
+    /// The kind of Redis object.
+    pub data_type: RedisDataType,
+    /// Replace or merge on update (hash and JSON).
+    pub on_update: OnUpdate,
+    /// Seconds to live after each write; 0 means none.
+    pub expire: u64,
+}
 
 /// A table (or other target object) that rows are written to, as one output of a job declares it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -19,11 +32,17 @@ pub struct TableTarget {
     pub keys: Vec<String>,
     /// Every column written on upsert, keys first, in the order of [`RowChange::values`].
     pub columns: Vec<String>,
+    /// Set for a `redis.write` output: `table` is then the key expression, `columns` are `key` and
+    /// `value`, and each row's values are the key and the payload.
+    pub redis: Option<RedisShape>,
 }
 
 impl TableTarget {
     /// `schema.table` or `table`, for messages.
     pub fn display_name(&self) -> String {
+        if let Some(shape) = &self.redis {
+            return format!("redis {} {}", shape.data_type.as_str(), self.table);
+        }
         match &self.schema {
             Some(s) => format!("{s}.{}", self.table),
             None => self.table.clone(),
@@ -148,6 +167,10 @@ pub fn connect(conn: &Connection) -> Result<Box<dyn Writer>, WriteError> {
         Connection::Cassandra(settings) => cassandra::connect(settings),
         #[cfg(not(feature = "cassandra"))]
         Connection::Cassandra(_) => Err(relational::not_built("cassandra", "cassandra")),
+        #[cfg(feature = "redis-target")]
+        Connection::Redis(settings) => redis::connect(settings),
+        #[cfg(not(feature = "redis-target"))]
+        Connection::Redis(_) => Err(relational::not_built("redis", "redis-target")),
         _ => relational::connect(conn),
     }
 }

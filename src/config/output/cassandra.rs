@@ -27,7 +27,7 @@ impl OutputReader<'_> {
         fields.reject_unknown(w, CASSANDRA_KEYS);
         let connection = fields
             .required(w, "connection")
-            .and_then(|node| self.connection(w, node, &fields.child("connection")));
+            .and_then(|node| self.table_connection(w, node, &fields.child("connection")));
         let keyspace = w.required_string(&fields, "keyspace");
         let table = w.required_string(&fields, "table");
         let keys_path = fields.child("keys");
@@ -75,6 +75,8 @@ mod tests {
         let mut reader = OutputReader {
             connections: Some(&names),
             noted_after: false,
+            kinds: &[],
+            key_pattern: None,
         };
         let outputs = reader.outputs(&mut w, &parse(yaml).unwrap());
         (

@@ -75,6 +75,7 @@ pub(crate) use conformance_tests;
 fn emp_target() -> Arc<TableTarget> {
     let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     Arc::new(TableTarget {
+        redis: None,
         schema: None,
         table: "emp".into(),
         keys: strings(&["id"]),

@@ -394,6 +394,7 @@ mod tests {
         );
         let cols = ["k", "i", "r", "n", "b", "ts", "d", "j", "x", "a"];
         let t = Arc::new(TableTarget {
+            redis: None,
             schema: Some("main".into()),
             table: "t".into(),
             keys: vec!["k".into()],
@@ -456,6 +457,7 @@ mod tests {
         let (_dir, path) = database("CREATE TABLE plain (id INTEGER, name TEXT)");
         let mut writer = SqliteWriter::open(&path).unwrap();
         let t = TableTarget {
+            redis: None,
             schema: None,
             table: "plain".into(),
             keys: vec!["id".into()],
@@ -474,6 +476,7 @@ mod tests {
         let mut writer = SqliteWriter::open(&path).unwrap();
         writer.set_busy_timeout(Duration::from_millis(50)).unwrap();
         let t = Arc::new(TableTarget {
+            redis: None,
             schema: None,
             table: "emp".into(),
             keys: vec!["id".into()],

@@ -121,6 +121,7 @@ mod tests {
 
     fn target(columns: &[&str]) -> TableTarget {
         TableTarget {
+            redis: None,
             schema: None,
             table: "emp".into(),
             keys: vec!["id".into()],

@@ -11,6 +11,7 @@ use std::sync::Arc;
 fn target(table: &str, keys: &[&str], others: &[&str]) -> Arc<TableTarget> {
     let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     Arc::new(TableTarget {
+        redis: None,
         schema: None,
         table: table.into(),
         keys: strings(keys),
@@ -191,6 +192,7 @@ fn keys_without_a_unique_index_are_a_schema_error() {
 fn append_inserts_every_change_and_schema_qualified_tables_resolve() {
     let db = database("append", "CREATE TABLE log (id int, v text)");
     let t = Arc::new(TableTarget {
+        redis: None,
         schema: Some(db.database.clone()),
         ..(*target("log", &[], &["id", "v"])).clone()
     });

@@ -12,6 +12,7 @@ use std::sync::Arc;
 fn target(schema: Option<&str>, table: &str, keys: &[&str], others: &[&str]) -> Arc<TableTarget> {
     let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     Arc::new(TableTarget {
+        redis: None,
         schema: schema.map(str::to_string),
         table: table.into(),
         keys: strings(keys),
