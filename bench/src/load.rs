@@ -91,7 +91,12 @@ fn push_hset(c: &mut Conn, key: &str, v: &[String; 5]) {
 
 /// Writes `HSET <prefix><i>` for every `i` in `range`, `pipeline` commands per round trip, as fast as
 /// Redis takes them.
-pub fn load_hashes(port: u16, prefix: &str, range: std::ops::Range<u64>, pipeline: usize) -> Duration {
+pub fn load_hashes(
+    port: u16,
+    prefix: &str,
+    range: std::ops::Range<u64>,
+    pipeline: usize,
+) -> Duration {
     let mut c = Conn::open(port);
     let start = Instant::now();
     for i in range {

@@ -35,7 +35,15 @@ struct Bench {
 
 impl Bench {
     #[allow(clippy::too_many_arguments)]
-    fn fig(&mut self, name: &str, value: String, baseline: String, ratio: f64, goal: &str, met: Option<bool>) {
+    fn fig(
+        &mut self,
+        name: &str,
+        value: String,
+        baseline: String,
+        ratio: f64,
+        goal: &str,
+        met: Option<bool>,
+    ) {
         let fig = Fig {
             name: name.into(),
             value,
@@ -164,12 +172,20 @@ fn print_setup(n: u64, rounds: usize) {
     let kernel = run_text("uname", &["-sr"], None);
     let rustc = run_text("rustc", &["--version"], None);
     println!("## Setup");
-    println!("machine: {nproc} CPUs ({cpu}), {mem} RAM, {kernel}, load average {}", load.trim());
+    println!(
+        "machine: {nproc} CPUs ({cpu}), {mem} RAM, {kernel}, load average {}",
+        load.trim()
+    );
     println!("redis:   {redis}");
-    println!("          module {}", module_tests::env::module_path().display());
+    println!(
+        "          module {}",
+        module_tests::env::module_path().display()
+    );
     println!("target:  {pg} (fsync=off, full_page_writes=off: the module tests' server); SQLite (bundled, WAL, synchronous=FULL)");
     println!("build:   {rustc}, commit {commit}");
-    println!("sizes:   N = {n} changes, {rounds} alternating rounds per redis-benchmark load (median)");
+    println!(
+        "sizes:   N = {n} changes, {rounds} alternating rounds per redis-benchmark load (median)"
+    );
     println!("applier: {APPLIER:?} (other settings default)");
 }
 
@@ -248,7 +264,14 @@ fn capture(b: &mut Bench) {
         &[("cap", &job)],
     );
     let mut mc = with.client();
-    let hset: &[&str] = &["HSET", "emp:__rand_int__", "id", "__rand_int__", "f", "__rand_int__"];
+    let hset: &[&str] = &[
+        "HSET",
+        "emp:__rand_int__",
+        "id",
+        "__rand_int__",
+        "f",
+        "__rand_int__",
+    ];
     let json: &[&str] = &[
         "JSON.SET",
         "doc:__rand_int__",
@@ -257,9 +280,33 @@ fn capture(b: &mut Bench) {
     ];
     let loads: [(&str, u32, u32, u64, &[&str], &str, f64); 4] = [
         ("HSET -P 16 -c 50", 50, 16, 1_000_000, hset, "≥ 0.70", 0.70),
-        ("HSET -c 50 (no pipelining)", 50, 1, 200_000, hset, "≥ 0.95", 0.95),
-        ("JSON.SET -P 16 -c 50", 50, 16, 400_000, json, "≥ 0.70", 0.70),
-        ("JSON.SET -c 50 (no pipelining)", 50, 1, 150_000, json, "≥ 0.95", 0.95),
+        (
+            "HSET -c 50 (no pipelining)",
+            50,
+            1,
+            200_000,
+            hset,
+            "≥ 0.95",
+            0.95,
+        ),
+        (
+            "JSON.SET -P 16 -c 50",
+            50,
+            16,
+            400_000,
+            json,
+            "≥ 0.70",
+            0.70,
+        ),
+        (
+            "JSON.SET -c 50 (no pipelining)",
+            50,
+            1,
+            150_000,
+            json,
+            "≥ 0.95",
+            0.95,
+        ),
     ];
     for paused in [true, false] {
         cmd(&mut mc, &[if paused { "RDI.STOP" } else { "RDI.START" }]);
@@ -285,7 +332,14 @@ fn capture(b: &mut Bench) {
             } else {
                 format!("1. capture {name}, writers running (SQLite)")
             };
-            b.fig(&label, kops(vm), kops(vb), vm / vb, goal, Some(vm / vb >= min));
+            b.fig(
+                &label,
+                kops(vm),
+                kops(vb),
+                vm / vb,
+                goal,
+                Some(vm / vb >= min),
+            );
         }
     }
     b.notes.push(
@@ -298,7 +352,14 @@ fn capture(b: &mut Bench) {
 // ---------------------------------------------------------------------------------------------
 // 2. End-to-end throughput
 
-fn pg_pipeline(pg: &PgServer, db: &str, ddl: &str, pattern: &str, table: &str, mapping: &[&str]) -> RedisServer {
+fn pg_pipeline(
+    pg: &PgServer,
+    db: &str,
+    ddl: &str,
+    pattern: &str,
+    table: &str,
+    mapping: &[&str],
+) -> RedisServer {
     let db = pg.create_database(db);
     pg.client(&db).batch_execute(ddl).expect("target table");
     let redis = module_server();
@@ -316,11 +377,24 @@ fn e2e(b: &mut Bench, pg: &PgServer) {
     let db = pg.create_database("rawdb");
     let mut client = pg.client(&db);
     let unnest = raw::pg_unnest(&mut client, "raw_emp", n, 500);
-    println!("  raw PostgreSQL unnest, 500 rows/statement: {}", kops(unnest));
+    println!(
+        "  raw PostgreSQL unnest, 500 rows/statement: {}",
+        kops(unnest)
+    );
     let values = raw::pg_values(&mut client, "raw_emp", n, 500);
-    println!("  raw PostgreSQL multi-row VALUES, 500 rows/statement: {}", kops(values));
+    println!(
+        "  raw PostgreSQL multi-row VALUES, 500 rows/statement: {}",
+        kops(values)
+    );
 
-    let redis = pg_pipeline(pg, "e2e", &raw::emp_ddl("emp", true), "emp:*", "emp", &["name", "email", "city", "age"]);
+    let redis = pg_pipeline(
+        pg,
+        "e2e",
+        &raw::emp_ddl("emp", true),
+        "emp:*",
+        "emp",
+        &["name", "email", "city", "age"],
+    );
     let mut conn = redis.client();
     let t0 = Instant::now();
     let loaded = load::load_hashes(redis.port(), "emp:", 0..n, 1000);
@@ -358,13 +432,21 @@ fn e2e(b: &mut Bench, pg: &PgServer) {
     let raw_path = redis.dir().join("raw.db");
     let r500 = raw::sqlite(&raw_path, n, 500);
     let r2000 = raw::sqlite(&raw_path, n, 2000);
-    println!("  raw SQLite, 500 rows/transaction: {}, 2000: {}", kops(r500), kops(r2000));
+    println!(
+        "  raw SQLite, 500 rows/transaction: {}, 2000: {}",
+        kops(r500),
+        kops(r2000)
+    );
     rusqlite::Connection::open(&path)
         .and_then(|c| c.execute_batch(&raw::emp_ddl("emp", false)))
         .expect("sqlite table");
     let job = yaml::sqlite_job("emp:*", "emp", &["id"], &["name", "email", "city", "age"]);
     let mut conn = redis.client();
-    commands::deploy_ok(&mut conn, &yaml::sqlite_config(&path, APPLIER), &[("emp", &job)]);
+    commands::deploy_ok(
+        &mut conn,
+        &yaml::sqlite_config(&path, APPLIER),
+        &[("emp", &job)],
+    );
     let t0 = Instant::now();
     let loaded = load::load_hashes(redis.port(), "emp:", 0..n, 1000);
     wait_drained(&mut conn, "end-to-end SQLite");
@@ -383,7 +465,10 @@ fn e2e(b: &mut Bench, pg: &PgServer) {
     b.fig(
         &format!("2. end-to-end {n} changes → SQLite"),
         kops(rate),
-        format!("{} (raw client, prepared upsert, best of 500/2000 rows per transaction)", kops(best)),
+        format!(
+            "{} (raw client, prepared upsert, best of 500/2000 rows per transaction)",
+            kops(best)
+        ),
         rate / best,
         "≥ 0.80",
         Some(rate / best >= 0.80),
@@ -411,7 +496,8 @@ fn latency(b: &mut Bench, pg: &PgServer) {
         (1_000u64, 10.0, 0u64, "p50 ≤ 5 ms"),
         (10_000, 6.0, 10_000_000, "p99 ≤ 50 ms"),
     ] {
-        let (sent, achieved) = load::load_at_rate(redis.port(), "lat:", rate, seconds, |k| k + offset);
+        let (sent, achieved) =
+            load::load_at_rate(redis.port(), "lat:", rate, seconds, |k| k + offset);
         wait_drained(&mut conn, "latency");
         let row = raw_client
             .query_one(
@@ -423,13 +509,31 @@ fn latency(b: &mut Bench, pg: &PgServer) {
                 &[&(offset as i64), &((offset + sent) as i64)],
             )
             .expect("latency query");
-        let (p50, p99, p999, count): (i64, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+        let (p50, p99, p999, count): (i64, i64, i64, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
         println!("  {rate}/s: {sent} changes sent at {achieved:.0}/s, {count} rows");
-        let met = if rate == 1_000 { p50 <= 5_000 } else { p99 <= 50_000 };
+        let met = if rate == 1_000 {
+            p50 <= 5_000
+        } else {
+            p99 <= 50_000
+        };
         b.fig(
-            &format!("3. latency write→commit at {}k/s (p50 / p99 / p99.9)", rate / 1000),
-            format!("{} / {} / {}", ms(p50 as u64), ms(p99 as u64), ms(p999 as u64)),
-            format!("{} / {} / {} (raw single-row upsert)", ms(base[0]), ms(base[1]), ms(base[2])),
+            &format!(
+                "3. latency write→commit at {}k/s (p50 / p99 / p99.9)",
+                rate / 1000
+            ),
+            format!(
+                "{} / {} / {}",
+                ms(p50 as u64),
+                ms(p99 as u64),
+                ms(p999 as u64)
+            ),
+            format!(
+                "{} / {} / {} (raw single-row upsert)",
+                ms(base[0]),
+                ms(base[1]),
+                ms(base[2])
+            ),
             p50 as f64 / base[0].max(1) as f64,
             goal,
             Some(met),
@@ -455,7 +559,14 @@ fn memory_drain(b: &mut Bench, pg: &PgServer) {
     let data = (used_memory(&mut pc) - m0) as f64 / n as f64;
     drop(plain);
 
-    let redis = pg_pipeline(pg, "drain", &raw::emp_ddl("emp", true), "emp:*", "emp", &["name", "email", "city", "age"]);
+    let redis = pg_pipeline(
+        pg,
+        "drain",
+        &raw::emp_ddl("emp", true),
+        "emp:*",
+        "emp",
+        &["name", "email", "city", "age"],
+    );
     let mut conn = redis.client();
     cmd(&mut conn, &["RDI.STOP"]);
     let m0 = used_memory(&mut conn);
@@ -503,7 +614,12 @@ fn memory_drain(b: &mut Bench, pg: &PgServer) {
         quantile(&mut busy, 1.0),
     );
     let p99_idle = quantile(&mut idle, 0.99);
-    println!("  PING while draining: {} samples, p99.9 {}, max {}", busy.len(), ms(p999), ms(max));
+    println!(
+        "  PING while draining: {} samples, p99.9 {}, max {}",
+        busy.len(),
+        ms(p999),
+        ms(max)
+    );
     b.fig(
         "7. PING p99 while writers drain at full speed",
         ms(p99),

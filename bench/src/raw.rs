@@ -123,7 +123,9 @@ pub fn sqlite(path: &std::path::Path, n: u64, batch: usize) -> f64 {
     conn.pragma_update(None, "synchronous", "FULL")
         .expect("synchronous");
     conn.execute_batch(&emp_ddl("emp", false)).expect("table");
-    let sql = format!("INSERT INTO emp (id, name, email, city, age) VALUES (?1, ?2, ?3, ?4, ?5) {UPDATE_SET}");
+    let sql = format!(
+        "INSERT INTO emp (id, name, email, city, age) VALUES (?1, ?2, ?3, ?4, ?5) {UPDATE_SET}"
+    );
     let start = Instant::now();
     let mut i = 0;
     while i < n {
@@ -157,7 +159,10 @@ pub fn pg_single_row_latency(client: &mut postgres::Client, table: &str, count: 
             let [_, name, email, city, _] = row_fields(r);
             let t = Instant::now();
             client
-                .execute(&stmt, &[&(r as i64), &name, &email, &city, &(r as i32 % 100)])
+                .execute(
+                    &stmt,
+                    &[&(r as i64), &name, &email, &city, &(r as i32 % 100)],
+                )
                 .expect("single upsert");
             t.elapsed().as_micros() as u64
         })

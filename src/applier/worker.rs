@@ -47,7 +47,13 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receive
     let mut writers: HashMap<String, Box<dyn Writer>> = HashMap::new();
     while !shared.stop.load(Ordering::Acquire) {
         let mut busy = false;
-        if shared.queue.can_write() {
+        if !shared.queue.can_write() {
+            // Paused, loading or a replica: leave the wake-up hint unread, so that capture finds the
+            // channel full and pays nothing per command; look again after `duration`.
+            std::thread::sleep(idle_wait);
+            continue;
+        }
+        {
             for slot in &mut slots {
                 if shared.stop.load(Ordering::Acquire) {
                     return;

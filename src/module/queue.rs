@@ -10,6 +10,9 @@ use super::keys;
 use super::runtime;
 use crate::applier::{now_ms, Change, DeadLetter, EntryId, KeyValue, Opcode, Queue};
 
+/// Queue entries read (with their keys' values) per hold of the server lock.
+const READ_SECTION_ENTRIES: usize = 256;
+
 /// The queue of this server.
 pub struct RedisQueue;
 
@@ -192,32 +195,50 @@ impl Queue for RedisQueue {
     fn read(&self, job: &str, max: usize) -> Result<Vec<Change>, String> {
         let stream = keys::queue_key(job);
         let tsc = ThreadSafeContext::new();
-        let ctx = tsc.lock();
-        // Re-check under the lock: the role may have changed while this thread waited for it.
-        if !self.can_write() {
-            return Ok(Vec::new());
-        }
-        let raw = read_entries(&ctx, &stream, "-", max)?;
-        let mut values: HashMap<Vec<u8>, KeyValue> = HashMap::new();
-        let mut out = Vec::with_capacity(raw.len());
-        for e in raw {
-            let value = if e.opcode == Opcode::Delete {
-                match e.value.as_deref().map(serde_json::from_slice::<Value>) {
-                    Some(Ok(Value::Object(m))) => KeyValue::Record(m),
-                    _ => KeyValue::Missing,
+        let mut out: Vec<Change> = Vec::with_capacity(max.min(READ_SECTION_ENTRIES * 16));
+        let mut start = "-".to_string();
+        // Short lock sections of at most READ_SECTION_ENTRIES entries each, so that the server
+        // answers other clients between them. Values are cached per section only: an entry read in a
+        // later section may be newer than a value read in an earlier one.
+        while out.len() < max {
+            let want = READ_SECTION_ENTRIES.min(max - out.len());
+            let ctx = tsc.lock();
+            // Re-check under the lock: the role may have changed while this thread waited for it.
+            if !self.can_write() {
+                return Ok(Vec::new());
+            }
+            let raw = read_entries(&ctx, &stream, &start, want)?;
+            let first = out.len();
+            let mut seen: HashMap<&[u8], usize> = HashMap::new();
+            for e in &raw {
+                let value = if e.opcode == Opcode::Delete {
+                    match e.value.as_deref().map(serde_json::from_slice::<Value>) {
+                        Some(Ok(Value::Object(m))) => KeyValue::Record(m),
+                        _ => KeyValue::Missing,
+                    }
+                } else {
+                    match seen.get(e.key.as_slice()) {
+                        Some(&i) => out[i].value.clone(),
+                        None => {
+                            seen.insert(&e.key, out.len());
+                            read_value(&ctx, &e.key)
+                        }
+                    }
+                };
+                out.push(Change {
+                    id: e.id,
+                    key: String::from_utf8_lossy(&e.key).into_owned(),
+                    opcode: e.opcode,
+                    value,
+                });
+            }
+            drop(ctx);
+            match out.last() {
+                Some(last) if raw.len() == want && out.len() > first => {
+                    start = format!("({}", last.id);
                 }
-            } else {
-                values
-                    .entry(e.key.clone())
-                    .or_insert_with(|| read_value(&ctx, &e.key))
-                    .clone()
-            };
-            out.push(Change {
-                id: e.id,
-                key: String::from_utf8_lossy(&e.key).into_owned(),
-                opcode: e.opcode,
-                value,
-            });
+                _ => break,
+            }
         }
         Ok(out)
     }
