@@ -250,6 +250,8 @@ fn wait_drained(conn: &mut redis::Connection, what: &str) {
 // ---------------------------------------------------------------------------------------------
 // 1. Capture overhead
 
+type Load<'a> = (&'a str, u32, u32, u64, &'a [&'a str], &'a str, f64);
+
 fn capture(b: &mut Bench) {
     let base = plain_server();
     let with = module_server();
@@ -278,7 +280,8 @@ fn capture(b: &mut Bench) {
         "$",
         "{\"id\":\"__rand_int__\",\"f\":\"v\"}",
     ];
-    let loads: [(&str, u32, u32, u64, &[&str], &str, f64); 4] = [
+    // (name, clients, pipeline, requests, command, goal, minimum ratio)
+    let loads: [Load; 4] = [
         ("HSET -P 16 -c 50", 50, 16, 1_000_000, hset, "≥ 0.70", 0.70),
         (
             "HSET -c 50 (no pipelining)",
