@@ -14,8 +14,25 @@ use module_tests::{commands, yaml, PgServer, RedisOpts, RedisServer};
 
 use load::{quantile, redis_benchmark, PingSampler};
 
-/// Applier settings of every pipeline the bench deploys (besides the fast retry of the tests).
-const APPLIER: &[&str] = &["on_failed_retry_interval: 1"];
+/// Applier settings of every pipeline the bench deploys: a fast retry, plus `BENCH_APPLIER` lines
+/// separated by `;` (for example `write_batch_size: 1000`).
+fn applier() -> Vec<String> {
+    let mut lines = vec!["on_failed_retry_interval: 1".to_string()];
+    if let Ok(extra) = std::env::var("BENCH_APPLIER") {
+        lines.extend(
+            extra
+                .split(';')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string),
+        );
+    }
+    lines
+}
+
+fn applier_refs(lines: &[String]) -> Vec<&str> {
+    lines.iter().map(String::as_str).collect()
+}
 
 struct Fig {
     name: String,
@@ -186,7 +203,7 @@ fn print_setup(n: u64, rounds: usize) {
     println!(
         "sizes:   N = {n} changes, {rounds} alternating rounds per redis-benchmark load (median)"
     );
-    println!("applier: {APPLIER:?} (other settings default)");
+    println!("applier: {:?} (other settings default)", applier());
 }
 
 /// Redis 7.4 (with RedisJSON) and the module, nothing deployed yet.
@@ -262,7 +279,7 @@ fn capture(b: &mut Bench) {
     let job = yaml::relational_job("*", yaml::SQLITE_CONNECTION, None, "t", &["id"], &["f"]);
     commands::deploy_ok(
         &mut with.client(),
-        &yaml::sqlite_config(&db, APPLIER),
+        &yaml::sqlite_config(&db, &applier_refs(&applier())),
         &[("cap", &job)],
     );
     let mut mc = with.client();
@@ -369,7 +386,7 @@ fn pg_pipeline(
     let job = yaml::pg_job(pattern, table, &["id"], mapping);
     commands::deploy_ok(
         &mut redis.client(),
-        &yaml::pg_config(pg, &db, APPLIER),
+        &yaml::pg_config(pg, &db, &applier_refs(&applier())),
         &[(table, &job)],
     );
     redis
@@ -447,7 +464,7 @@ fn e2e(b: &mut Bench, pg: &PgServer) {
     let mut conn = redis.client();
     commands::deploy_ok(
         &mut conn,
-        &yaml::sqlite_config(&path, APPLIER),
+        &yaml::sqlite_config(&path, &applier_refs(&applier())),
         &[("emp", &job)],
     );
     let t0 = Instant::now();
