@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use super::batch::{prepare, PlannedRow};
+use super::batch::prepare;
 use super::engine::{JobRuntime, Shared};
 use super::queue::DeadLetter;
 use super::retry::Backoff;
 use super::stats::JobStats;
 use crate::applier::change::Opcode;
 use crate::config::ErrorHandling;
-use crate::writer::{WriteError, Writer};
+use crate::writer::{RowChange, WriteError, Writer};
 
 /// What one pass over a job did.
 enum Pass {
@@ -115,24 +115,32 @@ fn apply_once(
     let mut prep = prepare(&changes, &job.outputs);
 
     // Rows of one connection go together, in queue order, so that outputs sharing a target commit together.
-    let mut groups: Vec<(&str, Vec<&PlannedRow>)> = Vec::new();
-    for r in &prep.rows {
+    // They are moved out of the plan (the writers take slices of them, never copies), with the change and
+    // output each came from alongside.
+    let row_count = prep.rows.len();
+    let mut groups: Vec<(&str, Vec<(usize, usize)>, Vec<RowChange>)> = Vec::new();
+    for r in std::mem::take(&mut prep.rows) {
         let conn = job.outputs[r.output].connection.as_str();
-        match groups.iter_mut().find(|(c, _)| *c == conn) {
-            Some((_, rows)) => rows.push(r),
-            None => groups.push((conn, vec![r])),
-        }
+        let i = match groups.iter().position(|(c, _, _)| *c == conn) {
+            Some(i) => i,
+            None => {
+                groups.push((conn, Vec::new(), Vec::new()));
+                groups.len() - 1
+            }
+        };
+        groups[i].1.push((r.change, r.output));
+        groups[i].2.push(r.row);
     }
     let mut refused: Vec<(usize, usize, String)> = Vec::new();
     let started = Instant::now();
-    for (conn, rows) in &groups {
-        for chunk in rows.chunks(applier.write_batch_size.max(1)) {
+    let size = applier.write_batch_size.max(1);
+    for (conn, origins, rows) in &groups {
+        for (k, chunk) in rows.chunks(size).enumerate() {
             match write_chunk(shared, conn, chunk, writers) {
-                Ok(rejected) => refused.extend(
-                    rejected
-                        .into_iter()
-                        .map(|(i, why)| (chunk[i].change, chunk[i].output, why)),
-                ),
+                Ok(rejected) => refused.extend(rejected.into_iter().filter_map(|(i, why)| {
+                    let (change, output) = origins.get(k * size + i)?;
+                    Some((*change, *output, why))
+                })),
                 Err(e) => {
                     let msg = format!("{conn}: {e}");
                     if let Some(cs) = shared.conn_stats.get(*conn) {
@@ -190,7 +198,7 @@ fn apply_once(
         prep.coalesced.iter().filter(|c| **c).count() as u64,
     );
     JobStats::add(&s.batches, 1);
-    s.batch_rows.observe(prep.rows.len() as u64);
+    s.batch_rows.observe(row_count as u64);
     s.write_ms.observe(started.elapsed().as_millis() as u64);
     let now = super::stats::now_ms();
     for c in &changes {
@@ -204,7 +212,7 @@ fn apply_once(
 fn write_chunk(
     shared: &Shared,
     conn: &str,
-    rows: &[&PlannedRow],
+    rows: &[RowChange],
     writers: &mut HashMap<String, Box<dyn Writer>>,
 ) -> Result<Vec<(usize, String)>, WriteError> {
     if !writers.contains_key(conn) {
@@ -229,11 +237,10 @@ fn write_chunk(
 
 fn write_split(
     writer: &mut dyn Writer,
-    rows: &[&PlannedRow],
+    rows: &[RowChange],
     offset: usize,
 ) -> Result<Vec<(usize, String)>, WriteError> {
-    let batch: Vec<_> = rows.iter().map(|r| r.row.clone()).collect();
-    match writer.write(&batch) {
+    match writer.write(rows) {
         Ok(outcome) => Ok(outcome
             .rejected
             .into_iter()
