@@ -95,6 +95,9 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receive
     }
 }
 
+/// The rows of one connection: its name, the (change, output) each row came from, the rows.
+type Group<'a> = (&'a str, Vec<(usize, usize)>, Vec<RowChange>);
+
 /// Reads one batch of a job, writes it to every output, acknowledges it.
 fn apply_once(
     shared: &Shared,
@@ -118,7 +121,7 @@ fn apply_once(
     // They are moved out of the plan (the writers take slices of them, never copies), with the change and
     // output each came from alongside.
     let row_count = prep.rows.len();
-    let mut groups: Vec<(&str, Vec<(usize, usize)>, Vec<RowChange>)> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
     for r in std::mem::take(&mut prep.rows) {
         let conn = job.outputs[r.output].connection.as_str();
         let i = match groups.iter().position(|(c, _, _)| *c == conn) {
