@@ -3,7 +3,7 @@ SHELL := /bin/bash
 MODULE := target/release/librdi.so
 ENV := source .deps/env.sh
 
-.PHONY: run test lint deps build unit module-tests stop fmt
+.PHONY: run test lint deps build unit module-tests stop fmt bench
 
 ## run: build the module, start Redis 7.4 with it on 127.0.0.1:6390, deploy the SQLite quickstart, show rows arriving
 run: build
@@ -24,6 +24,12 @@ test: build
 .PHONY: chaos
 chaos: build
 	@$(ENV) && cargo run --release -p module-tests --bin chaos -- --runs 5
+
+## bench: the performance figures (README "Performance"), each against a baseline of the same run; not part of `make test`
+bench: build
+	@$(ENV) && cargo build --release -p rdi-bench
+	@$(ENV) && RDI_MODULE=$${RDI_MODULE:-$${CARGO_TARGET_DIR:-target}/release/librdi.so} \
+		$${CARGO_TARGET_DIR:-target}/release/rdi-bench
 
 ## unit: the pure-Rust unit tests only (no servers)
 unit: deps

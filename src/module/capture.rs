@@ -4,10 +4,13 @@
 //! Runs on the main thread inside every write: no I/O, no reads of values except for a key that is
 //! about to be deleted (see [`super::removal`]).
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use redis_module::{CallOptionsBuilder, CallResult, Context, NotifyEvent};
+use redis_module::{Context, NotifyEvent};
+
+use super::append::StreamWriter;
 
 use super::keys;
 use super::runtime::{self, Pipeline};
@@ -56,7 +59,7 @@ struct Entry {
     job: usize,
     key: Vec<u8>,
     opcode: Opcode,
-    event: String,
+    event: Cow<'static, str>,
     value: Option<String>,
 }
 
@@ -202,7 +205,7 @@ fn push(
                 job: i,
                 key: key.to_vec(),
                 opcode,
-                event: event.to_string(),
+                event: event_name(event),
                 value: value.clone().flatten(),
             });
         }
@@ -218,6 +221,39 @@ fn schedule(ctx: &Context, u: &mut Unit, pipeline: &Arc<Pipeline>) {
 }
 
 /// The post-notification job: appends the unit's entries to the queues, then wakes the writers.
+fn append(w: &mut StreamWriter, e: &Entry) -> Result<(), String> {
+    let value = e.value.as_deref().map(str::as_bytes);
+    w.add(&e.key, e.opcode.as_str(), &e.event, value)
+}
+
+/// The event name without an allocation for the names capture sees on every write.
+fn event_name(event: &str) -> Cow<'static, str> {
+    const KNOWN: &[&str] = &[
+        "hset",
+        "hsetnx",
+        "hincrby",
+        "hincrbyfloat",
+        "hdel",
+        "del",
+        "json.set",
+        "json.del",
+        "json.merge",
+        "json.mset",
+        "json.numincrby",
+        "json.arrappend",
+        "rename_from",
+        "rename_to",
+        "restore",
+        "copy_to",
+        "move_from",
+        "move_to",
+    ];
+    match KNOWN.iter().find(|k| **k == event) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(event.to_string()),
+    }
+}
+
 fn flush(ctx: &Context) {
     let mut unit = UNIT.with(|u| std::mem::take(&mut *u.borrow_mut()));
     let Some(pipeline) = unit.pipeline.take() else {
@@ -240,32 +276,19 @@ fn flush(ctx: &Context) {
             Some(value),
         );
     }
-    let opts = CallOptionsBuilder::new()
-        .replicate()
-        .errors_as_replies()
-        .build();
     let mut woken = vec![0u64; pipeline.capture.len()];
+    // One open key per job's queue for the whole unit.
+    let mut streams: Vec<Option<StreamWriter>> = Vec::new();
+    streams.resize_with(pipeline.capture.len(), || None);
     for e in &unit.entries {
-        let Some(job) = pipeline.capture.get(e.job) else {
+        let (Some(job), Some(slot)) = (pipeline.capture.get(e.job), streams.get_mut(e.job)) else {
             continue;
         };
-        let mut args: Vec<&[u8]> = vec![
-            job.queue.as_bytes(),
-            b"*",
-            b"k",
-            &e.key,
-            b"o",
-            e.opcode.as_str().as_bytes(),
-            b"e",
-            e.event.as_bytes(),
-        ];
-        if let Some(v) = &e.value {
-            args.push(b"v");
-            args.push(v.as_bytes());
-        }
-        let res: CallResult = ctx.call_ext("XADD", &opts, args.as_slice());
-        if let Err(err) = res {
-            let msg = err.to_utf8_string().unwrap_or_default();
+        let appended = match slot {
+            Some(w) => append(w, e),
+            None => StreamWriter::open(ctx, &job.queue).and_then(|w| append(slot.insert(w), e)),
+        };
+        if let Err(msg) = appended {
             ctx.log_warning(&format!(
                 "rdi: could not queue a change for job {}: {msg}",
                 job.name
@@ -273,6 +296,7 @@ fn flush(ctx: &Context) {
         }
         woken[e.job] += 1;
     }
+    drop(streams);
     for (i, n) in woken.iter().enumerate() {
         if *n > 0 {
             pipeline.add_pending(i, *n);

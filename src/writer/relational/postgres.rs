@@ -1,10 +1,11 @@
 //! The PostgreSQL writer: column types from the catalog, every value validated in Rust, bound as text
 //! and cast in SQL; error classification by SQLSTATE; reconnection after a lost connection.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use ::postgres::config::SslMode;
+use ::postgres::error::SqlState;
 use ::postgres::types::{ToSql, Type};
 use ::postgres::{Client, Config, Statement};
 
@@ -51,12 +52,25 @@ WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
   AND c.relkind IN ('r', 'p', 'v', 'f') \
 ORDER BY a.attnum";
 
-/// A checked table and its statements, prepared on the current connection.
+/// A checked table and its statements, prepared on the current connection: one row at a time, and
+/// many rows at a time through `unnest` of one text array per column.
 struct PgTable {
     schema: TableSchema,
     upsert: Statement,
     insert: Statement,
     delete: Option<Statement>,
+    upsert_many: Statement,
+    insert_many: Statement,
+    delete_many: Option<Statement>,
+}
+
+/// One row to write, with the statements that write it alone or in a run of its kind.
+struct Item<'a> {
+    table: &'a PgTable,
+    op: RowOp,
+    one: &'a Statement,
+    many: &'a Statement,
+    params: Vec<Option<String>>,
 }
 
 /// Writes to one PostgreSQL database; reconnects on the next call after the connection is lost.
@@ -157,6 +171,13 @@ impl PostgresWriter {
             0 => None,
             keys => Some(prepare(client, &PostgresDialect.delete_sql(&schema), keys)?),
         };
+        let n = schema.columns.len();
+        let upsert_many = prepare_many(client, &unnest_upsert_sql(&schema, true), n)?;
+        let insert_many = prepare_many(client, &unnest_upsert_sql(&schema, false), n)?;
+        let delete_many = match schema.keys {
+            0 => None,
+            keys => Some(prepare_many(client, &unnest_delete_sql(&schema), keys)?),
+        };
         self.tables.insert(
             target.clone(),
             PgTable {
@@ -164,6 +185,9 @@ impl PostgresWriter {
                 upsert,
                 insert,
                 delete,
+                upsert_many,
+                insert_many,
+                delete_many,
             },
         );
         Ok(())
@@ -181,7 +205,8 @@ impl PostgresWriter {
             }
         }
         let mut outcome = WriteOutcome::default();
-        let mut work: Vec<(&Statement, Vec<Option<String>>)> = Vec::with_capacity(rows.len());
+        // Rows that convert, in batch order, with their table.
+        let mut work: Vec<Item> = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
             let table = self.tables.get(&*row.target).ok_or_else(|| {
                 WriteError::Schema(format!(
@@ -189,14 +214,20 @@ impl PostgresWriter {
                     row.target.display_name()
                 ))
             })?;
-            let statement = match row.op {
-                RowOp::Upsert => Some(&table.upsert),
-                RowOp::Insert => Some(&table.insert),
-                RowOp::Delete => table.delete.as_ref(),
+            let statements = match row.op {
+                RowOp::Upsert => Some((&table.upsert, &table.upsert_many)),
+                RowOp::Insert => Some((&table.insert, &table.insert_many)),
+                RowOp::Delete => table.delete.as_ref().zip(table.delete_many.as_ref()),
             };
             // A delete without keys has no statement; `parameters` rejects it first.
-            match (parameters(&table.schema, row), statement) {
-                (Ok(params), Some(statement)) => work.push((statement, params)),
+            match (parameters(&table.schema, row), statements) {
+                (Ok(params), Some((one, many))) => work.push(Item {
+                    table,
+                    op: row.op,
+                    one,
+                    many,
+                    params,
+                }),
                 (Err(reason), _) => outcome.rejected.push((i, reason)),
                 (Ok(_), None) => outcome.rejected.push((i, "the target has no keys".into())),
             }
@@ -205,18 +236,14 @@ impl PostgresWriter {
             return Ok(outcome);
         }
         let client = self.client.as_mut().ok_or_else(not_connected)?;
-        let mut tx = client.transaction().map_err(|e| classify(&e))?;
-        for (statement, params) in &work {
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-            tx.execute(*statement, &refs).map_err(|e| classify(&e))?;
+        match write_runs(client, &work, cp) {
+            // Two rows of one upsert with keys equal as values though not as text (`citext`, say):
+            // written again one row at a time.
+            Err(e) if e.code() == Some(&SqlState::CARDINALITY_VIOLATION) => {
+                write_rows(client, &work, cp).map_err(|e| classify(&e))?
+            }
+            other => other.map_err(|e| classify(&e))?,
         }
-        if let Some(cp) = cp {
-            let sql = checkpoint::upsert_sql(&cp.table, "$1", "$2", "now()");
-            tx.execute(sql.as_str(), &[&cp.stream, &cp.position])
-                .map_err(|e| classify(&e))?;
-        }
-        tx.commit().map_err(|e| classify(&e))?;
         Ok(outcome)
     }
 
@@ -377,6 +404,152 @@ fn open(config: &Config, tls: &Tls) -> Result<Client, WriteError> {
             WriteError::Transient(format!("cannot connect: {m}"))
         }
     })
+}
+
+/// Writes the rows in one transaction, each run of consecutive rows of one table and operation as one
+/// `unnest` statement. A run ends before a row whose keys (as text) it already holds, so that an upsert
+/// never meets its own row twice and the order of changes to one row is kept.
+fn write_runs(
+    client: &mut Client,
+    work: &[Item],
+    cp: Option<&Checkpoint>,
+) -> Result<(), ::postgres::Error> {
+    let mut tx = client.transaction()?;
+    let mut start = 0;
+    while let Some(first) = work.get(start) {
+        let keys = first.table.schema.keys;
+        let mut seen: HashSet<&[Option<String>]> = HashSet::new();
+        let mut end = start;
+        while let Some(item) = work.get(end) {
+            let same = std::ptr::eq(item.many, first.many);
+            let key = item.params.get(..keys).unwrap_or_default();
+            if !same || (first.op != RowOp::Insert && keys > 0 && !seen.insert(key)) {
+                break;
+            }
+            end += 1;
+        }
+        let run = &work[start..end];
+        if run.len() == 1 {
+            execute_one(&mut tx, first)?;
+        } else {
+            let width = first.params.len();
+            let columns: Vec<Vec<Option<&str>>> = (0..width)
+                .map(|c| {
+                    run.iter()
+                        .map(|item| item.params.get(c).and_then(|p| p.as_deref()))
+                        .collect()
+                })
+                .collect();
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+            tx.execute(first.many, &refs)?;
+        }
+        start = end;
+    }
+    record_checkpoint(&mut tx, cp)?;
+    tx.commit()
+}
+
+/// Writes the rows in one transaction, one statement per row.
+fn write_rows(
+    client: &mut Client,
+    work: &[Item],
+    cp: Option<&Checkpoint>,
+) -> Result<(), ::postgres::Error> {
+    let mut tx = client.transaction()?;
+    for item in work {
+        execute_one(&mut tx, item)?;
+    }
+    record_checkpoint(&mut tx, cp)?;
+    tx.commit()
+}
+
+/// Records the batch's queue position in the same transaction (applier.exactly_once).
+fn record_checkpoint(
+    tx: &mut ::postgres::Transaction<'_>,
+    cp: Option<&Checkpoint>,
+) -> Result<(), ::postgres::Error> {
+    if let Some(cp) = cp {
+        let sql = checkpoint::upsert_sql(&cp.table, "$1", "$2", "now()");
+        tx.execute(sql.as_str(), &[&cp.stream, &cp.position])?;
+    }
+    Ok(())
+}
+
+fn execute_one(tx: &mut ::postgres::Transaction<'_>, item: &Item) -> Result<(), ::postgres::Error> {
+    let refs: Vec<&(dyn ToSql + Sync)> = item
+        .params
+        .iter()
+        .map(|p| p as &(dyn ToSql + Sync))
+        .collect();
+    tx.execute(item.one, &refs).map(|_| ())
+}
+
+/// The upsert (or plain insert) of many rows: one text array per column, cast per column like the
+/// single-row statement, with the same `ON CONFLICT` clause.
+fn unnest_upsert_sql(schema: &TableSchema, upsert: bool) -> String {
+    let d = PostgresDialect;
+    let n = schema.columns.len();
+    let names: Vec<String> = schema.columns.iter().map(|c| d.quote(&c.name)).collect();
+    let casts: Vec<String> = schema
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("CAST(u.c{i} AS {})", c.sql_type))
+        .collect();
+    let single = d.insert_sql(schema);
+    let tail = if upsert {
+        d.upsert_sql(schema)
+            .get(single.len()..)
+            .unwrap_or_default()
+            .to_string()
+    } else {
+        String::new()
+    };
+    format!(
+        "INSERT INTO {} ({}) SELECT {} FROM {}{tail}",
+        d.table_name(schema),
+        names.join(", "),
+        casts.join(", "),
+        unnest_from(n),
+    )
+}
+
+/// The delete of many rows by their keys.
+fn unnest_delete_sql(schema: &TableSchema) -> String {
+    let d = PostgresDialect;
+    let keys = schema.key_columns();
+    let names: Vec<String> = keys.iter().map(|c| d.quote(&c.name)).collect();
+    let casts: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("CAST(u.c{i} AS {})", c.sql_type))
+        .collect();
+    format!(
+        "DELETE FROM {} WHERE ({}) IN (SELECT {} FROM {})",
+        d.table_name(schema),
+        names.join(", "),
+        casts.join(", "),
+        unnest_from(keys.len()),
+    )
+}
+
+fn unnest_from(n: usize) -> String {
+    let arrays: Vec<String> = (1..=n).map(|i| format!("${i}::text[]")).collect();
+    let aliases: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
+    format!("unnest({}) AS u({})", arrays.join(", "), aliases.join(", "))
+}
+
+/// Prepares a statement of `params` text-array parameters (checked like [`prepare`]).
+fn prepare_many(client: &mut Client, sql: &str, params: usize) -> Result<Statement, WriteError> {
+    let types = vec![Type::TEXT_ARRAY; params];
+    let empty: Vec<Vec<Option<&str>>> = vec![Vec::new(); params];
+    let refs: Vec<&(dyn ToSql + Sync)> = empty.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+    let explain = client
+        .prepare_typed(&format!("EXPLAIN {sql}"), &types)
+        .map_err(|e| classify(&e))?;
+    client.query(&explain, &refs).map_err(|e| classify(&e))?;
+    client.prepare_typed(sql, &types).map_err(|e| classify(&e))
 }
 
 /// Prepares a statement of `params` text parameters, after planning it once with `EXPLAIN`: planning

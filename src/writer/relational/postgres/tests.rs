@@ -563,3 +563,49 @@ fn tls_verify_full_with_generated_certificates_and_a_wrong_ca_fails_clearly() {
         "{err:?}"
     );
 }
+
+#[test]
+fn multi_row_statements_keep_per_key_order_and_fall_back_on_equal_keys() {
+    let db = database(
+        "multirow",
+        "CREATE TABLE emp (id int8 PRIMARY KEY, name text); \
+         CREATE TABLE num (id numeric PRIMARY KEY, name text)",
+    );
+    let t = target(None, "emp", &["id"], &["name"]);
+    let n = target(None, "num", &["id"], &["name"]);
+    let del = |t: &Arc<TableTarget>, id: Value| RowChange {
+        target: t.clone(),
+        op: RowOp::Delete,
+        values: vec![id, Value::Null],
+    };
+    let mut writer = PostgresWriter::connect(&db).unwrap();
+    let mut batch: Vec<RowChange> = (1..=50)
+        .map(|i| up(&t, vec![json!(i), json!(format!("a{i}"))]))
+        .collect();
+    // The same row twice in a run, deletes in a run, a delete then an upsert of one key.
+    batch.push(up(&t, vec![json!(7), json!("second")]));
+    batch.extend([del(&t, json!(1)), del(&t, json!(2)), del(&t, json!(3))]);
+    batch.push(up(&t, vec![json!(2), json!("back")]));
+    // Keys equal as numbers but not as text: one multi-row upsert would meet its row twice.
+    batch.push(up(&n, vec![json!("1.0"), json!("x")]));
+    batch.push(up(&n, vec![json!("1.00"), json!("y")]));
+    assert_eq!(writer.write(&batch), Ok(WriteOutcome::default()));
+    let rows = sql(
+        &db,
+        "SELECT id::text, name FROM emp WHERE id IN (1, 2, 3, 4, 7, 50) ORDER BY id::text",
+    );
+    assert_eq!(
+        rows,
+        text(&[
+            &[Some("2"), Some("back")],
+            &[Some("4"), Some("a4")],
+            &[Some("50"), Some("a50")],
+            &[Some("7"), Some("second")],
+        ])
+    );
+    assert_eq!(
+        sql(&db, "SELECT count(*)::text FROM emp"),
+        text(&[&[Some("48")]])
+    );
+    assert_eq!(sql(&db, "SELECT name FROM num"), text(&[&[Some("y")]]));
+}

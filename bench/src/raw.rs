@@ -1,0 +1,170 @@
+//! The baselines: the same rows upserted by a plain Rust client, the best way we know.
+
+use std::time::Instant;
+
+use crate::load::row_fields;
+
+/// The target table of the throughput figures (same in PostgreSQL and SQLite).
+pub fn emp_ddl(table: &str, pg: bool) -> String {
+    let int = if pg { "bigint" } else { "INTEGER" };
+    format!(
+        "CREATE TABLE {table} (id {int} PRIMARY KEY, name text, email text, city text, age integer)"
+    )
+}
+
+const UPDATE_SET: &str =
+    "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email, \
+     city = EXCLUDED.city, age = EXCLUDED.age";
+
+/// Rows per second of `n` upserts into a fresh PostgreSQL table with `unnest` arrays, `batch` rows per
+/// statement, each statement its own transaction.
+pub fn pg_unnest(client: &mut postgres::Client, table: &str, n: u64, batch: usize) -> f64 {
+    fresh_pg(client, table);
+    let sql = format!(
+        "INSERT INTO {table} (id, name, email, city, age) SELECT * FROM \
+         unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::int4[]) {UPDATE_SET}"
+    );
+    let stmt = client.prepare(&sql).expect("prepare unnest");
+    let start = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let end = (i + batch as u64).min(n);
+        let (mut ids, mut names, mut emails, mut cities, mut ages) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        for r in i..end {
+            let [id, name, email, city, age] = row_fields(r);
+            ids.push(id.parse::<i64>().unwrap_or_default());
+            names.push(name);
+            emails.push(email);
+            cities.push(city);
+            ages.push(age.parse::<i32>().unwrap_or_default());
+        }
+        client
+            .execute(&stmt, &[&ids, &names, &emails, &cities, &ages])
+            .expect("unnest upsert");
+        i = end;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Like [`pg_unnest`] with one multi-row `VALUES` statement per batch.
+pub fn pg_values(client: &mut postgres::Client, table: &str, n: u64, batch: usize) -> f64 {
+    fresh_pg(client, table);
+    let prepare = |client: &mut postgres::Client, rows: usize| {
+        let tuples: Vec<String> = (0..rows)
+            .map(|r| {
+                let b = r * 5;
+                format!(
+                    "(${}::int8, ${}, ${}, ${}, ${}::int4)",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO {table} (id, name, email, city, age) VALUES {} {UPDATE_SET}",
+            tuples.join(",")
+        );
+        client.prepare(&sql).expect("prepare values")
+    };
+    let full = prepare(client, batch);
+    let start = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let end = (i + batch as u64).min(n);
+        let stmt = if end - i == batch as u64 {
+            full.clone()
+        } else {
+            prepare(client, (end - i) as usize)
+        };
+        let mut ints: Vec<(i64, i32)> = Vec::new();
+        let mut texts: Vec<[String; 3]> = Vec::new();
+        for r in i..end {
+            let [id, name, email, city, age] = row_fields(r);
+            ints.push((
+                id.parse().unwrap_or_default(),
+                age.parse().unwrap_or_default(),
+            ));
+            texts.push([name, email, city]);
+        }
+        let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = Vec::new();
+        for (k, t) in ints.iter().zip(&texts) {
+            params.push(&k.0);
+            params.push(&t[0]);
+            params.push(&t[1]);
+            params.push(&t[2]);
+            params.push(&k.1);
+        }
+        client.execute(&stmt, &params).expect("values upsert");
+        i = end;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn fresh_pg(client: &mut postgres::Client, table: &str) {
+    client
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {table}; {}",
+            emp_ddl(table, true)
+        ))
+        .expect("create raw table");
+}
+
+/// Rows per second of `n` upserts into a fresh SQLite table (WAL, synchronous FULL, as the module
+/// opens it) with one prepared statement, `batch` rows per transaction.
+pub fn sqlite(path: &std::path::Path, n: u64, batch: usize) -> f64 {
+    let _ = std::fs::remove_file(path);
+    let mut conn = rusqlite::Connection::open(path).expect("open sqlite");
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .expect("wal");
+    conn.pragma_update(None, "synchronous", "FULL")
+        .expect("synchronous");
+    conn.execute_batch(&emp_ddl("emp", false)).expect("table");
+    let sql = format!(
+        "INSERT INTO emp (id, name, email, city, age) VALUES (?1, ?2, ?3, ?4, ?5) {UPDATE_SET}"
+    );
+    let start = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let end = (i + batch as u64).min(n);
+        let tx = conn.transaction().expect("begin");
+        {
+            let mut stmt = tx.prepare_cached(&sql).expect("prepare");
+            for r in i..end {
+                let [id, name, email, city, age] = row_fields(r);
+                let id: i64 = id.parse().unwrap_or_default();
+                let age: i64 = age.parse().unwrap_or_default();
+                stmt.execute(rusqlite::params![id, name, email, city, age])
+                    .expect("sqlite upsert");
+            }
+        }
+        tx.commit().expect("commit");
+        i = end;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Latencies (µs) of single-row upsert round trips (each its own transaction), `count` of them.
+pub fn pg_single_row_latency(client: &mut postgres::Client, table: &str, count: u64) -> Vec<u64> {
+    fresh_pg(client, table);
+    let sql = format!(
+        "INSERT INTO {table} (id, name, email, city, age) VALUES ($1, $2, $3, $4, $5) {UPDATE_SET}"
+    );
+    let stmt = client.prepare(&sql).expect("prepare single");
+    (0..count)
+        .map(|r| {
+            let [_, name, email, city, _] = row_fields(r);
+            let t = Instant::now();
+            client
+                .execute(
+                    &stmt,
+                    &[&(r as i64), &name, &email, &city, &(r as i32 % 100)],
+                )
+                .expect("single upsert");
+            t.elapsed().as_micros() as u64
+        })
+        .collect()
+}

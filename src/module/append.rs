@@ -1,0 +1,200 @@
+//! Appending queue entries through the stream key API (`RedisModule_StreamAdd`) instead of
+//! `RedisModule_Call("XADD")`: no fake client, no command lookup and argument parsing, no reply to build
+//! and parse. Each entry is replicated (and written to the AOF) as `XADD <stream> <id> <fields...>` with
+//! the ID it got, exactly what `XADD *` propagates, so replicas hold the same IDs.
+//!
+//! Field names, opcodes and event names are strings created once and kept; an entry creates only its
+//! key, its value (deletes) and its ID. Measured in bench/RESULTS.md.
+
+use std::cell::RefCell;
+use std::os::raw::{c_char, c_int};
+use std::ptr;
+
+use redis_module::{raw, Context};
+
+/// A string owned by this module (never freed: a handful of them, kept for the process's life).
+type Str = *mut raw::RedisModuleString;
+
+fn create(bytes: &[u8]) -> Result<Str, String> {
+    // SAFETY: the API table is filled once when the module loads and only read afterwards; a null
+    // context makes a string that is ours until freed; `bytes` is valid for `len` bytes.
+    let s = unsafe {
+        raw::RedisModule_CreateString.ok_or("RedisModule_CreateString is not available")?(
+            ptr::null_mut(),
+            bytes.as_ptr().cast::<c_char>(),
+            bytes.len(),
+        )
+    };
+    if s.is_null() {
+        return Err("could not create a string".into());
+    }
+    Ok(s)
+}
+
+/// A string created for one call, freed when dropped.
+struct Temp(Str);
+
+impl Temp {
+    fn new(bytes: &[u8]) -> Result<Temp, String> {
+        create(bytes).map(Temp)
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        // SAFETY: the API table is read-only after load; `self.0` was created by `create` and is
+        // freed once, here (Redis keeps its own reference if it still needs the string).
+        if let Some(free) = unsafe { raw::RedisModule_FreeString } {
+            // SAFETY: as above.
+            unsafe { free(ptr::null_mut(), self.0) };
+        }
+    }
+}
+
+/// Strings that every entry uses, created on first use on the main thread.
+#[derive(Default)]
+struct Cached {
+    strings: Vec<(Vec<u8>, Str)>,
+}
+
+impl Cached {
+    fn get(&mut self, bytes: &[u8]) -> Result<Str, String> {
+        if let Some((_, s)) = self.strings.iter().find(|(b, _)| b == bytes) {
+            return Ok(*s);
+        }
+        let s = create(bytes)?;
+        // Event names are a small closed set; bound the cache anyway.
+        if self.strings.len() < 64 {
+            self.strings.push((bytes.to_vec(), s));
+        }
+        Ok(s)
+    }
+}
+
+thread_local! {
+    // Only the main thread appends (post-notification jobs and commands).
+    static CACHED: RefCell<Cached> = RefCell::new(Cached::default());
+}
+
+/// A stream opened for writing, closed when dropped.
+pub struct StreamWriter<'c> {
+    ctx: &'c Context,
+    name: Temp,
+    key: *mut raw::RedisModuleKey,
+}
+
+impl<'c> StreamWriter<'c> {
+    /// Opens `stream` for writing; fails if the key holds another type.
+    pub fn open(ctx: &'c Context, stream: &str) -> Result<Self, String> {
+        let name = Temp::new(stream.as_bytes())?;
+        // SAFETY: `ctx.ctx` is the live context of the current callback on the main thread (a
+        // post-notification job or a command); `name` outlives the key (both are fields, and the key
+        // is closed in `drop` before the fields are dropped).
+        let key = unsafe {
+            raw::RedisModule_OpenKey.ok_or("RedisModule_OpenKey is not available")?(
+                ctx.ctx,
+                name.0,
+                raw::REDISMODULE_WRITE as c_int,
+            )
+        }
+        .cast::<raw::RedisModuleKey>();
+        if key.is_null() {
+            return Err(format!("cannot open {stream} for writing"));
+        }
+        let writer = StreamWriter { ctx, name, key };
+        // SAFETY: `key` was just opened and is not closed before `drop`.
+        let kind = unsafe {
+            raw::RedisModule_KeyType.ok_or("RedisModule_KeyType is not available")?(writer.key)
+        };
+        if kind != raw::REDISMODULE_KEYTYPE_EMPTY as c_int
+            && kind != raw::REDISMODULE_KEYTYPE_STREAM as c_int
+        {
+            return Err(format!("{stream} holds a value that is not a stream"));
+        }
+        Ok(writer)
+    }
+
+    /// Appends one entry `k <key> o <opcode> e <event> [v <value>]` with an automatic ID and
+    /// replicates it.
+    pub fn add(
+        &mut self,
+        key: &[u8],
+        opcode: &str,
+        event: &str,
+        value: Option<&[u8]>,
+    ) -> Result<(), String> {
+        let key_s = Temp::new(key)?;
+        let value_s = value.map(Temp::new).transpose()?;
+        let [k, o, e, v, op, ev] = CACHED.with(|c| -> Result<[Str; 6], String> {
+            let mut c = c.borrow_mut();
+            Ok([
+                c.get(b"k")?,
+                c.get(b"o")?,
+                c.get(b"e")?,
+                c.get(b"v")?,
+                c.get(opcode.as_bytes())?,
+                c.get(event.as_bytes())?,
+            ])
+        })?;
+        // [stream, id, fields...]: the XADD to replicate; StreamAdd takes the fields only.
+        let mut argv: [Str; 10] = [
+            self.name.0,
+            ptr::null_mut(),
+            k,
+            key_s.0,
+            o,
+            op,
+            e,
+            ev,
+            v,
+            value_s.as_ref().map_or(ptr::null_mut(), |s| s.0),
+        ];
+        let pairs: usize = if value_s.is_some() { 4 } else { 3 };
+        let mut id = raw::RedisModuleStreamID { ms: 0, seq: 0 };
+        // SAFETY: the API table is read-only after load.
+        let add = unsafe { raw::RedisModule_StreamAdd }
+            .ok_or("RedisModule_StreamAdd is not available")?;
+        // SAFETY: `self.key` is open for writing (see `open`); `argv[2..]` holds `2 * pairs` valid
+        // strings that live until the end of this function; StreamAdd copies them into the stream and
+        // keeps no pointer; `id` is a valid out-parameter.
+        let status = unsafe {
+            add(
+                self.key,
+                raw::REDISMODULE_STREAM_ADD_AUTOID as c_int,
+                &mut id,
+                argv[2..].as_mut_ptr(),
+                pairs as i64,
+            )
+        };
+        if status != raw::REDISMODULE_OK as c_int {
+            return Err("the stream refused the entry".into());
+        }
+        let id_s = Temp::new(format!("{}-{}", id.ms, id.seq).as_bytes())?;
+        argv[1] = id_s.0;
+        // SAFETY: the API table is read-only after load.
+        let replicate = unsafe { raw::RedisModule_Replicate }
+            .ok_or("RedisModule_Replicate is not available")?;
+        // SAFETY: `self.ctx.ctx` is the live context; the command name and the "v" format are NUL
+        // terminated; `argv` holds `2 + 2 * pairs` valid strings, which Redis retains for itself.
+        unsafe {
+            replicate(
+                self.ctx.ctx,
+                c"XADD".as_ptr(),
+                c"v".as_ptr(),
+                argv.as_ptr(),
+                2 + 2 * pairs,
+            )
+        };
+        Ok(())
+    }
+}
+
+impl Drop for StreamWriter<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the API table is filled once when the module loads and only read afterwards.
+        if let Some(close) = unsafe { raw::RedisModule_CloseKey } {
+            // SAFETY: `self.key` was opened in `open` and is closed exactly once, here.
+            unsafe { close(self.key) };
+        }
+    }
+}
