@@ -160,7 +160,7 @@ output:
       connection: target
       data_type: hash
       key:
-        expression: concat(['emp:', first_name, ':', last_name])
+        expression: concat(['emp_copy:', first_name, ':', last_name])   # outside emp:* (no write loop)
         language: jmespath
       mapping: [first_name, last_name, address, gender]
 "

@@ -13,14 +13,14 @@ use crate::config::{OnUpdate, RedisConnection, RedisDataType};
 use crate::writer::{RedisShape, RowChange, RowOp, TableTarget};
 
 /// A private Redis server; killed by PID on drop.
-struct TestRedis {
+pub(super) struct TestRedis {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
 }
 
 /// `name` from the environment, else from `<repo>/.deps/env.sh`.
-fn var(name: &str) -> Option<String> {
+pub(super) fn var(name: &str) -> Option<String> {
     if let Ok(v) = std::env::var(name) {
         return Some(v);
     }
@@ -49,7 +49,12 @@ impl TestRedis {
         server
     }
 
-    fn spawn(port: u16, dir: &std::path::Path) -> Child {
+    pub(super) fn spawn(port: u16, dir: &std::path::Path) -> Child {
+        Self::spawn_with(port, dir, &[])
+    }
+
+    /// `redis-server` with RedisJSON on `port` (plain) and `extra` arguments.
+    pub(super) fn spawn_with(port: u16, dir: &std::path::Path, extra: &[String]) -> Child {
         let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/.deps/bin/redis-server");
         let rejson = var("RDI_REJSON").expect("RDI_REJSON (run scripts/deps.sh)");
         Command::new(bin)
@@ -66,6 +71,7 @@ impl TestRedis {
             .arg("--dir")
             .arg(dir)
             .args(["--loadmodule", &rejson])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

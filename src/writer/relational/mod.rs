@@ -19,9 +19,12 @@ pub mod sqlite;
 pub mod sqlserver;
 pub mod table;
 mod temporal;
-#[cfg(all(test, any(feature = "postgres", feature = "mysql")))]
+#[cfg(all(
+    test,
+    any(feature = "postgres", feature = "mysql", feature = "redis-target")
+))]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod test_certs;
+pub(crate) mod test_certs;
 
 use crate::config::Connection;
 use crate::writer::{WriteError, Writer};
