@@ -1,6 +1,7 @@
 //! The writer against a real Redis 7.4 with RedisJSON, started by the test (`<repo>/.deps/bin/redis-server`
 //! or `RDI_REDIS_SERVER`, and `RDI_REJSON`): every data type inserted, updated, deleted and replayed, a
 //! per-record failure isolated, a stopped target then recovery.
+//! Test-only: its `mod` line carries #[cfg(test)].
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

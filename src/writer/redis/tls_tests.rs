@@ -1,6 +1,7 @@
 //! TLS to a real Redis with certificates the test generates: a client certificate is accepted, an
 //! encrypted client key opens with `key_password`, and a CA that did not sign the server's certificate
 //! fails with a schema error (the deploy fails instead of warning that the target is unreachable).
+//! Test-only: its `mod` line carries #[cfg(test)].
 
 use std::process::Child;
 use std::time::{Duration, Instant};

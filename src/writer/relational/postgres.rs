@@ -1,12 +1,12 @@
 //! The PostgreSQL writer: column types from the catalog, every value validated in Rust, bound as text
 //! and cast in SQL; error classification by SQLSTATE; reconnection after a lost connection.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use ::postgres::config::SslMode;
 use ::postgres::error::SqlState;
-use ::postgres::types::{ToSql, Type};
+
 use ::postgres::{Client, Config, Statement};
 
 use super::checkpoint;
@@ -16,8 +16,10 @@ use crate::writer::{Checkpoint, RowChange, RowOp, TableTarget, WriteError, Write
 use super::convert::{json_type, Column, ColumnKind, SqlValue};
 use super::dialect::{Dialect, PostgresDialect};
 use super::table::TableSchema;
+use runs::{prepare, prepare_many, unnest_delete_sql, unnest_upsert_sql, write_rows, write_runs};
 use tls::{is_handshake_failure, tls, Tls};
 
+mod runs;
 mod tls;
 
 /// `application_name` unless the connection sets one.
@@ -404,166 +406,6 @@ fn open(config: &Config, tls: &Tls) -> Result<Client, WriteError> {
             WriteError::Transient(format!("cannot connect: {m}"))
         }
     })
-}
-
-/// Writes the rows in one transaction, each run of consecutive rows of one table and operation as one
-/// `unnest` statement. A run ends before a row whose keys (as text) it already holds, so that an upsert
-/// never meets its own row twice and the order of changes to one row is kept.
-fn write_runs(
-    client: &mut Client,
-    work: &[Item],
-    cp: Option<&Checkpoint>,
-) -> Result<(), ::postgres::Error> {
-    let mut tx = client.transaction()?;
-    let mut start = 0;
-    while let Some(first) = work.get(start) {
-        let keys = first.table.schema.keys;
-        let mut seen: HashSet<&[Option<String>]> = HashSet::new();
-        let mut end = start;
-        while let Some(item) = work.get(end) {
-            let same = std::ptr::eq(item.many, first.many);
-            let key = item.params.get(..keys).unwrap_or_default();
-            if !same || (first.op != RowOp::Insert && keys > 0 && !seen.insert(key)) {
-                break;
-            }
-            end += 1;
-        }
-        let run = &work[start..end];
-        if run.len() == 1 {
-            execute_one(&mut tx, first)?;
-        } else {
-            let width = first.params.len();
-            let columns: Vec<Vec<Option<&str>>> = (0..width)
-                .map(|c| {
-                    run.iter()
-                        .map(|item| item.params.get(c).and_then(|p| p.as_deref()))
-                        .collect()
-                })
-                .collect();
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
-            tx.execute(first.many, &refs)?;
-        }
-        start = end;
-    }
-    record_checkpoint(&mut tx, cp)?;
-    tx.commit()
-}
-
-/// Writes the rows in one transaction, one statement per row.
-fn write_rows(
-    client: &mut Client,
-    work: &[Item],
-    cp: Option<&Checkpoint>,
-) -> Result<(), ::postgres::Error> {
-    let mut tx = client.transaction()?;
-    for item in work {
-        execute_one(&mut tx, item)?;
-    }
-    record_checkpoint(&mut tx, cp)?;
-    tx.commit()
-}
-
-/// Records the batch's queue position in the same transaction (applier.exactly_once).
-fn record_checkpoint(
-    tx: &mut ::postgres::Transaction<'_>,
-    cp: Option<&Checkpoint>,
-) -> Result<(), ::postgres::Error> {
-    if let Some(cp) = cp {
-        let sql = checkpoint::upsert_sql(&cp.table, "$1", "$2", "now()");
-        tx.execute(sql.as_str(), &[&cp.stream, &cp.position])?;
-    }
-    Ok(())
-}
-
-fn execute_one(tx: &mut ::postgres::Transaction<'_>, item: &Item) -> Result<(), ::postgres::Error> {
-    let refs: Vec<&(dyn ToSql + Sync)> = item
-        .params
-        .iter()
-        .map(|p| p as &(dyn ToSql + Sync))
-        .collect();
-    tx.execute(item.one, &refs).map(|_| ())
-}
-
-/// The upsert (or plain insert) of many rows: one text array per column, cast per column like the
-/// single-row statement, with the same `ON CONFLICT` clause.
-fn unnest_upsert_sql(schema: &TableSchema, upsert: bool) -> String {
-    let d = PostgresDialect;
-    let n = schema.columns.len();
-    let names: Vec<String> = schema.columns.iter().map(|c| d.quote(&c.name)).collect();
-    let casts: Vec<String> = schema
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("CAST(u.c{i} AS {})", c.sql_type))
-        .collect();
-    let single = d.insert_sql(schema);
-    let tail = if upsert {
-        d.upsert_sql(schema)
-            .get(single.len()..)
-            .unwrap_or_default()
-            .to_string()
-    } else {
-        String::new()
-    };
-    format!(
-        "INSERT INTO {} ({}) SELECT {} FROM {}{tail}",
-        d.table_name(schema),
-        names.join(", "),
-        casts.join(", "),
-        unnest_from(n),
-    )
-}
-
-/// The delete of many rows by their keys.
-fn unnest_delete_sql(schema: &TableSchema) -> String {
-    let d = PostgresDialect;
-    let keys = schema.key_columns();
-    let names: Vec<String> = keys.iter().map(|c| d.quote(&c.name)).collect();
-    let casts: Vec<String> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("CAST(u.c{i} AS {})", c.sql_type))
-        .collect();
-    format!(
-        "DELETE FROM {} WHERE ({}) IN (SELECT {} FROM {})",
-        d.table_name(schema),
-        names.join(", "),
-        casts.join(", "),
-        unnest_from(keys.len()),
-    )
-}
-
-fn unnest_from(n: usize) -> String {
-    let arrays: Vec<String> = (1..=n).map(|i| format!("${i}::text[]")).collect();
-    let aliases: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
-    format!("unnest({}) AS u({})", arrays.join(", "), aliases.join(", "))
-}
-
-/// Prepares a statement of `params` text-array parameters (checked like [`prepare`]).
-fn prepare_many(client: &mut Client, sql: &str, params: usize) -> Result<Statement, WriteError> {
-    let types = vec![Type::TEXT_ARRAY; params];
-    let empty: Vec<Vec<Option<&str>>> = vec![Vec::new(); params];
-    let refs: Vec<&(dyn ToSql + Sync)> = empty.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    let explain = client
-        .prepare_typed(&format!("EXPLAIN {sql}"), &types)
-        .map_err(|e| classify(&e))?;
-    client.query(&explain, &refs).map_err(|e| classify(&e))?;
-    client.prepare_typed(sql, &types).map_err(|e| classify(&e))
-}
-
-/// Prepares a statement of `params` text parameters, after planning it once with `EXPLAIN`: planning
-/// checks what the catalog and the parser do not (keys without a unique index for `ON CONFLICT`,
-/// table rights), so that `check` finds it rather than the first write.
-fn prepare(client: &mut Client, sql: &str, params: usize) -> Result<Statement, WriteError> {
-    let types = vec![Type::TEXT; params];
-    let nulls: Vec<Option<&str>> = vec![None; params];
-    let refs: Vec<&(dyn ToSql + Sync)> = nulls.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    let explain = client
-        .prepare_typed(&format!("EXPLAIN {sql}"), &types)
-        .map_err(|e| classify(&e))?;
-    client.query(&explain, &refs).map_err(|e| classify(&e))?;
-    client.prepare_typed(sql, &types).map_err(|e| classify(&e))
 }
 
 /// Converts a row into its text parameters, or the reason it is rejected.
