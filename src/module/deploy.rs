@@ -153,12 +153,28 @@ fn apply(src: Sources, deployment: Deployment, notes: Vec<String>, dry_run: bool
     );
     super::queue::sync_pending(&ctx, &pipeline);
     let eviction = super::status::eviction_warning(&ctx);
+    // A job that is no longer deployed keeps its queue: nothing captured is ever dropped silently.
+    let removed: Vec<String> = previous
+        .iter()
+        .flat_map(|p| p.capture.iter())
+        .filter(|old| !pipeline.capture.iter().any(|c| c.name == old.name))
+        .filter_map(|old| {
+            let n = super::queue::length(&ctx, &old.queue);
+            (n > 0).then(|| {
+                format!(
+                    "job `{}` was removed with {n} change(s) queued: its queue {} is kept and drains if the job is deployed again (DEL it to drop them)",
+                    old.name, old.queue
+                )
+            })
+        })
+        .collect();
     let jobs = pipeline.capture.len();
     let mut notes = notes;
     runtime::replace(Some(Arc::new(pipeline)));
     ctx.log_notice(&format!("rdi: deployed {jobs} job(s)"));
     notes.extend(warnings);
     notes.extend(eviction);
+    notes.extend(removed);
     Ok(reply(notes))
 }
 
