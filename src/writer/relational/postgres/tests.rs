@@ -9,7 +9,12 @@ use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::Arc;
 
-fn target(schema: Option<&str>, table: &str, keys: &[&str], others: &[&str]) -> Arc<TableTarget> {
+pub(super) fn target(
+    schema: Option<&str>,
+    table: &str,
+    keys: &[&str],
+    others: &[&str],
+) -> Arc<TableTarget> {
     let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     Arc::new(TableTarget {
         redis: None,
@@ -20,7 +25,7 @@ fn target(schema: Option<&str>, table: &str, keys: &[&str], others: &[&str]) -> 
     })
 }
 
-fn up(t: &Arc<TableTarget>, values: Vec<Value>) -> RowChange {
+pub(super) fn up(t: &Arc<TableTarget>, values: Vec<Value>) -> RowChange {
     RowChange {
         target: t.clone(),
         op: RowOp::Upsert,
@@ -525,43 +530,6 @@ fn values_render_as_postgres_input_text() {
         Some("\\x00ab")
     );
     assert_eq!(postgres_text(SqlValue::Null), None);
-}
-
-#[test]
-fn tls_verify_full_with_generated_certificates_and_a_wrong_ca_fails_clearly() {
-    let certs = crate::writer::relational::test_certs::generate();
-    let server = PgServer::start();
-    server.enable_ssl(&certs);
-    let mut s = server.admin();
-    s.query_args.insert("sslmode".into(), "verify-full".into());
-    s.query_args
-        .insert("sslrootcert".into(), certs.path("ca.pem"));
-    s.query_args
-        .insert("sslcert".into(), certs.path("client.pem"));
-    s.query_args
-        .insert("sslkey".into(), certs.path("client.key"));
-    let db = database_on(&s, "tls");
-    sql(&db, "CREATE TABLE t (id int PRIMARY KEY)");
-    let mut writer = PostgresWriter::connect(&db).unwrap();
-    let t = target(None, "t", &["id"], &[]);
-    writer.write(&[up(&t, vec![json!(1)])]).unwrap();
-    let client = writer.client().unwrap();
-    let row = client
-        .query_one(
-            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-            &[],
-        )
-        .unwrap();
-    assert!(row.get::<_, bool>(0), "the connection is not encrypted");
-    let mut wrong = (*db).clone();
-    wrong
-        .query_args
-        .insert("sslrootcert".into(), certs.path("other-ca.pem"));
-    let err = PostgresWriter::connect(&wrong).err().unwrap();
-    assert!(
-        matches!(&err, WriteError::Schema(m) if m.starts_with("cannot connect") && m.contains("certificate verify failed")),
-        "{err:?}"
-    );
 }
 
 #[test]
