@@ -18,6 +18,11 @@ test: build
 	@$(ENV) && cargo test --release --lib
 	@$(ENV) && cargo test --release -p module-tests -- --test-threads=4
 	@$(ENV) && cargo test --release -p redis-di
+	@$(ENV) && for v in RDI_TEST_SQLSERVER RDI_TEST_ORACLE RDI_TEST_CASSANDRA; do \
+	  t=$$(echo $$v | sed 's/RDI_TEST_//' | tr A-Z a-z); \
+	  if [ -n "$${!v:-}" ]; then cargo test --release --lib -- --ignored "conformance_against_a_real_$$t"; \
+	  else echo "skipped: $$v is not set, so the $$t conformance suite did not run (its statements are unit-tested)"; fi; \
+	done
 
 ## chaos: fault scenarios under write load (kill -9 with AOF always, PostgreSQL outage, failover to a
 ## replica, redeploy), 5 runs each, comparing every key with its row; not part of `make test`
