@@ -29,6 +29,24 @@ pub(crate) mod test_certs;
 use crate::config::Connection;
 use crate::writer::{WriteError, Writer};
 
+/// Forgets what an error made stale in a SQL writer: the session after a transient error (it may be
+/// half dead, and a new one is cheap next to the back-off), the checked tables after a transient or a
+/// schema error (an operator may have fixed the table).
+pub(crate) fn forget_stale<C, K, V>(
+    err: &WriteError,
+    session: &mut Option<C>,
+    tables: &mut std::collections::HashMap<K, V>,
+) {
+    match err {
+        WriteError::Transient(_) => {
+            *session = None;
+            tables.clear();
+        }
+        WriteError::Schema(_) => tables.clear(),
+        WriteError::Batch(_) => {}
+    }
+}
+
 /// Opens a writer for a SQL connection. Fails with [`WriteError::Transient`] when the target is
 /// unreachable and with [`WriteError::Schema`] when the connection's settings cannot work.
 pub fn connect(conn: &Connection) -> Result<Box<dyn Writer>, WriteError> {

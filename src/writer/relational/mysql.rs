@@ -181,14 +181,7 @@ impl MysqlWriter {
     /// Forgets what an error made stale: the connection after a transient error, the checked tables
     /// after a schema error.
     fn after_error(&mut self, err: &WriteError) {
-        match err {
-            WriteError::Transient(_) => {
-                self.conn = None;
-                self.tables.clear();
-            }
-            WriteError::Schema(_) => self.tables.clear(),
-            WriteError::Batch(_) => {}
-        }
+        super::forget_stale(err, &mut self.conn, &mut self.tables);
     }
 }
 

@@ -170,14 +170,7 @@ impl OracleWriter {
     }
 
     fn after_error(&mut self, err: &WriteError) {
-        match err {
-            WriteError::Transient(_) => {
-                self.conn = None;
-                self.tables.clear();
-            }
-            WriteError::Schema(_) => self.tables.clear(),
-            WriteError::Batch(_) => {}
-        }
+        super::forget_stale(err, &mut self.conn, &mut self.tables);
     }
 }
 

@@ -252,14 +252,7 @@ impl PostgresWriter {
     /// Forgets what an error made stale: the connection after a transient error (it may be half
     /// dead, and a new one is cheap next to the back-off), the checked tables after a schema error.
     fn after_error(&mut self, err: &WriteError) {
-        match err {
-            WriteError::Transient(_) => {
-                self.client = None;
-                self.tables.clear();
-            }
-            WriteError::Schema(_) => self.tables.clear(),
-            WriteError::Batch(_) => {}
-        }
+        super::forget_stale(err, &mut self.client, &mut self.tables);
     }
 }
 

@@ -157,14 +157,7 @@ impl SqlServerWriter {
     }
 
     fn after_error(&mut self, err: &WriteError) {
-        match err {
-            WriteError::Transient(_) => {
-                self.client = None;
-                self.tables.clear();
-            }
-            WriteError::Schema(_) => self.tables.clear(),
-            WriteError::Batch(_) => {}
-        }
+        super::forget_stale(err, &mut self.client, &mut self.tables);
     }
 }
 
