@@ -2,6 +2,7 @@
 //!
 //! This package never links the module (whose global allocator is Redis's): it talks to servers only.
 
+pub mod cluster;
 pub mod commands;
 pub mod env;
 pub mod fixture;

@@ -83,7 +83,7 @@ pub fn on_keyspace_event(ctx: &Context, _kind: NotifyEvent, event: &str, key: &[
         return;
     }
     let kind = classify(event);
-    if kind == EventKind::Ignore {
+    if kind == EventKind::Ignore || (event == "del" && super::migrate::is_moving(key)) {
         return;
     }
     let Some(pipeline) = runtime::current() else {
@@ -164,7 +164,11 @@ pub fn on_key_removed(ctx: &Context, key: &[u8], value: Option<String>, overwrit
 
 /// Whether a key is tracked by any job of the pipeline in force (for the removal event).
 pub fn is_tracked(key: &[u8]) -> bool {
-    if keys::is_own(key) || !runtime::is_primary() || runtime::is_loading() {
+    if keys::is_own(key)
+        || !runtime::is_primary()
+        || runtime::is_loading()
+        || super::migrate::is_moving(key)
+    {
         return false;
     }
     runtime::current().is_some_and(|p| p.capture.iter().any(|j| j.pattern.matches(key)))

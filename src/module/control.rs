@@ -88,7 +88,7 @@ pub fn undeploy(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
                 .replicate()
                 .errors_as_replies()
                 .build();
-            let mut doomed = vec![keys::DEPLOY_KEY.to_string()];
+            let mut doomed = vec![keys::deploy_key()];
             doomed.extend(pipeline.capture.iter().map(|j| j.queue.clone()));
             for key in &doomed {
                 let _: CallResult = ctx.call_ext("DEL", &opts, &[key.as_str()]);

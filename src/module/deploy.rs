@@ -135,7 +135,7 @@ fn apply(src: Sources, deployment: Deployment, notes: Vec<String>, dry_run: bool
     }
     let tsc = ThreadSafeContext::new();
     let ctx = tsc.lock();
-    if let Err(e) = store(&ctx, &src) {
+    if let Err(e) = super::cluster::settle_tag(&ctx).and_then(|()| store(&ctx, &src)) {
         // Put the old pipeline back to work before failing.
         restart_current();
         return Err(RedisError::String(format!(
@@ -215,23 +215,20 @@ fn store(ctx: &Context, src: &Sources) -> Result<(), String> {
         res.map(|_| ())
             .map_err(|e| e.to_utf8_string().unwrap_or_default())
     };
-    call("DEL", &[keys::DEPLOY_NEXT_KEY])?;
+    let (next, current) = (keys::deploy_next_key(), keys::deploy_key());
+    call("DEL", &[next.as_str()])?;
     let job_fields: Vec<String> = src
         .jobs
         .iter()
         .map(|(n, _)| format!("{}{n}", keys::JOB_FIELD_PREFIX))
         .collect();
-    let mut args: Vec<&str> = vec![
-        keys::DEPLOY_NEXT_KEY,
-        keys::CONFIG_FIELD,
-        src.config.as_str(),
-    ];
+    let mut args: Vec<&str> = vec![next.as_str(), keys::CONFIG_FIELD, src.config.as_str()];
     for (field, (_, yaml)) in job_fields.iter().zip(&src.jobs) {
         args.push(field);
         args.push(yaml);
     }
     call("HSET", &args)?;
-    call("RENAME", &[keys::DEPLOY_NEXT_KEY, keys::DEPLOY_KEY])
+    call("RENAME", &[next.as_str(), current.as_str()])
 }
 
 /// Connects to every target and checks each output's table and columns. Returns problems (missing

@@ -5,6 +5,7 @@
 //! Runs before every command on the main thread: one atomic load and a byte comparison on the common
 //! path; patterns are matched only for HDEL or while back-pressure is active.
 
+use std::cell::Cell;
 use std::os::raw::c_int;
 
 use redis_module::{
@@ -15,8 +16,17 @@ use redis_module::{
 use super::capture;
 use super::runtime;
 
-/// Registers the filter. It does not see the module's own `RedisModule_Call`s (NOSELF).
+thread_local! {
+    // Set on the main thread when the filter is registered. Redis runs filters for the writer
+    // threads' `RedisModule_Call`s too (NOSELF does not cover thread-safe contexts): those are the
+    // module's own reads and trims and must pass untouched.
+    static ON_MAIN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Registers the filter. It does not see the module's own `RedisModule_Call`s (NOSELF on the main
+/// thread, [`ON_MAIN`] elsewhere).
 pub fn register(ctx: &Context) -> Result<(), String> {
+    ON_MAIN.with(|m| m.set(true));
     // SAFETY: called from the module's load with its context; the callback lives as long as the module.
     let filter = unsafe {
         match raw::RedisModule_RegisterCommandFilter {
@@ -91,12 +101,19 @@ fn written_keys(cmd: &[u8], argc: c_int) -> Vec<c_int> {
 }
 
 extern "C" fn on_command(fctx: *mut raw::RedisModuleCommandFilterCtx) {
+    if !ON_MAIN.with(Cell::get) {
+        return;
+    }
     // SAFETY: `fctx` is valid for this callback.
     let argc = unsafe { raw::RedisModule_CommandFilterArgsCount.map_or(0, |f| f(fctx)) };
+    let Some(cmd) = arg(fctx, 0) else { return };
+    super::migrate::on_command(cmd.eq_ignore_ascii_case(b"migrate"), || {
+        let args: Vec<&[u8]> = (1..argc).filter_map(|i| arg(fctx, i)).collect();
+        super::migrate::moved_keys(&args)
+    });
     if argc < 2 {
         return;
     }
-    let Some(cmd) = arg(fctx, 0) else { return };
     let pressure = runtime::backpressure_active();
     let is_hdel = cmd.eq_ignore_ascii_case(b"hdel");
     if !pressure && !is_hdel {

@@ -2,6 +2,7 @@
 
 pub mod append;
 pub mod capture;
+pub mod cluster;
 pub mod control;
 pub mod deploy;
 pub mod events;
@@ -11,6 +12,7 @@ pub mod jobs;
 pub mod keys;
 pub mod lock;
 pub mod metrics;
+pub mod migrate;
 pub mod queue;
 pub mod rejected;
 pub mod removal;

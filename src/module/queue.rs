@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use redis_module::{CallOptionsBuilder, CallResult, Context, RedisValue};
+use redis_module::{raw, CallOptionsBuilder, CallResult, Context, RedisString, RedisValue};
 use serde_json::{Map, Value};
 
 use super::keys;
@@ -132,11 +132,18 @@ pub fn sync_pending(ctx: &Context, p: &runtime::Pipeline) {
 }
 
 /// Number of entries of a stream.
+/// Read through the key API: on a cluster node that has just started, commands on keys are refused
+/// until the cluster is up, and the pending counts are taken before that.
 pub fn length(ctx: &Context, stream: &str) -> u64 {
-    match ctx.call("XLEN", &[stream]) {
-        Ok(RedisValue::Integer(n)) => n.max(0) as u64,
-        _ => 0,
+    let name = RedisString::create(None, stream.as_bytes());
+    let key = raw::open_key(ctx.ctx, name.inner, raw::KeyMode::READ);
+    if key.is_null() {
+        return 0;
     }
+    // SAFETY: `key` was opened for reading above and is closed once, right after.
+    let n = unsafe { raw::RedisModule_ValueLength.map_or(0, |f| f(key)) };
+    raw::close_key(key);
+    n as u64
 }
 
 /// The value of a key as a record: a hash as an object of string fields, a JSON document (RedisJSON)

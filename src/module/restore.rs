@@ -2,34 +2,38 @@
 
 use std::sync::Arc;
 
-use redis_module::{Context, RedisValue};
+use redis_module::key::KeyFlags;
+use redis_module::{Context, KeyType, RedisString, ScanKeyCursor};
 
 use super::deploy::{validate, Sources};
 use super::keys;
-use super::queue::{text, RedisQueue};
+use super::queue::RedisQueue;
 use super::runtime::{self, Pipeline};
 use super::warnings;
 use crate::writer;
 
-/// Reads the deployed YAML, if any.
+/// Reads the deployed YAML, if any. Through the key API, not a command: on a cluster node that has
+/// just started, commands on keys are refused until the cluster is up, and the pipeline must come
+/// back before that.
 pub fn read_sources(ctx: &Context) -> Option<Sources> {
-    let reply = ctx.call("HGETALL", &[keys::DEPLOY_KEY]).ok()?;
-    let RedisValue::Array(items) = reply else {
+    let name = RedisString::create(None, keys::deploy_key().as_bytes());
+    let key = ctx.open_key_with_flags(&name, KeyFlags::NOTOUCH);
+    if key.key_type() != KeyType::Hash {
         return None;
-    };
+    }
     let mut src = Sources::default();
     let mut have_config = false;
-    for pair in items.chunks(2) {
-        let (Some(f), Some(v)) = (pair.first().and_then(text), pair.get(1).and_then(text)) else {
-            continue;
+    ScanKeyCursor::new(key).for_each(|_, field, value| {
+        let (Ok(f), Ok(v)) = (field.try_as_str(), value.try_as_str()) else {
+            return;
         };
         if f == keys::CONFIG_FIELD {
-            src.config = v;
+            src.config = v.to_string();
             have_config = true;
-        } else if let Some(name) = f.strip_prefix(keys::JOB_FIELD_PREFIX) {
-            src.jobs.push((name.to_string(), v));
+        } else if let Some(job) = f.strip_prefix(keys::JOB_FIELD_PREFIX) {
+            src.jobs.push((job.to_string(), v.to_string()));
         }
-    }
+    });
     src.jobs.sort();
     have_config.then_some(src)
 }
@@ -38,6 +42,9 @@ pub fn read_sources(ctx: &Context) -> Option<Sources> {
 /// on a primary. The old pipeline's writers are asked to stop, not waited for: this runs on the main
 /// thread, which they may need.
 pub fn restore(ctx: &Context) {
+    if let Err(e) = super::cluster::settle_tag(ctx) {
+        ctx.log_notice(&format!("rdi: no deployment restored yet: {e}"));
+    }
     let next = match read_sources(ctx) {
         None => None,
         Some(src) => {

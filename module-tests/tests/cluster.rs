@@ -1,0 +1,152 @@
+//! Redis Cluster: three primaries, each deployed with the same job, each capturing and writing the keys
+//! it holds into one PostgreSQL table; the module's keys stay in a slot the node serves; a slot with
+//! tracked keys migrated to another node (MIGRATE) leaves their rows in place, and the new owner captures
+//! them from then on; a restarted node brings its pipeline back before the cluster is up.
+
+use module_tests::cluster::{slot_of, Cluster};
+use module_tests::yaml::{pg_config, pg_job};
+use module_tests::{drain, query_text, row, PgServer, RedisOpts, Status, FAST_RETRY};
+
+const KEYS: usize = 300;
+const DDL: &str = "CREATE TABLE emp (id integer PRIMARY KEY, name text)";
+const ALL: &str = "SELECT id::text, name FROM emp ORDER BY id";
+
+fn module_keys(node: &mut redis::Connection) -> Vec<String> {
+    let mut keys: Vec<String> = redis::cmd("KEYS").arg("__rdi__:*").query(node).unwrap();
+    keys.sort();
+    keys
+}
+
+fn own_slots(cluster: &Cluster, i: usize, slot: u16) -> bool {
+    cluster.owner(slot) == i
+}
+
+fn drain_all(cluster: &Cluster) {
+    for node in &cluster.nodes {
+        drain(&mut node.client());
+    }
+}
+
+fn written(cluster: &Cluster) -> Vec<(i64, i64, i64)> {
+    cluster
+        .nodes
+        .iter()
+        .map(|n| {
+            let s = Status::query(&mut n.client());
+            let j = s.job("emp");
+            (j.inserted, j.updated, j.deleted)
+        })
+        .collect()
+}
+
+#[test]
+fn three_primaries_capture_their_own_keys_and_slot_migration_keeps_rows() {
+    let pg = PgServer::shared();
+    let db = pg.create_database("cluster3");
+    pg.client(&db).batch_execute(DDL).unwrap();
+    let mut cluster = Cluster::start(3, RedisOpts::redis74().appendonly());
+    let config = pg_config(pg, &db, &[FAST_RETRY]);
+    let job = pg_job("emp:*", "emp", &["id"], &["name"]);
+    for node in &cluster.nodes {
+        module_tests::deploy_ok(&mut node.client(), &config, &[("emp", &job)]);
+    }
+
+    // The module's keys on each node carry a tag of a slot that node serves.
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let keys = module_keys(&mut node.client());
+        assert_eq!(keys.len(), 1, "node {i}: {keys:?}");
+        assert!(keys[0].starts_with("__rdi__:{"), "{keys:?}");
+        assert!(
+            own_slots(&cluster, i, slot_of(&keys[0])),
+            "node {i}: {keys:?}"
+        );
+    }
+
+    let mut router = cluster.router();
+    for i in 1..=KEYS {
+        let id = i.to_string();
+        router.must(&[
+            "HSET",
+            &format!("emp:{i}"),
+            "id",
+            &id,
+            "name",
+            &format!("n{i}"),
+        ]);
+    }
+    drain_all(&cluster);
+    let rows = query_text(&mut pg.client(&db), ALL);
+    assert_eq!(rows.len(), KEYS);
+    let per_node = written(&cluster);
+    assert!(
+        per_node.iter().all(|(ins, _, _)| *ins > 0),
+        "every primary writes its own keys: {per_node:?}"
+    );
+    assert_eq!(
+        per_node.iter().map(|(ins, _, _)| ins).sum::<i64>(),
+        KEYS as i64,
+        "each key written once, by its node: {per_node:?}"
+    );
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let keys = module_keys(&mut node.client());
+        assert_eq!(keys.len(), 2, "deploy + queue on node {i}: {keys:?}");
+        assert!(
+            keys.iter().all(|k| own_slots(&cluster, i, slot_of(k))),
+            "{keys:?}"
+        );
+    }
+
+    // Migrate the slot of emp:1 (with every tracked key in it) to another node.
+    let slot = slot_of("emp:1");
+    let from = cluster.owner(slot);
+    let to = (from + 1) % 3;
+    let in_slot: Vec<usize> = (1..=KEYS)
+        .filter(|i| slot_of(&format!("emp:{i}")) == slot)
+        .collect();
+    let moved = cluster.migrate_slot(slot, from, to);
+    assert_eq!(moved, in_slot.len());
+    assert_eq!(cluster.owner(slot), to);
+    drain_all(&cluster);
+    assert_eq!(
+        query_text(&mut pg.client(&db), ALL).len(),
+        KEYS,
+        "MIGRATE must not delete the rows of the keys it moves"
+    );
+    let after = written(&cluster);
+    assert_eq!(after[from].2, 0, "the source captured no delete: {after:?}");
+
+    // The new owner captures the moved keys from now on.
+    router.must(&["HSET", "emp:1", "name", "moved"]);
+    let gone = *in_slot.last().unwrap();
+    if gone != 1 {
+        router.must(&["DEL", &format!("emp:{gone}")]);
+    }
+    drain_all(&cluster);
+    let one = query_text(
+        &mut pg.client(&db),
+        "SELECT id::text, name FROM emp WHERE id = 1",
+    );
+    assert_eq!(one, vec![row(&["1", "moved"])]);
+    let remaining = query_text(&mut pg.client(&db), ALL).len();
+    assert_eq!(remaining, if gone != 1 { KEYS - 1 } else { KEYS });
+
+    // A restarted node restores its pipeline (before the cluster is up) and goes on capturing.
+    let node = cluster.owner(slot_of("emp:2"));
+    cluster.nodes[node].restart();
+    cluster.wait_ok();
+    let status = Status::query(&mut cluster.nodes[node].client());
+    assert_eq!(status.job("emp").key_pattern, "emp:*", "{}", status.raw);
+    let mut router = cluster.router();
+    router.must(&["HSET", "emp:2", "name", "after restart"]);
+    drain(&mut cluster.nodes[node].client());
+    let two = query_text(
+        &mut pg.client(&db),
+        "SELECT id::text, name FROM emp WHERE id = 2",
+    );
+    assert_eq!(two, vec![row(&["2", "after restart"])]);
+    let keys = module_keys(&mut cluster.nodes[node].client());
+    assert!(
+        keys.iter().all(|k| own_slots(&cluster, node, slot_of(k))),
+        "{keys:?}"
+    );
+}
