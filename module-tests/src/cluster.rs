@@ -149,16 +149,12 @@ impl Cluster {
 
     /// A router over fresh connections to every node.
     pub fn router(&self) -> Router {
-        Router {
-            conns: self.nodes.iter().map(|n| n.client()).collect(),
-            ports: self.nodes.iter().map(|n| n.port()).collect(),
-            owners: (0..SLOTS).map(|s| self.owner_guess(s)).collect(),
-        }
+        Router::connect(&self.ports()).expect("connect to every node")
     }
 
-    /// The owner of a slot by the initial even split (the router corrects itself on MOVED).
-    fn owner_guess(&self, slot: u16) -> usize {
-        (slot as usize * self.nodes.len() / SLOTS as usize).min(self.nodes.len() - 1)
+    /// The nodes' ports, by node index.
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|n| n.port()).collect()
     }
 
     /// Moves `slot` from node `from` to node `to`, keys included, as `redis-cli --cluster reshard`
@@ -233,6 +229,26 @@ pub struct Router {
 }
 
 impl Router {
+    /// Connects to every node (by port); slots are first guessed from an even split of the slots
+    /// over the nodes in order, then learnt from MOVED replies.
+    pub fn connect(ports: &[u16]) -> redis::RedisResult<Router> {
+        let mut conns = Vec::new();
+        for port in ports {
+            let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+            let conn = client.get_connection_with_timeout(Duration::from_millis(500))?;
+            conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+            conns.push(conn);
+        }
+        let n = ports.len().max(1);
+        Ok(Router {
+            conns,
+            ports: ports.to_vec(),
+            owners: (0..SLOTS)
+                .map(|s| (s as usize * n / SLOTS as usize).min(n - 1))
+                .collect(),
+        })
+    }
+
     /// Runs `args` (`[name, key, ...]`) on the owner of the key, following MOVED and ASK.
     pub fn call(&mut self, args: &[&str]) -> redis::RedisResult<Value> {
         let slot = slot_of(args[1]);

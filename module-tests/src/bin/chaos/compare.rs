@@ -6,6 +6,7 @@
 //! - diverged: a row whose value differs from its key's (not older), or a row whose key does not exist.
 
 use crate::load::{seq_of, History, TOTAL_IDS};
+use module_tests::cluster::Router;
 use std::collections::BTreeMap;
 
 /// The outcome of one comparison.
@@ -33,6 +34,16 @@ pub fn read_redis(connection: &mut redis::Connection) -> redis::RedisResult<Vec<
         values.extend(part);
     }
     Ok(values)
+}
+
+/// [`read_redis`] on a cluster: each key read from its owner.
+pub fn read_cluster(router: &mut Router) -> redis::RedisResult<Vec<Option<String>>> {
+    (0..TOTAL_IDS)
+        .map(|id| {
+            let key = format!("kv:{id}");
+            redis::from_redis_value(&router.call(&["HGET", &key, "v"])?)
+        })
+        .collect()
 }
 
 /// Rows of `kv` in PostgreSQL: id → v.

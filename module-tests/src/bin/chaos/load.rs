@@ -2,6 +2,7 @@
 //! and remember every operation they issued and whether it was acknowledged (and replicated, when
 //! asked): the ground truth the comparison checks Redis and PostgreSQL against.
 
+use module_tests::cluster::Router;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -37,6 +38,9 @@ pub struct Target {
     pub port: AtomicU16,
     /// Whether an operation counts only after `WAIT 1` confirmed a replica has it.
     pub require_replica: AtomicBool,
+    /// The ports of a cluster's primaries: commands go to the owner of their key (MOVED and ASK
+    /// followed), and `port` is not used.
+    pub cluster: Option<Vec<u16>>,
 }
 
 /// A running load.
@@ -50,10 +54,32 @@ pub struct Load {
 impl Load {
     /// Starts [`THREADS`] writers against 127.0.0.1:`port`, for at most `limit`.
     pub fn start(port: u16, require_replica: bool, limit: Duration, tag: &str) -> Load {
-        let target = Arc::new(Target {
-            port: AtomicU16::new(port),
-            require_replica: AtomicBool::new(require_replica),
-        });
+        Self::start_on(
+            Target {
+                port: AtomicU16::new(port),
+                require_replica: AtomicBool::new(require_replica),
+                cluster: None,
+            },
+            limit,
+            tag,
+        )
+    }
+
+    /// Starts [`THREADS`] writers against the cluster whose primaries listen on `ports`.
+    pub fn start_cluster(ports: Vec<u16>, limit: Duration, tag: &str) -> Load {
+        Self::start_on(
+            Target {
+                port: AtomicU16::new(0),
+                require_replica: AtomicBool::new(false),
+                cluster: Some(ports),
+            },
+            limit,
+            tag,
+        )
+    }
+
+    fn start_on(target: Target, limit: Duration, tag: &str) -> Load {
+        let target = Arc::new(target);
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(AtomicU64::new(0));
         let deadline = Instant::now() + limit;
@@ -118,6 +144,48 @@ fn connect(port: u16) -> Option<redis::Connection> {
     Some(connection)
 }
 
+/// Where a writer thread sends its commands.
+enum Conn {
+    /// One server, by port.
+    Single(u16, redis::Connection),
+    /// A cluster.
+    Cluster(Router),
+}
+
+impl Conn {
+    fn open(target: &Target) -> Option<Conn> {
+        match &target.cluster {
+            Some(ports) => Router::connect(ports).ok().map(Conn::Cluster),
+            None => {
+                let port = target.port.load(Ordering::SeqCst);
+                connect(port).map(|c| Conn::Single(port, c))
+            }
+        }
+    }
+
+    /// Whether this connection still goes where the target says.
+    fn current(&self, target: &Target) -> bool {
+        match self {
+            Conn::Single(port, _) => *port == target.port.load(Ordering::SeqCst),
+            Conn::Cluster(_) => true,
+        }
+    }
+
+    fn query(&mut self, cmd: &redis::Cmd, args: &[String]) -> redis::RedisResult<i64> {
+        match self {
+            Conn::Single(_, c) => cmd.query(c),
+            Conn::Cluster(_) if args.len() < 2 => Err(redis::RedisError::from((
+                redis::ErrorKind::ClientError,
+                "a cluster command needs a key",
+            ))),
+            Conn::Cluster(router) => {
+                let words: Vec<&str> = args.iter().map(String::as_str).collect();
+                redis::from_redis_value(&router.call(&words)?)
+            }
+        }
+    }
+}
+
 fn writer(
     t: u32,
     tag: &str,
@@ -129,37 +197,43 @@ fn writer(
     let seed = 0x9E37_79B9_7F4A_7C15 ^ (u64::from(t) + 1).wrapping_mul(0x2545_F491_4F6C_DD1D);
     let mut rng = Rng(seed);
     let mut ops = Vec::new();
-    let mut connection: Option<(u16, redis::Connection)> = None;
+    let mut connection: Option<Conn> = None;
     let mut seq: u64 = 0;
     while !stop.load(Ordering::SeqCst) && Instant::now() < deadline && seq < MAX_OPS_PER_THREAD {
-        let port = target.port.load(Ordering::SeqCst);
-        if connection.as_ref().map(|(p, _)| *p) != Some(port) {
-            connection = connect(port).map(|c| (port, c));
+        if !connection.as_ref().is_some_and(|c| c.current(target)) {
+            connection = Conn::open(target);
             if connection.is_none() {
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
             }
         }
-        let (_, conn) = connection.as_mut().expect("connected");
+        let conn = connection.as_mut().expect("connected");
         let id = t * IDS_PER_THREAD + (rng.next() % u64::from(IDS_PER_THREAD)) as u32;
         seq += 1;
         let key = format!("kv:{id}");
         let value = (rng.next() % 100 >= DEL_PERCENT).then(|| format!("{tag}-{seq}"));
-        let reply: redis::RedisResult<i64> = match &value {
-            Some(v) => redis::cmd("HSET")
-                .arg(&key)
-                .arg("id")
-                .arg(id)
-                .arg("v")
-                .arg(v)
-                .arg("n")
-                .arg(seq % 1000)
-                .query(conn),
-            None => redis::cmd("DEL").arg(&key).query(conn),
+        let args: Vec<String> = match &value {
+            Some(v) => vec![
+                "HSET".into(),
+                key,
+                "id".into(),
+                id.to_string(),
+                "v".into(),
+                v.clone(),
+                "n".into(),
+                (seq % 1000).to_string(),
+            ],
+            None => vec!["DEL".into(), key],
         };
+        let mut cmd = redis::cmd(&args[0]);
+        for a in &args[1..] {
+            cmd.arg(a);
+        }
+        let reply = conn.query(&cmd, &args);
         let mut must_survive = reply.is_ok();
         if must_survive && target.require_replica.load(Ordering::SeqCst) {
-            let replicas: redis::RedisResult<i64> = redis::cmd("WAIT").arg(1).arg(200).query(conn);
+            let wait = redis::cmd("WAIT").arg(1).arg(200).clone();
+            let replicas = conn.query(&wait, &[]);
             must_survive = matches!(replicas, Ok(n) if n >= 1);
         }
         if must_survive {

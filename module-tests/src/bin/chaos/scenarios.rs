@@ -2,8 +2,9 @@
 //! the chaos run's private PostgreSQL, puts the load on, injects its fault, lets the load go on, drains
 //! and compares.
 
-use crate::compare::{compare, read_pg, read_redis, Comparison};
+use crate::compare::{compare, read_cluster, read_pg, read_redis, Comparison};
 use crate::load::{History, Load};
+use module_tests::cluster::{slot_of, Cluster};
 use module_tests::replica::{promote, start_replica_of};
 use module_tests::yaml::{pg_config, pg_job};
 use module_tests::{deploy_ok, rdi_wait, wait_until, PgServer, RedisOpts, RedisServer, Status};
@@ -207,4 +208,74 @@ pub fn redeploy(run: &Run) -> Report {
     let mut report = run.finish(&redis, &db, &history, acked);
     report.pending_at_fault = pending_at_fault;
     report
+}
+
+/// (e) Three primaries, each deployed with the job, under load through a slot-aware client; three
+/// slots holding tracked keys migrate to another node (MIGRATE, as `redis-cli --cluster reshard`)
+/// while the load goes on.
+pub fn cluster(run: &Run) -> Report {
+    let db = run.pg.create_database(&format!("chaos_{}", run.name));
+    run.pg.client(&db).batch_execute(DDL).expect("create kv");
+    let cluster = Cluster::start(3, RedisOpts::redis74());
+    for node in &cluster.nodes {
+        deploy_ok(
+            &mut node.client(),
+            &run.config(&db, &[]),
+            &[("kv", &job(false))],
+        );
+    }
+    let load = Load::start_cluster(cluster.ports(), LOAD_LIMIT, &run.name);
+    sleep_ms(1500);
+    let mut pending_at_fault = 0;
+    // Slots of tracked ids spread over the nodes: each moves to the next node.
+    for id in [7u32, 1013, 1999] {
+        let slot = slot_of(&format!("kv:{id}"));
+        let from = cluster.owner(slot);
+        pending_at_fault += cluster
+            .nodes
+            .iter()
+            .map(|n| {
+                Status::query(&mut n.client())
+                    .jobs
+                    .get("kv")
+                    .map_or(0, |j| j.pending)
+            })
+            .sum::<i64>();
+        let to = (from + 1) % cluster.nodes.len();
+        let moved = cluster.migrate_slot(slot, from, to);
+        eprintln!("  slot {slot}: {moved} key(s) migrated from node {from} to node {to}");
+        sleep_ms(700);
+    }
+    sleep_ms(1500);
+    let acked = load.acked();
+    let history = load.finish();
+    let mut drained = Ok(());
+    for node in &cluster.nodes {
+        if let Err(e) = rdi_wait(&mut node.client(), DRAIN_TIMEOUT_MS) {
+            drained = Err(e);
+        }
+    }
+    let mut router = cluster.router();
+    let values = read_cluster(&mut router).expect("read the keys");
+    let rows = read_pg(&mut run.pg.client(&db)).expect("read the rows");
+    let comparison = compare(&history, &values, rows);
+    if let Err(e) = &drained {
+        run.keep("drain.txt", &e.to_string());
+    }
+    if comparison.lost + comparison.diverged > 0 {
+        run.keep("diff.txt", &comparison.lines.join("\n"));
+        for (i, node) in cluster.nodes.iter().enumerate() {
+            run.keep(&format!("redis-{i}.log"), &node.log());
+            run.keep(
+                &format!("status-{i}.txt"),
+                &Status::query(&mut node.client()).raw,
+            );
+        }
+        run.keep("pg.log", &run.pg.log());
+    }
+    Report {
+        acked,
+        comparison,
+        pending_at_fault,
+    }
 }
