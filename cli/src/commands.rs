@@ -164,6 +164,14 @@ pub fn set_secret(
     value: Option<String>,
     json: bool,
 ) -> Result<(), CliError> {
+    let value = read_secret(name, value)?;
+    let args = ["RDI.SET-SECRET".to_string(), name.to_string(), value];
+    // The value is never echoed, not even in JSON mode.
+    simple(rdi, &args, json, &format!("secret `{name}` stored"))
+}
+
+/// The value of a secret: the argument, or one line of stdin when absent or `-`; never empty.
+pub fn read_secret(name: &str, value: Option<String>) -> Result<String, CliError> {
     let value = match value {
         Some(v) if v != "-" => v,
         _ => {
@@ -180,9 +188,7 @@ pub fn set_secret(
             "the value of secret `{name}` is empty"
         )));
     }
-    let args = ["RDI.SET-SECRET".to_string(), name.to_string(), value];
-    // The value is never echoed, not even in JSON mode.
-    simple(rdi, &args, json, &format!("secret `{name}` stored"))
+    Ok(value)
 }
 
 #[cfg(test)]

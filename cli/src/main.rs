@@ -5,9 +5,11 @@
 
 mod args;
 mod client;
+mod cluster;
 mod commands;
 mod deploy;
 mod error;
+mod fanout;
 mod monitor;
 mod reply;
 mod reset;
@@ -69,24 +71,89 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Monitor { port, bind } => return monitor::run(&cli.conn, bind, *port),
         _ => {}
     }
-    let mut rdi = Rdi::connect(&cli.conn)?;
+    let rdi = Rdi::connect(&cli.conn)?;
+    if fans_out(&cli.command) {
+        let mut nodes = cluster::connect(rdi, &cli.conn)?;
+        if nodes.is_cluster() {
+            return on_every_primary(&mut nodes, cli.command, json);
+        }
+        let (_, rdi) = nodes.list.remove(0);
+        return on_one(rdi, cli.command, json);
+    }
+    on_one(rdi, cli.command, json)
+}
+
+/// Commands that reach every primary of a cluster.
+fn fans_out(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Deploy { .. }
+            | Command::Status { .. }
+            | Command::Wait { .. }
+            | Command::Start
+            | Command::Stop
+            | Command::SetSecret { .. }
+            | Command::Undeploy { .. }
+    )
+}
+
+fn live_interval(interval: f64) -> Result<Duration, CliError> {
+    Duration::try_from_secs_f64(interval)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| CliError::Usage("--interval must be a positive number of seconds".into()))
+}
+
+fn undeploy_args(force: bool) -> Vec<String> {
+    let mut args = owned(&["RDI.UNDEPLOY"]);
+    if force {
+        args.push("FORCE".into());
+    }
+    args
+}
+
+fn on_every_primary(
+    nodes: &mut cluster::Nodes,
+    command: Command,
+    json: bool,
+) -> Result<(), CliError> {
+    match command {
+        Command::Deploy { dir, dry_run } => fanout::deploy(nodes, &dir, dry_run, json),
+        Command::Status { live: false, .. } => fanout::status(nodes, json),
+        Command::Status { interval, .. } => fanout::status_live(nodes, live_interval(interval)?),
+        Command::Wait { timeout_ms } => fanout::wait(nodes, timeout_ms, json),
+        Command::Start => fanout::simple(
+            nodes,
+            &owned(&["RDI.START"]),
+            json,
+            "writing to the targets",
+        ),
+        Command::Stop => fanout::simple(
+            nodes,
+            &owned(&["RDI.STOP"]),
+            json,
+            "stopped writing to the targets; capture goes on",
+        ),
+        Command::SetSecret { name, value } => fanout::set_secret(nodes, &name, value, json),
+        Command::Undeploy { force } => {
+            fanout::simple(nodes, &undeploy_args(force), json, "pipeline removed")
+        }
+        _ => Err(CliError::Usage(
+            "this command does not reach every primary".into(),
+        )),
+    }
+}
+
+fn on_one(mut rdi: Rdi, command: Command, json: bool) -> Result<(), CliError> {
     let rdi = &mut rdi;
-    match cli.command {
+    match command {
         Command::Scaffold { .. } | Command::Monitor { .. } => Ok(()),
         Command::Deploy { dir, dry_run } => deploy::run(rdi, &dir, dry_run, json),
         Command::Status { live: false, .. } => status::run(rdi, json),
         Command::Status {
             live: true,
             interval,
-        } => {
-            let interval = Duration::try_from_secs_f64(interval)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    CliError::Usage("--interval must be a positive number of seconds".into())
-                })?;
-            status::live(rdi, interval)
-        }
+        } => status::live(rdi, live_interval(interval)?),
         Command::ListJobs => commands::show(
             rdi,
             &owned(&["RDI.LIST-JOBS"]),
@@ -150,11 +217,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::SetSecret { name, value } => commands::set_secret(rdi, &name, value, json),
         Command::Undeploy { force } => {
-            let mut args = owned(&["RDI.UNDEPLOY"]);
-            if force {
-                args.push("FORCE".into());
-            }
-            commands::simple(rdi, &args, json, "pipeline removed")
+            commands::simple(rdi, &undeploy_args(force), json, "pipeline removed")
         }
     }
 }

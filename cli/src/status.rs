@@ -32,12 +32,19 @@ pub fn run(rdi: &mut Rdi, json: bool) -> Result<(), CliError> {
 
 /// `status --live`: redraws every `interval` until interrupted (Ctrl-C ends the process).
 pub fn live(rdi: &mut Rdi, interval: Duration) -> Result<(), CliError> {
+    live_with(|| Ok(render(&fetch(rdi)?)), interval)
+}
+
+/// Redraws what `frame` renders every `interval` until interrupted.
+pub fn live_with(
+    mut frame: impl FnMut() -> Result<String, CliError>,
+    interval: Duration,
+) -> Result<(), CliError> {
     let mut out = std::io::stdout();
     loop {
-        let status = fetch(rdi)?;
         let frame = format!(
             "{CLEAR}{}\nrefreshed every {:.1} s - Ctrl-C to quit\n",
-            render(&status),
+            frame()?,
             interval.as_secs_f64()
         );
         out.write_all(frame.as_bytes())?;

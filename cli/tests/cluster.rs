@@ -1,0 +1,107 @@
+//! `redis-di` on a Redis Cluster of three primaries: deploy, wait, stop, start and status reach every
+//! primary from the one address given, and status sums the primaries' counters.
+
+mod common;
+
+use common::{json, ok, redis_di};
+use module_tests::cluster::Cluster;
+use module_tests::yaml::{pg_config, pg_job};
+use module_tests::{PgServer, RedisOpts, Status};
+
+const KEYS: usize = 120;
+
+#[test]
+fn deploy_wait_and_status_reach_every_primary() {
+    let pg = PgServer::shared();
+    let db = pg.create_database("cli_cluster");
+    pg.client(&db)
+        .batch_execute("CREATE TABLE emp (id integer PRIMARY KEY, name text)")
+        .unwrap();
+    let cluster = Cluster::start(3, RedisOpts::redis74());
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir(work.path().join("jobs")).unwrap();
+    std::fs::write(work.path().join("config.yaml"), pg_config(pg, &db, &[])).unwrap();
+    std::fs::write(
+        work.path().join("jobs/emp.yaml"),
+        pg_job("emp:*", "emp", &["id"], &["name"]),
+    )
+    .unwrap();
+    let dir = work.path().to_string_lossy().into_owned();
+    let port = cluster.nodes[1].port();
+
+    let deployed = ok(port, &["deploy", "--dir", &dir]);
+    assert!(
+        deployed.stdout.contains("deployed 1 job(s) from")
+            && deployed.stdout.contains("on 3 primaries"),
+        "{deployed:?}"
+    );
+    for node in &cluster.nodes {
+        let status = Status::query(&mut node.client());
+        assert_eq!(status.job("emp").key_pattern, "emp:*", "{}", status.raw);
+    }
+
+    let mut router = cluster.router();
+    for i in 1..=KEYS {
+        router.must(&[
+            "HSET",
+            &format!("emp:{i}"),
+            "id",
+            &i.to_string(),
+            "name",
+            "x",
+        ]);
+    }
+    let waited = json(port, &["wait", "--timeout-ms", "30000"]);
+    assert_eq!(
+        waited["nodes"].as_object().map(|m| m.len()),
+        Some(3),
+        "{waited:#}"
+    );
+    let rows: i64 = pg
+        .client(&db)
+        .query_one("SELECT count(*) FROM emp", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        rows, KEYS as i64,
+        "wait returned before every primary had written"
+    );
+
+    let status = json(port, &["status"]);
+    assert_eq!(status["jobs"]["emp"]["inserted"], KEYS as u64, "{status:#}");
+    assert_eq!(status["role"], "cluster (3 primaries)");
+    let nodes = status["nodes"].as_object().unwrap();
+    assert_eq!(nodes.len(), 3);
+    let per_node: Vec<u64> = nodes
+        .values()
+        .map(|s| s["jobs"]["emp"]["inserted"].as_u64().unwrap())
+        .collect();
+    assert!(per_node.iter().all(|n| *n > 0), "{per_node:?}");
+    let text = ok(port, &["status"]).stdout;
+    assert!(text.contains("Primaries"), "{text}");
+    for node in &cluster.nodes {
+        assert!(
+            text.contains(&format!("127.0.0.1:{}", node.port())),
+            "{text}"
+        );
+    }
+
+    let stopped = ok(port, &["stop"]);
+    assert!(stopped.stdout.contains("(on 3 primaries)"), "{stopped:?}");
+    for node in &cluster.nodes {
+        assert_eq!(Status::query(&mut node.client()).engine, "STOPPED");
+    }
+    ok(port, &["start"]);
+    for node in &cluster.nodes {
+        assert_eq!(Status::query(&mut node.client()).engine, "RUNNING");
+    }
+
+    // A refused deploy names the primaries it failed on and exits non-zero.
+    std::fs::write(work.path().join("jobs/emp.yaml"), "source: {}\n").unwrap();
+    let refused = redis_di(port, &["deploy", "--dir", &dir]);
+    assert!(!refused.ok, "{refused:?}");
+    assert!(
+        refused.stderr.contains("deploy failed on 3 of 3 primaries"),
+        "{refused:?}"
+    );
+}
