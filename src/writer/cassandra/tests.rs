@@ -4,6 +4,7 @@
 //! Test-only: its `mod` line carries #[cfg(test)].
 
 use super::*;
+use scylla::errors::DbError;
 use crate::writer::relational::conformance::{self as suite, Harness};
 use std::collections::BTreeMap;
 
@@ -44,6 +45,69 @@ fn server_errors_sort_into_kinds_without_values() {
         classify_db(&DbError::Unauthorized, "no rights on hr.emp"),
         WriteError::Schema(_)
     ));
+}
+
+#[test]
+fn batch_statements_is_read_and_bounded() {
+    assert_eq!(limits(&settings(&[])).unwrap(), Limits::default());
+    let limits_of = |v: &str| limits(&settings(&[("batch_statements", v)]));
+    assert_eq!(limits_of(" 7").unwrap().statements, 7);
+    for bad in ["0", "1001", "many", "-1"] {
+        assert!(
+            matches!(limits_of(bad), Err(WriteError::Schema(m)) if m.contains("batch_statements")),
+            "{bad}"
+        );
+    }
+}
+
+/// `hr.shift (id, day, name)`, primary key `(id, day)` of which `id` is the partition key.
+fn shift() -> TableSchema {
+    let column = |name: &str, cql: &str| Column {
+        name: name.into(),
+        sql_type: cql.into(),
+        kind: cql_kind(cql),
+    };
+    TableSchema {
+        schema: Some("hr".into()),
+        table: "shift".into(),
+        columns: vec![
+            column("id", "bigint"),
+            column("day", "text"),
+            column("name", "text"),
+        ],
+        keys: 2,
+    }
+}
+
+#[test]
+fn statements_of_one_row_share_its_row_and_partition_whatever_their_kind() {
+    let schema = shift();
+    let partition = batches::partition_positions(
+        &["id", "day"],
+        &[("id", "partition_key"), ("day", "clustering")],
+    );
+    let v = |id: i64, day: &str| Some(CqlValue::BigInt(id)).into_iter().chain([Some(CqlValue::Text(day.into()))]);
+    let upsert: Vec<_> = v(1, "mon").chain([Some(CqlValue::Text("ann".into()))]).collect();
+    let delete: Vec<_> = v(1, "mon").collect();
+    let other_day: Vec<_> = v(1, "tue").chain([None]).collect();
+    let other_id: Vec<_> = v(2, "mon").chain([None]).collect();
+    let up = item(&schema, &partition, false, 0, &upsert);
+    let del = item(&schema, &partition, true, 0, &delete);
+    assert_eq!((up.row.clone(), up.partition.clone()), (del.row, del.partition));
+    assert!(!up.delete);
+    assert_eq!(up.bytes, 16 + 3 + 3);
+    let day = item(&schema, &partition, false, 0, &other_day);
+    assert_eq!(day.partition, up.partition);
+    assert_ne!(day.row, up.row);
+    let id = item(&schema, &partition, false, 0, &other_id);
+    assert_ne!(id.partition, up.partition);
+    // The same values in another table are another partition.
+    let mut elsewhere = shift();
+    elsewhere.table = "shift2".into();
+    assert_ne!(
+        item(&elsewhere, &partition, false, 0, &upsert).partition,
+        up.partition
+    );
 }
 
 /// The cluster named by `RDI_TEST_CASSANDRA`, or `None` after saying that the suite is skipped.
