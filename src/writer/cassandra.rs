@@ -213,7 +213,13 @@ impl CassandraWriter {
                     let next = layouts.len();
                     let layout = *layouts.entry(&*row.target).or_insert(next);
                     let delete = row.op == RowOp::Delete;
-                    items.push(item(&table.schema, &table.partition, delete, layout, &values));
+                    items.push(item(
+                        &table.schema,
+                        &table.partition,
+                        delete,
+                        layout,
+                        &values,
+                    ));
                     bound.push((statement.clone(), values));
                     owners.push(i);
                 }

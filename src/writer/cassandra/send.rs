@@ -113,9 +113,11 @@ mod tests {
     #[test]
     fn batches_that_pass_are_sent_once_each() {
         let fake = Fake::new(&[], &[]);
-        let plan = vec![vec![batch(&[0, 1], &[0, 1]), batch(&[2], &[2])], vec![batch(&[3], &[3])]];
-        let rejected =
-            futures::executor::block_on(send_all(&fake, &[0, 1, 2, 3], plan)).unwrap();
+        let plan = vec![
+            vec![batch(&[0, 1], &[0, 1]), batch(&[2], &[2])],
+            vec![batch(&[3], &[3])],
+        ];
+        let rejected = futures::executor::block_on(send_all(&fake, &[0, 1, 2, 3], plan)).unwrap();
         assert!(rejected.is_empty());
         assert_eq!(*fake.sent.borrow(), [vec![0, 1], vec![2], vec![3]]);
     }
