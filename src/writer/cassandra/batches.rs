@@ -126,10 +126,10 @@ fn split<K: Eq + Hash>(items: &[Item<K>], members: &[usize], limits: Limits) -> 
     out
 }
 
-fn close<'k, K>(
+fn close<K>(
     out: &mut Vec<PlannedBatch>,
     current: &mut PlannedBatch,
-    slot: &mut HashMap<&'k K, usize>,
+    slot: &mut HashMap<&K, usize>,
     bytes: &mut usize,
 ) {
     out.push(std::mem::take(current));
