@@ -201,6 +201,7 @@ fn args(
             ArgCheck::Choice(options) => w.choice(value, &path, options).map(str::to_string),
             ArgCheck::Seconds => w.integer(value, &path, 0, u64::MAX).map(|n| n.to_string()),
             ArgCheck::Flag => w.integer(value, &path, 0, 1).map(|n| n.to_string()),
+            ArgCheck::Count(min, max) => w.integer(value, &path, *min, *max).map(|n| n.to_string()),
             ArgCheck::Bool => w.string(value, &path).and_then(|text| {
                 let word = bool_word(&text);
                 if word.is_none() {

@@ -8,6 +8,8 @@ pub enum ArgCheck {
     Text,
     /// A whole number of seconds, 0 or more.
     Seconds,
+    /// A whole number within these bounds.
+    Count(u64, u64),
     /// 0 or 1.
     Flag,
     /// `true` or `false` (also `yes`/`no`, `1`/`0`), normalized to `true`/`false`.
@@ -156,6 +158,8 @@ pub const CASSANDRA_CONNECT_ARGS: &[Arg] = &[
     ("request_timeout", ArgCheck::Seconds),
     ("local_datacenter", ArgCheck::Text),
     ("consistency", ArgCheck::Choice(CASSANDRA_CONSISTENCY)),
+    // Most statements per UNLOGGED BATCH (the writer's BATCH_STATEMENTS_MIN..=MAX).
+    ("batch_statements", ArgCheck::Count(1, 1000)),
 ];
 
 /// The client-server SQL types, by `type`.

@@ -1,10 +1,16 @@
 //! `cassandra.write`: the `scylla` driver on a small current-thread tokio runtime owned by the writer;
 //! prepared INSERT (an upsert) and DELETE by the full primary key; column types from `system_schema`.
 //!
-//! Cassandra has no transactions: rows are written one after the other in batch order (which keeps
-//! per-key order), and a failed batch is retried whole, which the idempotent statements allow.
+//! Cassandra has no transactions. A chunk's statements are grouped by partition into UNLOGGED BATCHes
+//! (see `batches`), the partitions written at the same time and each partition's batches in order
+//! (which keeps per-key order); a batch refused for what it holds is written again statement by
+//! statement so that only the bad rows are rejected (see `send`). Any other error fails the chunk,
+//! which the applier retries whole: the statements are idempotent.
 
+pub mod batches;
 mod cql;
+mod errors;
+mod send;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,8 +19,8 @@ use std::time::Duration;
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
-use scylla::errors::{DbError, ExecutionError, PrepareError, RequestAttemptError};
 use scylla::policies::load_balancing::DefaultPolicy;
+use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::Consistency;
 use scylla::value::CqlValue;
@@ -24,7 +30,9 @@ use crate::config::CassandraConnection;
 use crate::writer::relational::convert::{json_type, Column};
 use crate::writer::relational::table::TableSchema;
 use crate::writer::{RowChange, RowOp, TableTarget, WriteError, WriteOutcome, Writer};
-pub use cql::{cql_kind, cql_value, delete_cql, insert_cql, CATALOG_CQL};
+use batches::{Item, Limits};
+pub use cql::{cql_kind, cql_value, delete_cql, insert_cql, value_bytes, CATALOG_CQL};
+pub use errors::{classify, classify_db, prepare_error};
 
 /// Seconds to wait for a connection unless `connect_timeout` says otherwise.
 pub const CONNECT_TIMEOUT_S_DEFAULT: u64 = 10;
@@ -34,6 +42,8 @@ pub const REQUEST_TIMEOUT_S_DEFAULT: u64 = 30;
 /// A checked table and its prepared statements.
 struct CqlTable {
     schema: TableSchema,
+    /// Where the partition key columns sit among the key columns.
+    partition: Vec<usize>,
     insert: PreparedStatement,
     delete: PreparedStatement,
 }
@@ -43,6 +53,8 @@ pub struct CassandraWriter {
     runtime: Runtime,
     session: Arc<Session>,
     tables: HashMap<TableTarget, CqlTable>,
+    /// How big a batch may grow (`batch_statements`).
+    limits: Limits,
     /// The keyspace of targets that name none (`cassandra.write` always names one).
     pub(crate) default_keyspace: Option<String>,
 }
@@ -56,6 +68,7 @@ impl CassandraWriter {
     /// Connects to the cluster through its contact points.
     pub fn connect(settings: &CassandraConnection) -> Result<Self, WriteError> {
         let builder = session_builder(settings)?;
+        let limits = limits(settings)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -68,6 +81,7 @@ impl CassandraWriter {
             runtime,
             session: Arc::new(session),
             tables: HashMap::new(),
+            limits,
             default_keyspace: None,
         })
     }
@@ -117,6 +131,16 @@ impl CassandraWriter {
         let mut schema = TableSchema::resolve(target, &target.display_name(), &catalog)?;
         schema.schema = Some(keyspace);
         schema.table = table;
+        let keys: Vec<&str> = schema
+            .key_columns()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        let kinds: Vec<(&str, &str)> = columns
+            .iter()
+            .map(|(name, _, kind)| (name.as_str(), kind.as_str()))
+            .collect();
+        let partition = batches::partition_positions(&keys, &kinds);
         let mut primary: Vec<&str> = columns
             .iter()
             .filter(|(_, _, kind)| kind == "partition_key" || kind == "clustering")
@@ -153,6 +177,7 @@ impl CassandraWriter {
             target.clone(),
             CqlTable {
                 schema,
+                partition,
                 insert,
                 delete,
             },
@@ -167,7 +192,11 @@ impl CassandraWriter {
             }
         }
         let mut outcome = WriteOutcome::default();
-        let mut work: Vec<(PreparedStatement, Vec<Option<CqlValue>>)> = Vec::new();
+        let mut bound: Vec<(PreparedStatement, Vec<Option<CqlValue>>)> = Vec::new();
+        // The chunk row of each bound statement, and what the planner needs of it.
+        let mut owners: Vec<usize> = Vec::new();
+        let mut items: Vec<Item<String>> = Vec::new();
+        let mut layouts: HashMap<&TableTarget, usize> = HashMap::new();
         for (i, row) in rows.iter().enumerate() {
             let table = self.tables.get(&*row.target).ok_or_else(|| {
                 WriteError::Schema(format!(
@@ -180,21 +209,93 @@ impl CassandraWriter {
                 RowOp::Delete => &table.delete,
             };
             match parameters(&table.schema, row) {
-                Ok(values) => work.push((statement.clone(), values)),
+                Ok(values) => {
+                    let next = layouts.len();
+                    let layout = *layouts.entry(&*row.target).or_insert(next);
+                    let delete = row.op == RowOp::Delete;
+                    items.push(item(
+                        &table.schema,
+                        &table.partition,
+                        delete,
+                        layout,
+                        &values,
+                    ));
+                    bound.push((statement.clone(), values));
+                    owners.push(i);
+                }
                 Err(reason) => outcome.rejected.push((i, reason)),
             }
         }
+        let plan = batches::plan(&items, self.limits);
         let session = self.session.clone();
-        self.runtime.block_on(async move {
-            for (statement, values) in work {
-                session
-                    .execute_unpaged(&statement, values)
-                    .await
-                    .map_err(|e| classify(&e))?;
-            }
-            Ok::<_, WriteError>(())
-        })?;
+        let sender = ClusterSender {
+            session: &session,
+            bound: &bound,
+        };
+        let rejected = self
+            .runtime
+            .block_on(send::send_all(&sender, &owners, plan))?;
+        outcome.rejected.extend(rejected);
+        outcome.rejected.sort_by_key(|(i, _)| *i);
         Ok(outcome)
+    }
+}
+
+/// What the planner needs of a statement binding `values` (keys first) to `schema`, whose partition key
+/// columns sit at `partition` among its keys: its partition and row (as the debug text of the keyspace,
+/// table and key values: equal values give equal text), its kind and size.
+fn item(
+    schema: &TableSchema,
+    partition: &[usize],
+    delete: bool,
+    layout: usize,
+    values: &[Option<CqlValue>],
+) -> Item<String> {
+    let keys = &values[..schema.keys.min(values.len())];
+    let name = format!("{:?}.{:?}", schema.schema, schema.table);
+    let partition: Vec<_> = partition.iter().filter_map(|&p| keys.get(p)).collect();
+    Item {
+        partition: format!("{name}{partition:?}"),
+        row: format!("{name}{keys:?}"),
+        delete,
+        layout,
+        bytes: values.iter().map(value_bytes).sum(),
+    }
+}
+
+/// Sends bound statements through the session.
+struct ClusterSender<'a> {
+    session: &'a Session,
+    bound: &'a [(PreparedStatement, Vec<Option<CqlValue>>)],
+}
+
+impl send::Sender for ClusterSender<'_> {
+    async fn send(&self, statements: &[usize]) -> Result<(), WriteError> {
+        let picked: Vec<&(PreparedStatement, Vec<Option<CqlValue>>)> = statements
+            .iter()
+            .filter_map(|&i| self.bound.get(i))
+            .collect();
+        match picked.as_slice() {
+            [] => Ok(()),
+            [(statement, values)] => self
+                .session
+                .execute_unpaged(statement, values)
+                .await
+                .map(|_| ())
+                .map_err(|e| classify(&e)),
+            many => {
+                let mut batch = Batch::new(BatchType::Unlogged);
+                for (statement, _) in many {
+                    batch.append_statement(statement.clone());
+                }
+                let values: Vec<&Vec<Option<CqlValue>>> = many.iter().map(|(_, v)| v).collect();
+                self.session
+                    .batch(&batch, values)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| classify(&e))
+            }
+        }
     }
 }
 
@@ -265,6 +366,29 @@ pub fn session_builder(settings: &CassandraConnection) -> Result<SessionBuilder,
     Ok(builder)
 }
 
+/// How big batches may grow: `batch_statements` from `connect_args`, else the default.
+fn limits(settings: &CassandraConnection) -> Result<Limits, WriteError> {
+    let statements = match settings.connect_args.get("batch_statements") {
+        None => batches::BATCH_STATEMENTS_DEFAULT,
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (batches::BATCH_STATEMENTS_MIN..=batches::BATCH_STATEMENTS_MAX).contains(n))
+            .ok_or_else(|| {
+                WriteError::Schema(format!(
+                    "cassandra `batch_statements` must be a whole number from {} to {}",
+                    batches::BATCH_STATEMENTS_MIN,
+                    batches::BATCH_STATEMENTS_MAX
+                ))
+            })?,
+    };
+    Ok(Limits {
+        statements,
+        ..Limits::default()
+    })
+}
+
 /// Converts a row into CQL values, or the reason it is rejected.
 fn parameters(schema: &TableSchema, row: &RowChange) -> Result<Vec<Option<CqlValue>>, String> {
     let values = schema.row_values(row)?;
@@ -282,74 +406,6 @@ fn parameters(schema: &TableSchema, row: &RowChange) -> Result<Vec<Option<CqlVal
             })
         })
         .collect()
-}
-
-/// A statement the server refuses to prepare does not fit the table: a schema error.
-fn prepare_error(err: &PrepareError) -> WriteError {
-    match err {
-        PrepareError::AllAttemptsFailed {
-            first_attempt: RequestAttemptError::DbError(db, message),
-        } if !matches!(classify_db(db, message), WriteError::Transient(_)) => {
-            let first_line = message.lines().next().unwrap_or("");
-            WriteError::Schema(format!("cassandra: {first_line}"))
-        }
-        PrepareError::AllAttemptsFailed { first_attempt } => attempt_error(first_attempt),
-        other => WriteError::Transient(format!("cassandra: {other}")),
-    }
-}
-
-/// Sorts a driver error. Server messages may quote values, so only the error's kind is kept, except
-/// for schema errors (they name tables and columns).
-pub fn classify(err: &ExecutionError) -> WriteError {
-    match err {
-        ExecutionError::LastAttemptError(attempt) => attempt_error(attempt),
-        ExecutionError::PrepareError(e) => prepare_error(e),
-        ExecutionError::BadQuery(_) => {
-            WriteError::Batch("cassandra: a value could not be sent".into())
-        }
-        other => WriteError::Transient(format!("cassandra: {other}")),
-    }
-}
-
-fn attempt_error(err: &RequestAttemptError) -> WriteError {
-    match err {
-        RequestAttemptError::DbError(db, message) => classify_db(db, message),
-        RequestAttemptError::SerializationError(_) => {
-            WriteError::Batch("cassandra: a value does not fit its column's type".into())
-        }
-        other => WriteError::Transient(format!("cassandra: {other}")),
-    }
-}
-
-/// Sorts a server error by its kind.
-pub fn classify_db(db: &DbError, message: &str) -> WriteError {
-    match db {
-        DbError::Invalid | DbError::FunctionFailure { .. } => {
-            WriteError::Batch("cassandra: the server refused a value (invalid request)".into())
-        }
-        DbError::SyntaxError
-        | DbError::Unauthorized
-        | DbError::AuthenticationError
-        | DbError::ConfigError
-        | DbError::AlreadyExists { .. } => {
-            let first_line = message.lines().next().unwrap_or("");
-            WriteError::Schema(format!("cassandra: {first_line}"))
-        }
-        other => WriteError::Transient(format!("cassandra: {}", kind_name(other))),
-    }
-}
-
-fn kind_name(db: &DbError) -> &'static str {
-    match db {
-        DbError::Unavailable { .. } => "not enough replicas available",
-        DbError::Overloaded => "coordinator overloaded",
-        DbError::IsBootstrapping => "coordinator bootstrapping",
-        DbError::WriteTimeout { .. } => "write timeout",
-        DbError::ReadTimeout { .. } => "read timeout",
-        DbError::WriteFailure { .. } => "write failure",
-        DbError::RateLimitReached { .. } => "rate limit reached",
-        _ => "server error",
-    }
 }
 
 #[cfg(test)]

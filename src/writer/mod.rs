@@ -2,6 +2,9 @@
 
 #[cfg(feature = "cassandra")]
 pub mod cassandra;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+pub(crate) mod conformance;
 #[cfg(feature = "redis-target")]
 pub mod redis;
 pub mod relational;

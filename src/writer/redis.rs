@@ -2,6 +2,9 @@
 //! MULTI/EXEC; a command that fails inside it rejects its row only (Redis runs the others).
 
 pub mod commands;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod conformance_tests;
 mod errors;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

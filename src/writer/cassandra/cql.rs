@@ -118,6 +118,17 @@ pub fn cql_value(value: SqlValue, cql_type: &str) -> Result<Option<CqlValue>, &'
     }))
 }
 
+/// About how many bytes a bound value takes on the wire (for the batch size limit): the length of
+/// text and blobs, a fixed 16 for the other types.
+pub fn value_bytes(value: &Option<CqlValue>) -> usize {
+    match value {
+        None => 0,
+        Some(CqlValue::Text(s) | CqlValue::Ascii(s)) => s.len(),
+        Some(CqlValue::Blob(b)) => b.len(),
+        Some(_) => 16,
+    }
+}
+
 /// The shortest big-endian two's complement bytes of `n`.
 fn trimmed(n: i128) -> Vec<u8> {
     let bytes = n.to_be_bytes();
@@ -212,6 +223,14 @@ mod tests {
         );
         assert_eq!(cql_kind("map<text, int>"), ColumnKind::Other);
         assert_eq!(cql_kind("timestamp"), ColumnKind::TimestampTz);
+    }
+
+    #[test]
+    fn value_sizes_count_text_and_blobs() {
+        assert_eq!(value_bytes(&None), 0);
+        assert_eq!(value_bytes(&Some(CqlValue::Text("héllo".into()))), 6);
+        assert_eq!(value_bytes(&Some(CqlValue::Blob(vec![0; 40]))), 40);
+        assert_eq!(value_bytes(&Some(CqlValue::BigInt(1))), 16);
     }
 
     #[test]

@@ -2,9 +2,6 @@
 //! database.
 
 pub mod checkpoint;
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-pub(crate) mod conformance;
 pub mod convert;
 pub mod dialect;
 pub mod dialect_merge;

@@ -326,7 +326,7 @@ pub fn classify_code(code: ErrorCode, text: String) -> WriteError {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::writer::relational::conformance::{conformance_tests, Harness, EMP_DDL};
+    use crate::writer::conformance::{conformance_tests, Harness, EMP_DDL};
     use serde_json::{json, Value};
     use std::sync::Arc;
 
@@ -352,9 +352,29 @@ mod tests {
         rows.collect::<rusqlite::Result<_>>().unwrap()
     }
 
+    /// A writer that waits at most 50 ms for a lock, so that a held lock is a quick transient error.
+    fn impatient(path: &str) -> Box<dyn Writer> {
+        let mut writer = SqliteWriter::open(path).unwrap();
+        writer.set_busy_timeout(Duration::from_millis(50)).unwrap();
+        Box::new(writer)
+    }
+
     fn harness(_test: &str) -> Harness {
         let (dir, path) = database(EMP_DDL);
-        let writer = Box::new(SqliteWriter::open(&path).unwrap());
+        let writer = impatient(&path);
+        let (again, locked) = (path.clone(), path.clone());
+        let connect = move || impatient(&again);
+        // An outage: another connection holds the write lock.
+        let mut holder: Option<rusqlite::Connection> = None;
+        let outage = move |start: bool| {
+            // Ending the outage closes the connection, which rolls its transaction back.
+            drop(holder.take());
+            if start {
+                let other = rusqlite::Connection::open(&locked).unwrap();
+                other.execute_batch("BEGIN IMMEDIATE").unwrap();
+                holder = Some(other);
+            }
+        };
         let read = move |sql: &str| {
             let _keep = &dir;
             let text = |v: SqliteValue| match v {
@@ -369,14 +389,10 @@ mod tests {
                 .map(|r| r.into_iter().map(text).collect())
                 .collect()
         };
-        Harness {
-            writer,
-            read: Box::new(read),
-            default_schema_prefix: "",
-        }
+        Harness::table(writer, read, connect, "").with_outage(outage)
     }
 
-    conformance_tests!(super::harness);
+    conformance_tests!(conformance, super::harness, relational);
 
     fn up(t: &Arc<TableTarget>, values: Vec<Value>) -> RowChange {
         RowChange {
@@ -467,32 +483,6 @@ mod tests {
         assert!(
             matches!(&err, WriteError::Schema(m) if m.contains("ON CONFLICT")),
             "{err}"
-        );
-    }
-
-    #[test]
-    fn a_locked_database_is_transient_and_recovers() {
-        let (_dir, path) = database(EMP_DDL);
-        let mut writer = SqliteWriter::open(&path).unwrap();
-        writer.set_busy_timeout(Duration::from_millis(50)).unwrap();
-        let t = Arc::new(TableTarget {
-            redis: None,
-            schema: None,
-            table: "emp".into(),
-            keys: vec!["id".into()],
-            columns: vec!["id".into(), "name".into()],
-        });
-        let other = rusqlite::Connection::open(&path).unwrap();
-        other.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let err = writer
-            .write(&[up(&t, vec![json!(1), json!("a")])])
-            .unwrap_err();
-        assert!(matches!(err, WriteError::Transient(_)), "{err}");
-        other.execute_batch("ROLLBACK").unwrap();
-        writer.write(&[up(&t, vec![json!(1), json!("a")])]).unwrap();
-        assert_eq!(
-            typed_rows(&path, "SELECT count(*) FROM emp"),
-            [[SqliteValue::Integer(1)]]
         );
     }
 

@@ -3,7 +3,7 @@
 
 use super::test_server::{admin_opts, database, database_on, sql, MariaServer};
 use super::*;
-use crate::writer::relational::conformance::{conformance_tests, Harness, EMP_DDL};
+use crate::writer::conformance::{conformance_tests, Harness, EMP_DDL};
 use crate::writer::relational::test_certs;
 use serde_json::{json, Value as Json};
 use std::sync::Arc;
@@ -34,17 +34,30 @@ fn text(rows: &[&[Option<&str>]]) -> Vec<Vec<Option<String>>> {
 }
 
 fn harness(test: &str) -> Harness {
-    let db = database(test, EMP_DDL);
+    let db = std::rc::Rc::new(database(test, EMP_DDL));
     let writer = Box::new(MysqlWriter::connect(&db, "mariadb").unwrap());
+    let (again, outage) = (db.clone(), db.clone());
+    let connect =
+        move || Box::new(MysqlWriter::connect(&again, "mariadb").unwrap()) as Box<dyn Writer>;
     let read = move |query: &str| sql(&db, query);
-    Harness {
-        writer,
-        read: Box::new(read),
-        default_schema_prefix: "",
-    }
+    // An outage: the server kills the writer's session (as on a restart or failover).
+    let outage = move |start: bool| {
+        if !start {
+            return;
+        }
+        let sessions = sql(
+            &outage,
+            "SELECT id FROM information_schema.processlist \
+             WHERE db = DATABASE() AND id <> CONNECTION_ID()",
+        );
+        for id in sessions.into_iter().flatten().flatten() {
+            sql(&outage, &format!("KILL {id}"));
+        }
+    };
+    Harness::table(writer, read, connect, "").with_outage(outage)
 }
 
-conformance_tests!(super::harness);
+conformance_tests!(conformance, super::harness, relational);
 
 #[test]
 fn every_type_converts_from_strings_and_typed_json() {

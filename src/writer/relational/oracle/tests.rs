@@ -3,7 +3,7 @@
 //! Test-only: its `mod` line carries #[cfg(test)].
 
 use super::*;
-use crate::writer::relational::conformance::{self as suite, Harness};
+use crate::writer::conformance::{self as suite, Harness};
 use std::collections::BTreeMap;
 
 #[test]
@@ -81,25 +81,25 @@ fn harness(_test: &str) -> Option<Harness> {
          email VARCHAR2(200) UNIQUE, age NUMBER(9) CHECK (age >= 0))",
     );
     let writer = Box::new(OracleWriter::connect(&s).unwrap());
+    let again = s.clone();
+    let connect = move || Box::new(OracleWriter::connect(&again).unwrap()) as Box<dyn Writer>;
     let read = move |q: &str| run(&s, q);
-    Some(Harness {
-        writer,
-        read: Box::new(read),
-        default_schema_prefix: "",
-    })
+    Some(Harness::table(writer, read, connect, ""))
 }
 
 #[test]
 #[ignore = "needs a server named by RDI_TEST_ORACLE: `make test` runs it when the variable is set"]
 fn conformance_against_a_real_oracle_when_one_is_named() {
     // One table name for every case: they run one after the other on a shared schema.
-    let cases: [fn(Harness); 6] = [
+    let cases: [fn(Harness); 8] = [
         suite::upsert_inserts_then_updates,
         suite::delete_removes_and_per_key_order_holds,
-        suite::replaying_a_batch_gives_the_same_state,
-        suite::a_bad_value_rejects_only_its_row,
-        suite::a_constraint_violation_commits_nothing,
-        suite::missing_table_and_column_are_schema_errors,
+        suite::replaying_a_batch_gives_the_types_documented_state,
+        suite::a_refused_record_is_rejected_alone_and_the_rest_written,
+        suite::relational::values_convert_from_text_typed_json_and_missing_fields,
+        suite::relational::a_null_key_rejects_only_its_row,
+        suite::relational::a_constraint_violation_commits_nothing,
+        suite::relational::missing_table_and_column_are_schema_errors,
     ];
     for case in cases {
         let Some(h) = harness("emp") else { return };

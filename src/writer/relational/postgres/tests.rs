@@ -4,7 +4,7 @@
 use super::test_server::{database, database_on, free_port, settings, sql, PgServer, PG_BIN};
 use super::*;
 use crate::config::SqlServerConnection;
-use crate::writer::relational::conformance::{conformance_tests, Harness, EMP_DDL};
+use crate::writer::conformance::{conformance_tests, Harness, EMP_DDL};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::Arc;
@@ -145,17 +145,25 @@ fn every_type_converts_from_strings_and_typed_json() {
 }
 
 fn harness(test: &str) -> Harness {
-    let db = database(test, EMP_DDL);
+    let db = std::rc::Rc::new(database(test, EMP_DDL));
     let writer = Box::new(PostgresWriter::connect(&db).unwrap());
+    let (again, outage) = (db.clone(), db.clone());
+    let connect = move || Box::new(PostgresWriter::connect(&again).unwrap()) as Box<dyn Writer>;
     let read = move |query: &str| sql(&db, query);
-    Harness {
-        writer,
-        read: Box::new(read),
-        default_schema_prefix: "public.",
-    }
+    // An outage: the server ends the writer's session (as on a restart or failover).
+    let outage = move |start: bool| {
+        if start {
+            sql(
+                &outage,
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            );
+        }
+    };
+    Harness::table(writer, read, connect, "public.").with_outage(outage)
 }
 
-conformance_tests!(super::harness);
+conformance_tests!(conformance, super::harness, relational);
 
 #[test]
 fn schema_qualified_targets_and_case_folded_columns() {

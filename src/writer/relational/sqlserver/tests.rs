@@ -3,7 +3,7 @@
 //! Test-only: its `mod` line carries #[cfg(test)].
 
 use super::*;
-use crate::writer::relational::conformance::{self as suite, Harness, EMP_DDL};
+use crate::writer::conformance::{self as suite, Harness, EMP_DDL};
 use std::collections::BTreeMap;
 
 fn settings(user: &str, args: &[(&str, &str)]) -> SqlServerConnection {
@@ -132,6 +132,8 @@ fn harness(test: &str) -> Option<Harness> {
     };
     run(&db, &EMP_DDL.replace(" text", " nvarchar(200)"));
     let writer = Box::new(SqlServerWriter::connect(&db).unwrap());
+    let again = db.clone();
+    let connect = move || Box::new(SqlServerWriter::connect(&again).unwrap()) as Box<dyn Writer>;
     let read = move |q: &str| {
         run(
             &db,
@@ -141,29 +143,39 @@ fn harness(test: &str) -> Option<Harness> {
             ),
         )
     };
-    Some(Harness {
-        writer,
-        read: Box::new(read),
-        default_schema_prefix: "",
-    })
+    Some(Harness::table(writer, read, connect, ""))
 }
 
 #[test]
 #[ignore = "needs a server named by RDI_TEST_SQLSERVER: `make test` runs it when the variable is set"]
 fn conformance_against_a_real_sqlserver_when_one_is_named() {
     type Case = (&'static str, fn(Harness));
-    let cases: [Case; 6] = [
+    let cases: [Case; 8] = [
         ("c_upsert", suite::upsert_inserts_then_updates),
         ("c_delete", suite::delete_removes_and_per_key_order_holds),
-        ("c_replay", suite::replaying_a_batch_gives_the_same_state),
-        ("c_reject", suite::a_bad_value_rejects_only_its_row),
+        (
+            "c_replay",
+            suite::replaying_a_batch_gives_the_types_documented_state,
+        ),
+        (
+            "c_poison",
+            suite::a_refused_record_is_rejected_alone_and_the_rest_written,
+        ),
+        (
+            "c_convert",
+            suite::relational::values_convert_from_text_typed_json_and_missing_fields,
+        ),
+        (
+            "c_nullkey",
+            suite::relational::a_null_key_rejects_only_its_row,
+        ),
         (
             "c_constraint",
-            suite::a_constraint_violation_commits_nothing,
+            suite::relational::a_constraint_violation_commits_nothing,
         ),
         (
             "c_schema",
-            suite::missing_table_and_column_are_schema_errors,
+            suite::relational::missing_table_and_column_are_schema_errors,
         ),
     ];
     for (name, case) in cases {
