@@ -54,21 +54,7 @@ impl Cluster {
     /// Starts `n` primaries with `opts` plus the cluster arguments, splits the slots evenly, joins
     /// them, and waits until every node says `cluster_state:ok`.
     pub fn start(n: usize, opts: RedisOpts) -> Cluster {
-        let nodes: Vec<RedisServer> = (0..n)
-            .map(|_| {
-                let o = opts
-                    .clone()
-                    .arg("--cluster-enabled")
-                    .arg("yes")
-                    .arg("--cluster-config-file")
-                    .arg("nodes.conf")
-                    .arg("--cluster-port")
-                    .arg(&free_port().to_string())
-                    .arg("--cluster-node-timeout")
-                    .arg("3000");
-                RedisServer::start(o).expect("start a cluster node")
-            })
-            .collect();
+        let nodes: Vec<RedisServer> = (0..n).map(|_| start_node(&opts)).collect();
         let ids: Vec<String> = nodes
             .iter()
             .map(|node| {
@@ -205,6 +191,62 @@ impl Cluster {
             }
         }
         moved
+    }
+}
+
+/// A server started with `opts` plus the cluster arguments.
+fn start_node(opts: &RedisOpts) -> RedisServer {
+    let o = opts
+        .clone()
+        .arg("--cluster-enabled")
+        .arg("yes")
+        .arg("--cluster-config-file")
+        .arg("nodes.conf")
+        .arg("--cluster-port")
+        .arg(&free_port().to_string())
+        .arg("--cluster-node-timeout")
+        .arg("3000");
+    RedisServer::start(o).expect("start a cluster node")
+}
+
+impl Cluster {
+    /// Starts a replica of node `of`, joins it to the cluster and waits until it is in sync. The
+    /// replica is not one of [`Cluster::nodes`].
+    pub fn add_replica(&self, of: usize, opts: RedisOpts) -> RedisServer {
+        let replica = start_node(&opts);
+        let mut c = replica.client();
+        let _: () = redis::cmd("CLUSTER")
+            .arg("MEET")
+            .arg("127.0.0.1")
+            .arg(self.nodes[of].port())
+            .arg(cluster_port(&self.nodes[of]))
+            .query(&mut c)
+            .expect("CLUSTER MEET");
+        let primary = self.ids[of].clone();
+        wait_until(
+            Duration::from_secs(30),
+            "the replica knows its primary",
+            || {
+                let nodes: String = redis::cmd("CLUSTER")
+                    .arg("NODES")
+                    .query(&mut c)
+                    .unwrap_or_default();
+                nodes.contains(&primary)
+            },
+        );
+        let _: () = redis::cmd("CLUSTER")
+            .arg("REPLICATE")
+            .arg(&primary)
+            .query(&mut c)
+            .expect("CLUSTER REPLICATE");
+        wait_until(Duration::from_secs(30), "the replica is in sync", || {
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query(&mut c)
+                .unwrap_or_default();
+            info.contains("master_link_status:up")
+        });
+        replica
     }
 }
 

@@ -150,3 +150,66 @@ fn three_primaries_capture_their_own_keys_and_slot_migration_keeps_rows() {
         "{keys:?}"
     );
 }
+
+#[test]
+fn a_replica_promoted_by_cluster_failover_drains_the_queue_of_its_shard() {
+    let pg = PgServer::shared();
+    let db = pg.create_database("cluster_failover");
+    pg.client(&db).batch_execute(DDL).unwrap();
+    let cluster = Cluster::start(3, RedisOpts::redis74());
+    let replica = cluster.add_replica(0, RedisOpts::redis74());
+    let config = pg_config(pg, &db, &[FAST_RETRY]);
+    let job = pg_job("emp:*", "emp", &["id"], &["name"]);
+    for node in &cluster.nodes {
+        module_tests::deploy_ok(&mut node.client(), &config, &[("emp", &job)]);
+    }
+    // Node 0 queues without writing; its replica holds the same queue.
+    module_tests::call(&mut cluster.nodes[0].client(), &["RDI.STOP"]);
+    let mut router = cluster.router();
+    let mine: Vec<usize> = (1..=KEYS)
+        .filter(|i| cluster.owner(slot_of(&format!("emp:{i}"))) == 0)
+        .collect();
+    for i in &mine {
+        router.must(&[
+            "HSET",
+            &format!("emp:{i}"),
+            "id",
+            &i.to_string(),
+            "name",
+            "queued",
+        ]);
+    }
+    let mut r = replica.client();
+    let queued = Status::query(&mut r);
+    assert_eq!(queued.role, "replica", "{}", queued.raw);
+    module_tests::wait_until(
+        std::time::Duration::from_secs(10),
+        "the queue is replicated",
+        || Status::query(&mut r).job("emp").pending == mine.len() as i64,
+    );
+    assert_eq!(
+        query_text(&mut pg.client(&db), ALL).len(),
+        0,
+        "the replica writes nothing"
+    );
+
+    let _: () = redis::cmd("CLUSTER").arg("FAILOVER").query(&mut r).unwrap();
+    module_tests::wait_until(
+        std::time::Duration::from_secs(30),
+        "the replica is promoted",
+        || Status::query(&mut r).role == "primary",
+    );
+    drain(&mut r);
+    let rows = query_text(&mut pg.client(&db), ALL);
+    assert_eq!(
+        rows.len(),
+        mine.len(),
+        "the promoted replica drained its shard's queue"
+    );
+    assert!(rows.iter().all(|row| row[1].as_deref() == Some("queued")));
+    let keys = module_keys(&mut r);
+    assert!(
+        keys.iter().all(|k| slot_of(k) < 5461),
+        "the promoted replica uses the shard's tag: {keys:?}"
+    );
+}
