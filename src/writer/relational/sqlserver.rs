@@ -229,27 +229,20 @@ pub fn client_config(settings: &SqlServerConnection) -> Result<(Config, Duration
     Ok((config, timeout))
 }
 
-/// SQL Server authentication, or Windows (NTLM) authentication for a `DOMAIN\user`.
-#[cfg(windows)]
+/// SQL Server authentication, or Windows (NTLM) authentication for a `DOMAIN\user` (through SSPI on
+/// Windows, the `sspi` crate elsewhere).
 fn auth(user: &str, password: String) -> Result<AuthMethod, WriteError> {
-    Ok(if user.contains('\\') {
+    Ok(if is_windows_login(user) {
         AuthMethod::windows(user, password)
     } else {
         AuthMethod::sql_server(user, password)
     })
 }
 
-/// SQL Server authentication. Windows (NTLM) authentication for a `DOMAIN\user` needs the driver's
-/// `sspi-rs` support, whose pinned crypto crates conflict with the PostgreSQL driver's today.
-// TODO(issue 4): NTLM on Linux once tiberius' sspi dependency and postgres-protocol agree.
-#[cfg(not(windows))]
-fn auth(user: &str, password: String) -> Result<AuthMethod, WriteError> {
-    if user.contains('\\') {
-        return Err(WriteError::Schema(
-            "sqlserver: Windows (NTLM) authentication of a DOMAIN\\user is not available in this build on this platform; use a SQL Server login".into(),
-        ));
-    }
-    Ok(AuthMethod::sql_server(user, password))
+/// Whether a user name asks for a Windows login: `DOMAIN\user`, both parts non-empty.
+pub fn is_windows_login(user: &str) -> bool {
+    user.split_once('\\')
+        .is_some_and(|(domain, name)| !domain.is_empty() && !name.is_empty())
 }
 
 /// Runs a plain batch (transaction control must not go through `sp_executesql`, whose end checks the

@@ -31,9 +31,23 @@ fn connection_settings_build_a_driver_config() {
     assert_eq!(config.get_addr(), "db:1433");
     assert_eq!(timeout, Duration::from_secs(3));
     assert!(client_config(&settings("sa", &[("bogus", "1")])).is_err());
-    let windows = client_config(&settings("CORP\\ann", &[]));
-    assert_eq!(cfg!(windows), windows.is_ok());
+    assert!(client_config(&settings("CORP\\ann", &[])).is_ok());
     assert!(client_config(&settings("sa", &[("connect_timeout", "soon")])).is_err());
+}
+
+#[test]
+fn a_domain_user_logs_in_with_windows_authentication() {
+    assert!(is_windows_login("CORP\\ann"));
+    assert!(!is_windows_login("ann"));
+    assert!(!is_windows_login("\\ann"));
+    assert!(!is_windows_login("CORP\\"));
+    let text = |user: &str| format!("{:?}", auth(user, "pw".into()).unwrap());
+    assert!(
+        text("CORP\\ann").starts_with("Windows"),
+        "{}",
+        text("CORP\\ann")
+    );
+    assert!(text("ann").starts_with("SqlServer"), "{}", text("ann"));
 }
 
 #[test]
