@@ -27,7 +27,8 @@ sqlite3 "$run/quickstart.db" < "$top/examples/quickstart/schema.sql"
 "$RDI_BIN/redis-server" --port "$port" --bind 127.0.0.1 --dir "$run" --daemonize yes \
   --pidfile "$run/redis.pid" --logfile "$run/redis.log" --appendonly yes \
   --loadmodule "$RDI_REJSON" --loadmodule "$top/target/release/librdi.so"
-for _ in $(seq 100); do "${cli[@]}" PING >/dev/null 2>&1 && break; sleep 0.05; done
+# Until PONG: a restart over an existing .run/ loads its AOF first, answering LOADING meanwhile.
+for _ in $(seq 1200); do [ "$("${cli[@]}" PING 2>/dev/null)" = PONG ] && break; sleep 0.05; done
 echo "== Redis 7.4 with the rdi module on 127.0.0.1:$port (log: .run/redis.log)"
 
 echo "== deploying examples/quickstart"

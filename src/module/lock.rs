@@ -3,7 +3,7 @@
 //! while it unloads the module, could otherwise never be waited for).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis_module::{raw, Context};
 
@@ -12,6 +12,10 @@ static UNLOADING: AtomicBool = AtomicBool::new(false);
 
 /// Pause between two tries of the lock.
 const RETRY: Duration = Duration::from_micros(50);
+
+/// Work a background thread does under the server lock before it gives the lock back: a client command
+/// arriving meanwhile waits about this long (more if the machine deschedules the thread holding it).
+pub const SECTION_BUDGET: Duration = Duration::from_micros(1000);
 
 /// Marks the module as unloading (or not, when unloading was refused).
 pub fn set_unloading(on: bool) {
@@ -26,6 +30,7 @@ pub fn is_unloading() -> bool {
 /// The server lock, held until dropped.
 pub struct ServerLock {
     ctx: *mut raw::RedisModuleCtx,
+    taken: Instant,
 }
 
 impl ServerLock {
@@ -43,7 +48,10 @@ impl ServerLock {
                     .map_or(raw::Status::Err as i32, |f| f(ctx))
             };
             if got == raw::Status::Ok as i32 {
-                return Some(ServerLock { ctx });
+                return Some(ServerLock {
+                    ctx,
+                    taken: Instant::now(),
+                });
             }
             if is_unloading() || give_up() {
                 // SAFETY: not locked; freed once.
@@ -56,6 +64,11 @@ impl ServerLock {
             }
             std::thread::sleep(RETRY);
         }
+    }
+
+    /// Whether this section has used up [`SECTION_BUDGET`] and should give the lock back.
+    pub fn spent(&self) -> bool {
+        self.taken.elapsed() >= SECTION_BUDGET
     }
 
     /// A context for calls while the lock is held.

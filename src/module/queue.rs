@@ -11,8 +11,8 @@ use super::lock::ServerLock;
 use super::runtime;
 use crate::applier::{now_ms, Change, DeadLetter, EntryId, KeyValue, Opcode, Queue};
 
-/// Most keys whose values are read in one section under the server lock.
-const VALUES_PER_SECTION: usize = 200;
+/// Queue entries read by one XRANGE; a section under the server lock reads as many as its budget allows.
+const ENTRIES_PER_READ: usize = 100;
 
 fn unloading() -> String {
     "the module is unloading".into()
@@ -206,40 +206,47 @@ impl Queue for RedisQueue {
 
     fn read(&self, job: &str, max: usize) -> Result<Vec<Change>, String> {
         let stream = keys::queue_key(job);
-        let raw = {
+        // Entries, then values, are read in sections of at most SECTION_BUDGET each, releasing the lock
+        // between them so that clients are served while a large batch is read. Only this writer reads
+        // and trims this job's queue meanwhile, so the sections continue where the previous one stopped.
+        let mut raw: Vec<RawEntry> = Vec::new();
+        let mut start = "-".to_string();
+        'entries: while raw.len() < max {
             let lock = ServerLock::acquire(&|| false).ok_or_else(unloading)?;
             let ctx = lock.context();
             // Re-check under the lock: the role may have changed while this thread waited for it.
             if !self.can_write() {
                 return Ok(Vec::new());
             }
-            read_entries(&ctx, &stream, "-", max)?
-        };
-        // Values are read in sections of VALUES_PER_SECTION keys, releasing the lock between them so
-        // that clients are served while a large batch is read. Each value is the key's state when read:
-        // newer than the entry, which is what state synchronisation wants.
+            while raw.len() < max && !lock.spent() {
+                let want = (max - raw.len()).min(ENTRIES_PER_READ);
+                let entries = read_entries(&ctx, &stream, &start, want)?;
+                let got = entries.len();
+                raw.extend(entries);
+                match raw.last() {
+                    Some(last) if got == want => start = format!("({}", last.id),
+                    _ => break 'entries,
+                }
+            }
+        }
+        // Each value is the key's state when read: newer than the entry, which is what state
+        // synchronisation wants.
         let mut values: HashMap<Vec<u8>, KeyValue> = HashMap::new();
-        let upserts: Vec<&[u8]> = raw
+        let mut pending = raw
             .iter()
             .filter(|e| e.opcode != Opcode::Delete)
             .map(|e| e.key.as_slice())
-            .collect();
-        let mut pending = upserts.iter().copied();
-        loop {
+            .peekable();
+        while pending.peek().is_some() {
             let lock = ServerLock::acquire(&|| false).ok_or_else(unloading)?;
             let ctx = lock.context();
-            let mut n = 0;
             for key in pending.by_ref() {
                 if !values.contains_key(key) {
                     values.insert(key.to_vec(), read_value(&ctx, key));
-                    n += 1;
-                    if n == VALUES_PER_SECTION {
-                        break;
-                    }
                 }
-            }
-            if n < VALUES_PER_SECTION {
-                break;
+                if lock.spent() {
+                    break;
+                }
             }
         }
         let mut out = Vec::with_capacity(raw.len());

@@ -1,8 +1,8 @@
 //! `RDI.RESET [JOB <name>]`: backfill. Every existing key that matches a job is queued as an `r` change,
-//! by a background thread that SCANs in short sections under the server lock, so clients keep being
-//! served while it runs.
+//! by a background thread that SCANs in short, time-bounded sections under the server lock, so clients
+//! keep being served while it runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -128,13 +128,19 @@ pub fn command(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 }
 
 /// Scans one job's keys; returns the final state.
+///
+/// Each section under the server lock stops once it has worked [`super::lock::SECTION_BUDGET`]
+/// (whatever the size of the keys or `rdi.reset-scan-count`: at most one SCAN call or one key more),
+/// even in the middle of the keys one SCAN returned: those wait in `backlog` for the next section. A
+/// key deleted or changed meanwhile is harmless: a deleted key is no longer a hash and is skipped, a
+/// changed one was also captured, and the writers read every value when they write it.
 fn backfill(job: &str, queue: &str, pattern: &str) -> &'static str {
-    let opts = CallOptionsBuilder::new()
-        .replicate()
-        .errors_as_replies()
-        .build();
-    let mut cursor = "0".to_string();
-    let count = super::settings::reset_scan_count();
+    let mut scan = Scan {
+        cursor: "0".to_string(),
+        over: false,
+        count: super::settings::reset_scan_count(),
+        backlog: VecDeque::new(),
+    };
     loop {
         {
             let Some(lock) = ServerLock::acquire(&|| false) else {
@@ -147,56 +153,103 @@ fn backfill(job: &str, queue: &str, pattern: &str) -> &'static str {
             if !alive {
                 return "aborted";
             }
-            let Ok(RedisValue::Array(reply)) = ctx.call(
-                "SCAN",
-                &[cursor.as_str(), "MATCH", pattern, "COUNT", count.as_str()],
-            ) else {
-                return "aborted";
-            };
-            cursor = reply.first().and_then(text).unwrap_or_else(|| "0".into());
-            let found: Vec<Vec<u8>> = match reply.get(1) {
-                Some(RedisValue::Array(k)) => k
-                    .iter()
-                    .filter_map(|v| super::queue::bytes(v).map(<[u8]>::to_vec))
-                    .collect(),
-                _ => Vec::new(),
-            };
-            let mut queued = 0;
-            for key in found.iter().filter(|k| !keys::is_own(k)) {
-                let t = ctx
-                    .call("TYPE", &[key.as_slice()])
-                    .ok()
-                    .as_ref()
-                    .and_then(text);
-                if !matches!(t.as_deref(), Some("hash") | Some(JSON_TYPE)) {
-                    continue;
+            let (mut scanned, mut queued) = (0, 0);
+            while !lock.spent() {
+                if scan.backlog.is_empty() {
+                    if scan.over {
+                        break;
+                    }
+                    match scan.next(&ctx, pattern) {
+                        Some(n) => scanned += n,
+                        None => return "aborted",
+                    }
                 }
-                let args: [&[u8]; 8] = [
-                    queue.as_bytes(),
-                    b"*",
-                    b"k",
-                    key,
-                    b"o",
-                    b"r",
-                    b"e",
-                    b"reset",
-                ];
-                let res: CallResult = ctx.call_ext("XADD", &opts, &args);
-                if res.is_ok() {
-                    queued += 1;
+                while let Some(key) = scan.backlog.pop_front() {
+                    if queue_key(&ctx, queue, &key) {
+                        queued += 1;
+                    }
+                    if lock.spent() {
+                        break;
+                    }
                 }
             }
             update(job, |p| {
-                p.scanned += found.len() as u64;
+                p.scanned += scanned;
                 p.queued += queued;
             });
         }
         if let Some(engine) = runtime::current().and_then(|p| p.engine.clone()) {
             engine.wake_all();
         }
-        if cursor == "0" {
+        if scan.over && scan.backlog.is_empty() {
             return "done";
         }
         std::thread::sleep(SECTION_PAUSE);
     }
+}
+
+/// Where a backfill's SCAN is, and the keys it returned that are not queued yet.
+struct Scan {
+    cursor: String,
+    /// SCAN returned cursor 0: every key was seen.
+    over: bool,
+    /// The COUNT of each SCAN (`rdi.reset-scan-count`).
+    count: String,
+    backlog: VecDeque<Vec<u8>>,
+}
+
+impl Scan {
+    /// Runs one SCAN, adding the keys it returns (but the module's own) to the backlog; returns how
+    /// many keys it returned, or `None` if SCAN failed.
+    fn next(&mut self, ctx: &Context, pattern: &str) -> Option<u64> {
+        let Ok(RedisValue::Array(reply)) = ctx.call(
+            "SCAN",
+            &[
+                self.cursor.as_str(),
+                "MATCH",
+                pattern,
+                "COUNT",
+                self.count.as_str(),
+            ],
+        ) else {
+            return None;
+        };
+        self.cursor = reply.first().and_then(text).unwrap_or_else(|| "0".into());
+        self.over = self.cursor == "0";
+        let Some(RedisValue::Array(found)) = reply.get(1) else {
+            return Some(0);
+        };
+        self.backlog.extend(
+            found
+                .iter()
+                .filter_map(super::queue::bytes)
+                .filter(|k| !keys::is_own(k))
+                .map(<[u8]>::to_vec),
+        );
+        Some(found.len() as u64)
+    }
+}
+
+/// Queues `key` as an `r` change if it is a hash or a JSON document; whether it did.
+fn queue_key(ctx: &Context, queue: &str, key: &[u8]) -> bool {
+    let t = ctx.call("TYPE", &[key]).ok().as_ref().and_then(text);
+    if !matches!(t.as_deref(), Some("hash") | Some(JSON_TYPE)) {
+        return false;
+    }
+    let opts = CallOptionsBuilder::new()
+        .replicate()
+        .errors_as_replies()
+        .build();
+    let args: [&[u8]; 8] = [
+        queue.as_bytes(),
+        b"*",
+        b"k",
+        key,
+        b"o",
+        b"r",
+        b"e",
+        b"reset",
+    ];
+    let res: CallResult = ctx.call_ext("XADD", &opts, &args);
+    res.is_ok()
 }

@@ -19,7 +19,8 @@ pub const RESET_SCAN_COUNT_MAX: i64 = 100_000;
 /// `rdi.pending-warning`: RDI.STATUS warns when a job without `max_pending` queues more changes.
 pub static PENDING_WARNING: AtomicI64 = AtomicI64::new(PENDING_WARNING_DEFAULT);
 
-/// `rdi.reset-scan-count`: keys per SCAN section of `RDI.RESET` (smaller keeps PING latency lower).
+/// `rdi.reset-scan-count`: the COUNT of each SCAN of `RDI.RESET`; a section under the server lock also
+/// stops after `lock::SECTION_BUDGET` of work, whatever this count.
 pub static RESET_SCAN_COUNT: AtomicI64 = AtomicI64::new(RESET_SCAN_COUNT_DEFAULT);
 
 /// The pending threshold that raises a warning, if any.
@@ -29,7 +30,7 @@ pub fn pending_warning() -> Option<u64> {
         .filter(|n| *n > 0)
 }
 
-/// Keys per SCAN section.
+/// The COUNT of each SCAN of a backfill.
 pub fn reset_scan_count() -> String {
     RESET_SCAN_COUNT.load(Ordering::Relaxed).to_string()
 }
