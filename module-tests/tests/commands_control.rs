@@ -1,7 +1,7 @@
 //! RDI.STOP / RDI.START pause and resume the writers while capture goes on; RDI.UNDEPLOY refuses to
 //! drop pending changes unless FORCE, then removes the pipeline and its queues.
 
-use module_tests::replies::{call_err, items, string, try_call};
+use module_tests::replies::{call_err, field_text, fields, items, string, try_call};
 use module_tests::yaml::{sqlite_config, sqlite_job};
 use module_tests::{
     call, deploy_ok, drain, rdi_wait, sqlite_target, wait_until, RedisOpts, RedisServer, Status,
@@ -130,6 +130,11 @@ fn undeploy_without_pending_changes_replies_ok_and_a_redeploy_captures_again() {
     let mut r = redis.client();
     hset(&mut r, 1);
     drain(&mut r);
+    call(&mut r, &["RDI.RESET"]);
+    wait_until(Duration::from_secs(10), "the backfill ends", || {
+        reset_of(&mut r).is_some_and(|state| state == "done")
+    });
+    drain(&mut r);
     let reply = try_call(&mut r, &["RDI.UNDEPLOY"]).expect("undeploy with nothing pending");
     assert_eq!(string(&reply), "OK");
     assert_eq!(Status::query(&mut r).engine, "NOT DEPLOYED");
@@ -137,8 +142,22 @@ fn undeploy_without_pending_changes_replies_ok_and_a_redeploy_captures_again() {
     assert!(again.contains("nothing is deployed"), "{again}");
 
     deploy_ok(&mut r, &config, &[("emp", &job())]);
+    assert_eq!(
+        reset_of(&mut r),
+        None,
+        "the old backfill is not shown for the new job"
+    );
     hset(&mut r, 2);
     drain(&mut r);
     wait_until(Duration::from_secs(5), "emp:2 arrives", || rows(&db) == 2);
     assert_eq!(Status::query(&mut r).engine, "RUNNING");
+}
+
+/// The state of job `emp`'s backfill in RDI.STATUS, if one is shown.
+fn reset_of(r: &mut redis::Connection) -> Option<String> {
+    let status = fields(&call(r, &["RDI.STATUS"]));
+    let jobs = fields(&status["jobs"]);
+    fields(&jobs["emp"])
+        .get("reset")
+        .map(|reset| field_text(&fields(reset), "state"))
 }

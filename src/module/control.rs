@@ -94,6 +94,7 @@ pub fn undeploy(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
                 let _: CallResult = ctx.call_ext("DEL", &opts, &[key.as_str()]);
             }
             runtime::replace(None);
+            super::reset::forget_finished();
             ctx.log_notice("rdi: pipeline undeployed");
             drop(ctx);
             let dropped: u64 = pending.iter().map(|(_, n)| n).sum();

@@ -56,6 +56,14 @@ pub fn progress(job: &str) -> Option<RedisValue> {
     Some(RedisValue::OrderedMap(m))
 }
 
+/// Forgets the progress of backfills that are over (on undeploy: a job deployed again under the same
+/// name starts with no backfill shown).
+pub fn forget_finished() {
+    if let Ok(mut map) = PROGRESS.lock() {
+        map.retain(|_, p| p.state == "running");
+    }
+}
+
 fn update(job: &str, f: impl FnOnce(&mut Progress)) {
     if let Ok(mut map) = PROGRESS.lock() {
         f(map.entry(job.to_string()).or_default());
