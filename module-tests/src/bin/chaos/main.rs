@@ -28,7 +28,7 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
     ("redeploy", "redeploy x4", scenarios::redeploy),
     (
         "cluster",
-        "cluster: 3 primaries, 3 slot migrations",
+        "cluster: 3 primaries, 61 slot migrations",
         scenarios::cluster,
     ),
 ];

@@ -210,9 +210,9 @@ pub fn redeploy(run: &Run) -> Report {
     report
 }
 
-/// (e) Three primaries, each deployed with the job, under load through a slot-aware client; three
-/// slots holding tracked keys migrate to another node (MIGRATE, as `redis-cli --cluster reshard`)
-/// while the load goes on.
+/// (e) Three primaries, each deployed with the job, under load through a slot-aware client; the slots
+/// of 61 tracked keys migrate to another node (MIGRATE, as `redis-cli --cluster reshard`) while the
+/// load goes on.
 pub fn cluster(run: &Run) -> Report {
     let db = run.pg.create_database(&format!("chaos_{}", run.name));
     run.pg.client(&db).batch_execute(DDL).expect("create kv");
@@ -227,25 +227,28 @@ pub fn cluster(run: &Run) -> Report {
     let load = Load::start_cluster(cluster.ports(), LOAD_LIMIT, &run.name);
     sleep_ms(1500);
     let mut pending_at_fault = 0;
-    // Slots of tracked ids spread over the nodes: each moves to the next node.
-    for id in [7u32, 1013, 1999] {
+    // The slots of 61 tracked ids spread over the id range, each moved to the next node while the
+    // load writes them (their clients follow ASK, then MOVED).
+    let mut moved = 0;
+    for id in (0u32..2000).step_by(33) {
         let slot = slot_of(&format!("kv:{id}"));
         let from = cluster.owner(slot);
-        pending_at_fault += cluster
-            .nodes
-            .iter()
-            .map(|n| {
-                Status::query(&mut n.client())
-                    .jobs
-                    .get("kv")
-                    .map_or(0, |j| j.pending)
-            })
-            .sum::<i64>();
-        let to = (from + 1) % cluster.nodes.len();
-        let moved = cluster.migrate_slot(slot, from, to);
-        eprintln!("  slot {slot}: {moved} key(s) migrated from node {from} to node {to}");
-        sleep_ms(700);
+        if id % 660 == 0 {
+            pending_at_fault += cluster
+                .nodes
+                .iter()
+                .map(|n| {
+                    Status::query(&mut n.client())
+                        .jobs
+                        .get("kv")
+                        .map_or(0, |j| j.pending)
+                })
+                .sum::<i64>();
+        }
+        moved += cluster.migrate_slot(slot, from, (from + 1) % cluster.nodes.len());
+        sleep_ms(40);
     }
+    eprintln!("  {moved} key(s) migrated to another node under load");
     sleep_ms(1500);
     let acked = load.acked();
     let history = load.finish();
