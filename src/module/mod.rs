@@ -12,6 +12,7 @@ pub mod keys;
 pub mod lock;
 pub mod metrics;
 pub mod queue;
+pub mod readkey;
 pub mod rejected;
 pub mod removal;
 pub mod reset;

@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 
 use redis_module::{CallOptionsBuilder, CallResult, Context, RedisValue};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::keys;
 use super::lock::ServerLock;
+use super::readkey::{Kind, ReadKey};
 use super::runtime;
 use crate::applier::{now_ms, Change, DeadLetter, EntryId, KeyValue, Opcode, Queue};
 
@@ -49,41 +50,21 @@ pub struct RawEntry {
     pub value: Option<Vec<u8>>,
 }
 
-/// Reads up to `count` entries of a stream from `start` (`-` for the oldest).
+/// Reads up to `count` entries of a stream after `after` (from the oldest if `None`), through the
+/// stream iterator of the key API (see `readkey`).
 pub fn read_entries(
     ctx: &Context,
     stream: &str,
-    start: &str,
+    after: Option<EntryId>,
     count: usize,
 ) -> Result<Vec<RawEntry>, String> {
-    let n = count.to_string();
-    let reply = ctx
-        .call("XRANGE", &[stream, start, "+", "COUNT", n.as_str()])
-        .map_err(|e| e.to_string())?;
-    let RedisValue::Array(items) = reply else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::with_capacity(items.len());
-    for item in &items {
-        let RedisValue::Array(parts) = item else {
-            continue;
-        };
-        let (Some(id), Some(RedisValue::Array(fields))) =
-            (parts.first().and_then(text), parts.get(1))
-        else {
-            continue;
-        };
-        let Some(id) = EntryId::parse(&id) else {
-            continue;
-        };
-        let (mut key, mut opcode, mut value) = (None, None, None);
-        for pair in fields.chunks(2) {
-            let (Some(f), Some(v)) = (pair.first().and_then(bytes), pair.get(1).and_then(bytes))
-            else {
-                continue;
-            };
-            match f {
-                b"k" => key = Some(v.to_vec()),
+    let key = ReadKey::open(ctx, stream.as_bytes())?;
+    let mut out = Vec::with_capacity(count.min(4096));
+    key.stream_entries(after.map(|a| (a.ms, a.seq)), count, |(ms, seq), fields| {
+        let (mut k, mut opcode, mut value) = (None, None, None);
+        for (f, v) in fields {
+            match *f {
+                b"k" => k = Some(v.to_vec()),
                 b"o" => opcode = Opcode::parse(v),
                 b"v" => value = Some(v.to_vec()),
                 _ => {}
@@ -91,12 +72,12 @@ pub fn read_entries(
         }
         // An entry without key or opcode cannot be applied; it still counts as read so it gets trimmed.
         out.push(RawEntry {
-            id,
-            key: key.unwrap_or_default(),
+            id: EntryId { ms, seq },
+            key: k.unwrap_or_default(),
             opcode: opcode.unwrap_or(Opcode::Update),
             value,
         });
-    }
+    })?;
     Ok(out)
 }
 
@@ -139,24 +120,27 @@ pub fn length(ctx: &Context, stream: &str) -> u64 {
     }
 }
 
-/// The value of a key as a record: a hash as an object of string fields, a JSON document (RedisJSON)
-/// with its JSON types.
+/// The value of a key as a record: a hash as an object of string fields (read through the key API,
+/// see `readkey`), a JSON document (RedisJSON) with its JSON types.
 fn read_value(ctx: &Context, key: &[u8]) -> KeyValue {
-    match ctx.call("HGETALL", &[key]) {
-        Ok(RedisValue::Array(items)) if items.is_empty() => KeyValue::Missing,
-        Ok(RedisValue::Array(items)) => {
-            let mut m = Map::new();
-            for pair in items.chunks(2) {
-                if let (Some(f), Some(v)) =
-                    (pair.first().and_then(text), pair.get(1).and_then(text))
-                {
-                    m.insert(f, Value::String(v));
+    let kind = match ReadKey::open(ctx, key) {
+        Ok(open) => match open.kind() {
+            Kind::Hash => {
+                return match open.hash() {
+                    Some(m) if !m.is_empty() => KeyValue::Record(m),
+                    _ => KeyValue::Missing,
                 }
             }
-            KeyValue::Record(m)
-        }
-        Ok(RedisValue::Map(m)) if m.is_empty() => KeyValue::Missing,
-        _ => match ctx
+            kind => kind,
+        },
+        Err(_) => return KeyValue::Missing,
+    };
+    match kind {
+        Kind::Empty | Kind::Hash => KeyValue::Missing,
+        Kind::Other(name) => KeyValue::Unsupported(name.to_string()),
+        // Module types have no generic reader: RedisJSON is read with JSON.GET (it offers no other
+        // way to another module), other module types are named by TYPE.
+        Kind::Module => match ctx
             .call("TYPE", &[key])
             .ok()
             .as_ref()
@@ -206,7 +190,7 @@ impl Queue for RedisQueue {
             if !self.can_write() {
                 return Ok(Vec::new());
             }
-            read_entries(&ctx, &stream, "-", max)?
+            read_entries(&ctx, &stream, None, max)?
         };
         // Values are read in sections of VALUES_PER_SECTION keys, releasing the lock between them so
         // that clients are served while a large batch is read. Each value is the key's state when read:
@@ -235,15 +219,28 @@ impl Queue for RedisQueue {
                 break;
             }
         }
+        // The last upsert of a key takes its value; only earlier upserts of the same key (coalesced
+        // into the last one) get a copy.
+        let mut uses: HashMap<&[u8], usize> = HashMap::with_capacity(values.len());
+        for key in &upserts {
+            *uses.entry(key).or_default() += 1;
+        }
         let mut out = Vec::with_capacity(raw.len());
-        for e in raw {
+        for e in &raw {
             let value = if e.opcode == Opcode::Delete {
                 match e.value.as_deref().map(serde_json::from_slice::<Value>) {
                     Some(Ok(Value::Object(m))) => KeyValue::Record(m),
                     _ => KeyValue::Missing,
                 }
             } else {
-                values.get(&e.key).cloned().unwrap_or(KeyValue::Missing)
+                match uses.get_mut(e.key.as_slice()) {
+                    Some(left) if *left > 1 => {
+                        *left -= 1;
+                        values.get(&e.key).cloned()
+                    }
+                    _ => values.remove(&e.key),
+                }
+                .unwrap_or(KeyValue::Missing)
             };
             out.push(Change {
                 id: e.id,
