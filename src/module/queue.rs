@@ -181,7 +181,7 @@ impl Queue for RedisQueue {
         runtime::is_primary() && !runtime::is_loading() && !super::control::is_paused()
     }
 
-    fn read(&self, job: &str, max: usize) -> Result<Vec<Change>, String> {
+    fn read(&self, job: &str, after: Option<EntryId>, max: usize) -> Result<Vec<Change>, String> {
         let stream = keys::queue_key(job);
         let raw = {
             let lock = ServerLock::acquire(&|| false).ok_or_else(unloading)?;
@@ -190,7 +190,7 @@ impl Queue for RedisQueue {
             if !self.can_write() {
                 return Ok(Vec::new());
             }
-            read_entries(&ctx, &stream, None, max)?
+            read_entries(&ctx, &stream, after, max)?
         };
         // Values are read in sections of VALUES_PER_SECTION keys, releasing the lock between them so
         // that clients are served while a large batch is read. Each value is the key's state when read:
