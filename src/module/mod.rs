@@ -1,5 +1,6 @@
 //! The FFI edge: the only code that talks to Redis. Commands, capture, the queue, server events.
 
+pub mod alloc;
 pub mod append;
 pub mod capture;
 pub mod control;
