@@ -14,10 +14,10 @@ use super::retry::Backoff;
 use super::stats::JobStats;
 use super::trace;
 use super::trace_batch::traced;
-use super::write::{write_chunk, writer_for, Stamp};
+use super::write::{write_chunk, writer_for, Origin, Stamp};
 use crate::applier::change::{Change, EntryId, Opcode};
 use crate::config::ErrorHandling;
-use crate::writer::Writer;
+use crate::writer::{RowChange, Writer};
 
 /// What one pass over a job did.
 enum Pass {
@@ -186,25 +186,30 @@ fn apply_batch(
         return Pass::Idle;
     };
 
-    // Rows of one connection go together, in queue order, so that outputs sharing a target commit together.
-    let mut groups: Vec<(&str, Vec<&PlannedRow>)> = Vec::new();
-    for r in &prep.rows {
+    // Rows of one connection go together, in queue order, so that outputs sharing a target commit
+    // together. The rows are moved out of the plan (the writers take slices of them, no copy) and put
+    // back for RDI.TRACE only.
+    let planned = prep.rows.len();
+    let mut groups: Vec<(&str, Vec<PlannedRow>)> = Vec::new();
+    for r in std::mem::take(&mut prep.rows) {
         let conn = job.outputs[r.output].connection.as_str();
         match groups.iter_mut().find(|(c, _)| *c == conn) {
             Some((_, rows)) => rows.push(r),
             None => groups.push((conn, vec![r])),
         }
     }
+    let tracing = trace::active();
     let mut refused: Vec<(usize, usize, String)> = Vec::new();
     let started = Instant::now();
     let ids: Vec<EntryId> = changes.iter().map(|c| c.id).collect();
-    for (conn, rows) in &groups {
-        let mut rows: Vec<&PlannedRow> = rows.clone();
+    for (conn, planned_rows) in groups {
         let stamp = applier.exactly_once.then(|| Stamp {
             table: &applier.checkpoint_table,
             stream: &job.job.name,
             ids: &ids,
         });
+        let mut skipped: Vec<PlannedRow> = Vec::new();
+        let mut kept = planned_rows;
         if let Some(stamp) = &stamp {
             // Rows at or below the target's checkpoint were committed before a crash: skip them.
             let read = writer_for(shared, conn, writers)
@@ -212,13 +217,13 @@ fn apply_batch(
             match read {
                 Ok(Some(pos)) => {
                     if let Some(cp) = EntryId::parse(&pos) {
-                        rows.retain(|r| ids[r.change] > cp);
+                        (kept, skipped) = kept.into_iter().partition(|r| ids[r.change] > cp);
                     }
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    writers.remove(*conn);
-                    if let Some(cs) = shared.conn_stats.get(*conn) {
+                    writers.remove(conn);
+                    if let Some(cs) = shared.conn_stats.get(conn) {
                         cs.failed(e.to_string());
                     }
                     job.stats
@@ -227,16 +232,29 @@ fn apply_batch(
                 }
             }
         }
-        for chunk in rows.chunks(applier.write_batch_size.max(1)) {
-            match write_chunk(shared, conn, chunk, writers, stamp.as_ref()) {
+        let (origins, rows): (Vec<Origin>, Vec<RowChange>) = kept
+            .into_iter()
+            .map(|r| {
+                (
+                    Origin {
+                        change: r.change,
+                        output: r.output,
+                    },
+                    r.row,
+                )
+            })
+            .unzip();
+        let size = applier.write_batch_size.max(1);
+        for (chunk, origin) in rows.chunks(size).zip(origins.chunks(size)) {
+            match write_chunk(shared, conn, chunk, origin, writers, stamp.as_ref()) {
                 Ok(rejected) => refused.extend(
                     rejected
                         .into_iter()
-                        .map(|(i, why)| (chunk[i].change, chunk[i].output, why)),
+                        .map(|(i, why)| (origin[i].change, origin[i].output, why)),
                 ),
                 Err(e) => {
                     let msg = format!("{conn}: {e}");
-                    if let Some(cs) = shared.conn_stats.get(*conn) {
+                    if let Some(cs) = shared.conn_stats.get(conn) {
                         cs.failed(e.to_string());
                     }
                     job.stats.set_error(msg);
@@ -244,9 +262,22 @@ fn apply_batch(
                 }
             }
         }
-        if let Some(cs) = shared.conn_stats.get(*conn) {
+        if let Some(cs) = shared.conn_stats.get(conn) {
             cs.ok();
         }
+        if tracing {
+            prep.rows.extend(skipped);
+            prep.rows
+                .extend(origins.into_iter().zip(rows).map(|(o, row)| PlannedRow {
+                    change: o.change,
+                    output: o.output,
+                    row,
+                }));
+        }
+    }
+    if tracing {
+        // Back in plan order: changes in queue order, outputs in job order within a change.
+        prep.rows.sort_by_key(|r| (r.change, r.output));
     }
     for (change, output, reason) in refused {
         prep.rejected[change] = true;
@@ -262,7 +293,7 @@ fn apply_batch(
         ErrorHandling::Dlq => &prep.dead,
         ErrorHandling::Ignore => &[],
     };
-    if shared.abort_before_ack && !prep.rows.is_empty() {
+    if shared.abort_before_ack && planned > 0 {
         // Fault injection for the exactly-once tests: the batch is committed, the queue not trimmed.
         std::process::abort();
     }
@@ -297,13 +328,13 @@ fn apply_batch(
         prep.coalesced.iter().filter(|c| **c).count() as u64,
     );
     JobStats::add(&s.batches, 1);
-    s.batch_rows.observe(prep.rows.len() as u64);
+    s.batch_rows.observe(planned as u64);
     s.write_ms.observe(started.elapsed().as_millis() as u64);
     let now = super::stats::now_ms();
     for c in &changes {
         s.latency_ms.observe(now.saturating_sub(c.id.ms));
     }
-    if trace::active() {
+    if tracing {
         trace::publish(&traced(job, &changes, &prep, writers, started.elapsed()));
     }
     Pass::Wrote
