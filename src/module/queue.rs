@@ -15,6 +15,9 @@ use crate::applier::{now_ms, Change, DeadLetter, EntryId, KeyValue, Opcode, Queu
 /// Most keys whose values are read in one section under the server lock.
 const VALUES_PER_SECTION: usize = 200;
 
+/// Pause before each section of values, so that the main thread gets the lock in between.
+const SECTION_PAUSE: std::time::Duration = std::time::Duration::from_micros(50);
+
 fn unloading() -> String {
     "the module is unloading".into()
 }
@@ -201,8 +204,11 @@ impl Queue for RedisQueue {
             .filter(|e| e.opcode != Opcode::Delete)
             .map(|e| e.key.as_slice())
             .collect();
-        let mut pending = upserts.iter().copied();
-        loop {
+        let mut pending = upserts.iter().copied().peekable();
+        while pending.peek().is_some() {
+            // The main thread, blocked on the lock while this thread held it, gets it first: without
+            // the pause this thread takes it back before the main thread wakes up.
+            std::thread::sleep(SECTION_PAUSE);
             let lock = ServerLock::acquire(&|| false).ok_or_else(unloading)?;
             let ctx = lock.context();
             let mut n = 0;
@@ -214,9 +220,6 @@ impl Queue for RedisQueue {
                         break;
                     }
                 }
-            }
-            if n < VALUES_PER_SECTION {
-                break;
             }
         }
         // The last upsert of a key takes its value; only earlier upserts of the same key (coalesced
