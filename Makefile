@@ -33,7 +33,7 @@ chaos: build
 ## bench: the performance figures (README "Performance"), each against a baseline of the same run; not part of `make test`
 bench: build
 	@$(ENV) && cargo build --release -p rdi-bench
-	@$(ENV) && RDI_MODULE=$${RDI_MODULE:-$${CARGO_TARGET_DIR:-target}/release/librdi.so} \
+	@$(ENV) && RDI_MODULE=$${RDI_MODULE:-$${CARGO_TARGET_DIR:-$(CURDIR)/target}/release/librdi.so} \
 		$${CARGO_TARGET_DIR:-target}/release/rdi-bench
 
 ## unit: the pure-Rust unit tests only (no servers)

@@ -169,7 +169,7 @@ fn on_keyspace_event(ctx: &Context, kind: NotifyEvent, event: &str, key: &[u8]) 
 use std::alloc::System as ModuleAllocator;
 
 #[cfg(not(test))]
-use redis_module::alloc::RedisAlloc as ModuleAllocator;
+use module::alloc::ModuleAlloc as ModuleAllocator;
 
 redis_module! {
     name: "rdi",

@@ -3,9 +3,11 @@
 //!
 //! Environment: `BENCH_N` (changes for the 1,000,000-change figures), `BENCH_ROUNDS` (alternating
 //! redis-benchmark rounds per load, median taken), `BENCH_ONLY` (comma-separated sections:
-//! capture,e2e,latency,memory,hot). Servers come from `.deps/env.sh` like the module tests'.
+//! capture,e2e,latency,memory,hot), `BENCH_E2E` (end-to-end targets: pg,maria,sqlite). Servers come from
+//! `.deps/env.sh` like the module tests'; MariaDB as the writer tests start it.
 
 mod load;
+mod maria;
 mod raw;
 
 use std::time::{Duration, Instant};
@@ -199,6 +201,11 @@ fn print_setup(n: u64, rounds: usize) {
         module_tests::env::module_path().display()
     );
     println!("target:  {pg} (fsync=off, full_page_writes=off: the module tests' server); SQLite (bundled, WAL, synchronous=FULL)");
+    println!(
+        "         {} (innodb_flush_log_at_trx_commit=2, no binary log, buffer pool {}: the writer tests' server)",
+        maria::MariaServer::version(),
+        maria::BUFFER_POOL
+    );
     println!("build:   {rustc}, commit {commit}");
     println!(
         "sizes:   N = {n} changes, {rounds} alternating rounds per redis-benchmark load (median)"
@@ -392,7 +399,28 @@ fn pg_pipeline(
     redis
 }
 
+/// `BENCH_E2E` (comma-separated `pg`, `maria`, `sqlite`; all by default) picks the targets.
 fn e2e(b: &mut Bench, pg: &PgServer) {
+    let targets = std::env::var("BENCH_E2E").unwrap_or_default();
+    let wants = |t: &str| targets.is_empty() || targets.split(',').any(|o| o.trim() == t);
+    if wants("pg") {
+        e2e_pg(b, pg);
+    }
+    if wants("maria") {
+        e2e_maria(b);
+    }
+    if wants("sqlite") {
+        e2e_sqlite(b);
+    }
+    b.notes.push(
+        "End-to-end: one client pipelines HSET of distinct 5-field hashes (1000 per round trip) while the \
+         writers run; the time runs from the first write until RDI.WAIT says the last change is committed \
+         (row count checked)."
+            .into(),
+    );
+}
+
+fn e2e_pg(b: &mut Bench, pg: &PgServer) {
     let n = b.n;
     let db = pg.create_database("rawdb");
     let mut client = pg.client(&db);
@@ -445,8 +473,70 @@ fn e2e(b: &mut Bench, pg: &PgServer) {
         "≥ 0.80",
         Some(rate / best >= 0.80),
     );
+}
 
-    // SQLite.
+fn e2e_maria(b: &mut Bench) {
+    let n = b.n;
+    println!("  starting MariaDB...");
+    let maria = maria::MariaServer::start();
+    let mut raw_conn = maria.database("rawdb");
+    let r500 = raw::maria_values(&mut raw_conn, "raw_emp", n, 500);
+    println!(
+        "  raw MariaDB multi-row VALUES, 500 rows/statement: {}",
+        kops(r500)
+    );
+    let mut target = maria.database("e2e");
+    mysql::prelude::Queryable::query_drop(
+        &mut target,
+        raw::emp_ddl("emp", false).replace("INTEGER", "bigint"),
+    )
+    .expect("target table");
+    let redis = module_server();
+    let job = yaml::relational_job(
+        "emp:*",
+        "maria",
+        None,
+        "emp",
+        &["id"],
+        &["name", "email", "city", "age"],
+    );
+    let mut conn = redis.client();
+    commands::deploy_ok(
+        &mut conn,
+        &maria.config("e2e", &applier_refs(&applier())),
+        &[("emp", &job)],
+    );
+    let t0 = Instant::now();
+    let loaded = load::load_hashes(redis.port(), "emp:", 0..n, 1000);
+    wait_drained(&mut conn, "end-to-end MariaDB");
+    let total = t0.elapsed();
+    let rows = maria::count(&mut target, "emp");
+    assert_eq!(rows, n as i64, "every change reached MariaDB");
+    let rate = n as f64 / total.as_secs_f64();
+    println!(
+        "  module: {n} HSET in {:.1} s, last row committed after {:.1} s",
+        loaded.as_secs_f64(),
+        total.as_secs_f64()
+    );
+    drop(redis);
+    let again = raw::maria_values(&mut raw_conn, "raw_emp", n, 500);
+    println!("  raw MariaDB multi-row VALUES again: {}", kops(again));
+    let best = r500.max(again);
+    b.fig(
+        &format!("2. end-to-end {n} changes → MariaDB"),
+        kops(rate),
+        format!(
+            "{} (raw client, best of two multi-row VALUES ×500 runs)",
+            kops(best)
+        ),
+        rate / best,
+        "≥ 0.80",
+        Some(rate / best >= 0.80),
+    );
+}
+
+fn e2e_sqlite(b: &mut Bench) {
+    let n = b.n;
     let redis = module_server();
     let path = redis.dir().join("e2e.db");
     let raw_path = redis.dir().join("raw.db");
@@ -492,12 +582,6 @@ fn e2e(b: &mut Bench, pg: &PgServer) {
         rate / best,
         "≥ 0.80",
         Some(rate / best >= 0.80),
-    );
-    b.notes.push(
-        "End-to-end: one client pipelines HSET of distinct 5-field hashes (1000 per round trip) while the \
-         writers run; the time runs from the first write until RDI.WAIT says the last change is committed \
-         (row count checked). MariaDB: no MariaDB writer on this branch yet."
-            .into(),
     );
 }
 
@@ -618,7 +702,8 @@ fn memory_drain(b: &mut Bench, pg: &PgServer) {
         .unwrap_or(-1);
     assert_eq!(rows, n as i64, "the backlog reached PostgreSQL");
     let rate = n as f64 / took.as_secs_f64();
-    let raw_client = &mut pg.client("rawdb");
+    // Its own database: `rawdb` exists only when the end-to-end section ran (BENCH_ONLY).
+    let raw_client = &mut pg.client(&pg.create_database("rawdrain"));
     let best = raw::pg_unnest(raw_client, "raw_emp", n.min(300_000), 500);
     b.fig(
         &format!("5. drain of a {n}-change backlog → PostgreSQL"),

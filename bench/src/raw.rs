@@ -168,3 +168,47 @@ pub fn pg_single_row_latency(client: &mut postgres::Client, table: &str, count: 
         })
         .collect()
 }
+
+/// Rows per second of `n` upserts into a fresh MariaDB table by the plain `mysql` client: one prepared
+/// multi-row `INSERT ... VALUES (...), ... ON DUPLICATE KEY UPDATE` per `batch` rows, each statement its
+/// own transaction (autocommit).
+pub fn maria_values(conn: &mut mysql::Conn, table: &str, n: u64, batch: usize) -> f64 {
+    use mysql::prelude::Queryable;
+    conn.query_drop(format!(
+        "DROP TABLE IF EXISTS {table}; {}",
+        emp_ddl(table, false).replace("INTEGER", "bigint")
+    ))
+    .expect("create raw table");
+    let prepare = |conn: &mut mysql::Conn, rows: usize| {
+        let tuples = vec!["(?, ?, ?, ?, ?)"; rows].join(",");
+        conn.prep(format!(
+            "INSERT INTO {table} (id, name, email, city, age) VALUES {tuples} \
+             ON DUPLICATE KEY UPDATE name = VALUES(name), email = VALUES(email), \
+             city = VALUES(city), age = VALUES(age)"
+        ))
+        .expect("prepare values")
+    };
+    let full = prepare(conn, batch);
+    let start = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let end = (i + batch as u64).min(n);
+        let stmt = if end - i == batch as u64 {
+            full.clone()
+        } else {
+            prepare(conn, (end - i) as usize)
+        };
+        let mut params: Vec<mysql::Value> = Vec::with_capacity((end - i) as usize * 5);
+        for r in i..end {
+            let [id, name, email, city, age] = row_fields(r);
+            params.push(id.parse::<i64>().unwrap_or_default().into());
+            params.push(name.into());
+            params.push(email.into());
+            params.push(city.into());
+            params.push(age.parse::<i32>().unwrap_or_default().into());
+        }
+        conn.exec_drop(&stmt, params).expect("values upsert");
+        i = end;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}

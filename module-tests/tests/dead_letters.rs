@@ -69,3 +69,72 @@ fn error_handling_ignore_counts_rejections_but_keeps_none() {
         .unwrap();
     assert_eq!(len, 0);
 }
+
+#[test]
+fn a_key_that_is_no_longer_a_hash_or_json_when_read_is_rejected_naming_its_type() {
+    let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
+    let db = redis.dir().join("t.db");
+    sqlite_target::create(&db, DDL);
+    let mut r = redis.client();
+    deploy_ok(
+        &mut r,
+        &sqlite_config(&db, &[]),
+        &[("emp", &sqlite_job("emp:*", "emp", &["id"], &["age"]))],
+    );
+    // Capture sees hashes and JSON documents only, so a key of another type reaches a writer when it
+    // was a hash when queued and is something else when read.
+    call(&mut r, &["RDI.STOP"]);
+    let others: [&[&str]; 5] = [
+        &["SET", "emp:s", "x"],
+        &["RPUSH", "emp:l", "x"],
+        &["SADD", "emp:set", "x"],
+        &["ZADD", "emp:z", "1", "x"],
+        &["XADD", "emp:x", "*", "f", "v"],
+    ];
+    for (i, command) in others.iter().enumerate() {
+        let id = (10 + i).to_string();
+        call(&mut r, &["HSET", command[1], "id", &id, "age", "1"]);
+        call(&mut r, &["DEL", command[1]]);
+        call(&mut r, command);
+    }
+    call(&mut r, &["HSET", "emp:1", "id", "1", "age", "40"]);
+    call(
+        &mut r,
+        &["JSON.SET", "emp:2", "$", r#"{"id": 2, "age": 41}"#],
+    );
+    call(&mut r, &["RDI.START"]);
+    drain(&mut r);
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg("__rdi__:dlq:emp")
+        .arg("-")
+        .arg("+")
+        .query(&mut r)
+        .unwrap();
+    let field = |fields: &[(String, String)], name: &str| {
+        fields.iter().find(|(f, _)| f == name).unwrap().1.clone()
+    };
+    let mut got: Vec<(String, String)> = entries
+        .iter()
+        .map(|(_, f)| (field(f, "key"), field(f, "reason")))
+        .collect();
+    got.sort();
+    let reason =
+        |t: &str| format!("unsupported type: key holds a {t}, not a hash or JSON document");
+    assert_eq!(
+        got,
+        [
+            ("emp:l".to_string(), reason("list")),
+            ("emp:s".to_string(), reason("string")),
+            ("emp:set".to_string(), reason("set")),
+            ("emp:x".to_string(), reason("stream")),
+            ("emp:z".to_string(), reason("zset")),
+        ]
+    );
+    assert_eq!(
+        sqlite_target::rows(&db, "SELECT id, age FROM emp ORDER BY id"),
+        [
+            [Some("1".to_string()), Some("40".to_string())],
+            [Some("2".to_string()), Some("41".to_string())]
+        ]
+    );
+}

@@ -23,9 +23,10 @@ pub trait Queue: Send + Sync {
     /// Whether this instance may write to targets now (a primary that is not loading).
     fn can_write(&self) -> bool;
 
-    /// Reads up to `max` of the oldest entries of a job's queue, with each key's current value
-    /// (deletes carry the value captured before the key went).
-    fn read(&self, job: &str, max: usize) -> Result<Vec<Change>, String>;
+    /// Reads up to `max` of the oldest entries of a job's queue that come after `after` (all of them
+    /// when `None`), with each key's current value (deletes carry the value captured before the key
+    /// went). `after` lets a writer read the next batch while the previous one is being written.
+    fn read(&self, job: &str, after: Option<EntryId>, max: usize) -> Result<Vec<Change>, String>;
 
     /// Removes every entry up to and including `upto`, after keeping `dead` in the job's dead-letter
     /// queue (capped at `dlq_cap`, oldest first out; `dlq_cap` 0 keeps none).

@@ -7,18 +7,17 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use super::batch::{prepare, PlannedRow};
+use super::batch::{prepare, PlannedRow, Prepared};
 use super::engine::{JobRuntime, Shared};
 use super::queue::DeadLetter;
 use super::retry::Backoff;
 use super::stats::JobStats;
 use super::trace;
 use super::trace_batch::traced;
-use super::write::{write_chunk, writer_for, Stamp};
-use crate::applier::change::EntryId;
-use crate::applier::change::Opcode;
+use super::write::{write_chunk, writer_for, Origin, Stamp};
+use crate::applier::change::{Change, EntryId, Opcode};
 use crate::config::ErrorHandling;
-use crate::writer::Writer;
+use crate::writer::{RowChange, Writer};
 
 /// What one pass over a job did.
 enum Pass {
@@ -34,6 +33,33 @@ struct JobSlot {
     job: Arc<JobRuntime>,
     backoff: Backoff,
     retry_at: Option<Instant>,
+    /// The batch that follows the last one written, read while that one was being written.
+    ahead: Option<Batch>,
+}
+
+/// A batch read from a job's queue and planned.
+struct Batch {
+    changes: Vec<Change>,
+    prep: Prepared,
+}
+
+/// Reads the job's next batch (after `after`, or the oldest entries) and plans its rows; `None` when
+/// nothing is queued there.
+fn read_batch(
+    shared: &Shared,
+    job: &JobRuntime,
+    after: Option<EntryId>,
+) -> Result<Option<Batch>, String> {
+    let changes = shared.queue.read(
+        &job.job.name,
+        after,
+        shared.deployment.applier.read_batch_size,
+    )?;
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    let prep = prepare(&changes, &job.job, &job.outputs);
+    Ok(Some(Batch { changes, prep }))
 }
 
 /// Runs until the engine stops. `jobs` are applied one at a time each, in queue order.
@@ -46,12 +72,18 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receive
             job,
             backoff: Backoff::new(cap),
             retry_at: None,
+            ahead: None,
         })
         .collect();
     let mut writers: HashMap<String, Box<dyn Writer>> = HashMap::new();
     while !shared.stop.load(Ordering::Acquire) {
         let mut busy = false;
-        if shared.queue.can_write() {
+        if !shared.queue.can_write() {
+            // Paused, loading or a replica now: what was read ahead is read again on resuming.
+            for slot in &mut slots {
+                slot.ahead = None;
+            }
+        } else {
             for slot in &mut slots {
                 if shared.stop.load(Ordering::Acquire) {
                     return;
@@ -59,7 +91,7 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receive
                 if slot.retry_at.is_some_and(|t| Instant::now() < t) {
                     continue;
                 }
-                match apply_once(&shared, &slot.job, &mut writers) {
+                match apply_next(&shared, slot, &mut writers) {
                     Pass::Idle => {}
                     Pass::Wrote => {
                         busy = true;
@@ -96,44 +128,88 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receive
     }
 }
 
-/// Reads one batch of a job, writes it to every output, acknowledges it.
-fn apply_once(
+/// Takes the job's next batch (read ahead, or read now), writes it to every output and acknowledges
+/// it. When the batch is full, more is probably queued: the batch after it is read and planned on a
+/// second thread meanwhile (the server lock and the CPU are free while the target works), and kept
+/// for the next pass if this one is written and acknowledged. Batches are still written one at a
+/// time, in queue order, and trimmed only after they committed; after a failure what was read ahead
+/// is dropped and read again.
+fn apply_next(
+    shared: &Shared,
+    slot: &mut JobSlot,
+    writers: &mut HashMap<String, Box<dyn Writer>>,
+) -> Pass {
+    let job = &*slot.job;
+    let batch = match slot.ahead.take() {
+        Some(batch) => batch,
+        None => match read_batch(shared, job, None) {
+            Ok(Some(batch)) => batch,
+            Ok(None) => return Pass::Idle,
+            Err(e) => {
+                job.stats.set_error(format!("reading the queue: {e}"));
+                return Pass::Failed;
+            }
+        },
+    };
+    let full = batch.changes.len() >= shared.deployment.applier.read_batch_size;
+    let last = batch.changes.last().map(|c| c.id);
+    let (pass, ahead) = match last.filter(|_| full) {
+        Some(last) => std::thread::scope(|scope| {
+            let reader = std::thread::Builder::new()
+                .name("rdi-read-ahead".into())
+                .spawn_scoped(scope, || read_batch(shared, job, Some(last)));
+            let pass = apply_batch(shared, job, batch, writers);
+            let ahead = match reader {
+                Ok(handle) => handle.join().ok().and_then(Result::ok).flatten(),
+                Err(_) => None,
+            };
+            (pass, ahead)
+        }),
+        None => (apply_batch(shared, job, batch, writers), None),
+    };
+    if matches!(pass, Pass::Wrote) {
+        slot.ahead = ahead;
+    }
+    pass
+}
+
+/// Writes one batch of a job to every output and acknowledges it.
+fn apply_batch(
     shared: &Shared,
     job: &JobRuntime,
+    batch: Batch,
     writers: &mut HashMap<String, Box<dyn Writer>>,
 ) -> Pass {
     let applier = &shared.deployment.applier;
-    let changes = match shared.queue.read(&job.job.name, applier.read_batch_size) {
-        Ok(c) => c,
-        Err(e) => {
-            job.stats.set_error(format!("reading the queue: {e}"));
-            return Pass::Failed;
-        }
-    };
+    let Batch { changes, mut prep } = batch;
     let Some(last) = changes.last().map(|c| c.id) else {
         return Pass::Idle;
     };
-    let mut prep = prepare(&changes, &job.job, &job.outputs);
 
-    // Rows of one connection go together, in queue order, so that outputs sharing a target commit together.
-    let mut groups: Vec<(&str, Vec<&PlannedRow>)> = Vec::new();
-    for r in &prep.rows {
+    // Rows of one connection go together, in queue order, so that outputs sharing a target commit
+    // together. The rows are moved out of the plan (the writers take slices of them, no copy) and put
+    // back for RDI.TRACE only.
+    let planned = prep.rows.len();
+    let mut groups: Vec<(&str, Vec<PlannedRow>)> = Vec::new();
+    for r in std::mem::take(&mut prep.rows) {
         let conn = job.outputs[r.output].connection.as_str();
         match groups.iter_mut().find(|(c, _)| *c == conn) {
             Some((_, rows)) => rows.push(r),
             None => groups.push((conn, vec![r])),
         }
     }
+    let tracing = trace::active();
     let mut refused: Vec<(usize, usize, String)> = Vec::new();
     let started = Instant::now();
     let ids: Vec<EntryId> = changes.iter().map(|c| c.id).collect();
-    for (conn, rows) in &groups {
-        let mut rows: Vec<&PlannedRow> = rows.clone();
+    for (conn, planned_rows) in groups {
         let stamp = applier.exactly_once.then(|| Stamp {
             table: &applier.checkpoint_table,
             stream: &job.job.name,
             ids: &ids,
         });
+        let mut skipped: Vec<PlannedRow> = Vec::new();
+        let mut kept = planned_rows;
         if let Some(stamp) = &stamp {
             // Rows at or below the target's checkpoint were committed before a crash: skip them.
             let read = writer_for(shared, conn, writers)
@@ -141,13 +217,13 @@ fn apply_once(
             match read {
                 Ok(Some(pos)) => {
                     if let Some(cp) = EntryId::parse(&pos) {
-                        rows.retain(|r| ids[r.change] > cp);
+                        (kept, skipped) = kept.into_iter().partition(|r| ids[r.change] > cp);
                     }
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    writers.remove(*conn);
-                    if let Some(cs) = shared.conn_stats.get(*conn) {
+                    writers.remove(conn);
+                    if let Some(cs) = shared.conn_stats.get(conn) {
                         cs.failed(e.to_string());
                     }
                     job.stats
@@ -156,16 +232,29 @@ fn apply_once(
                 }
             }
         }
-        for chunk in rows.chunks(applier.write_batch_size.max(1)) {
-            match write_chunk(shared, conn, chunk, writers, stamp.as_ref()) {
+        let (origins, rows): (Vec<Origin>, Vec<RowChange>) = kept
+            .into_iter()
+            .map(|r| {
+                (
+                    Origin {
+                        change: r.change,
+                        output: r.output,
+                    },
+                    r.row,
+                )
+            })
+            .unzip();
+        let size = applier.write_batch_size.max(1);
+        for (chunk, origin) in rows.chunks(size).zip(origins.chunks(size)) {
+            match write_chunk(shared, conn, chunk, origin, writers, stamp.as_ref()) {
                 Ok(rejected) => refused.extend(
                     rejected
                         .into_iter()
-                        .map(|(i, why)| (chunk[i].change, chunk[i].output, why)),
+                        .map(|(i, why)| (origin[i].change, origin[i].output, why)),
                 ),
                 Err(e) => {
                     let msg = format!("{conn}: {e}");
-                    if let Some(cs) = shared.conn_stats.get(*conn) {
+                    if let Some(cs) = shared.conn_stats.get(conn) {
                         cs.failed(e.to_string());
                     }
                     job.stats.set_error(msg);
@@ -173,9 +262,22 @@ fn apply_once(
                 }
             }
         }
-        if let Some(cs) = shared.conn_stats.get(*conn) {
+        if let Some(cs) = shared.conn_stats.get(conn) {
             cs.ok();
         }
+        if tracing {
+            prep.rows.extend(skipped);
+            prep.rows
+                .extend(origins.into_iter().zip(rows).map(|(o, row)| PlannedRow {
+                    change: o.change,
+                    output: o.output,
+                    row,
+                }));
+        }
+    }
+    if tracing {
+        // Back in plan order: changes in queue order, outputs in job order within a change.
+        prep.rows.sort_by_key(|r| (r.change, r.output));
     }
     for (change, output, reason) in refused {
         prep.rejected[change] = true;
@@ -191,7 +293,7 @@ fn apply_once(
         ErrorHandling::Dlq => &prep.dead,
         ErrorHandling::Ignore => &[],
     };
-    if shared.abort_before_ack && !prep.rows.is_empty() {
+    if shared.abort_before_ack && planned > 0 {
         // Fault injection for the exactly-once tests: the batch is committed, the queue not trimmed.
         std::process::abort();
     }
@@ -226,13 +328,13 @@ fn apply_once(
         prep.coalesced.iter().filter(|c| **c).count() as u64,
     );
     JobStats::add(&s.batches, 1);
-    s.batch_rows.observe(prep.rows.len() as u64);
+    s.batch_rows.observe(planned as u64);
     s.write_ms.observe(started.elapsed().as_millis() as u64);
     let now = super::stats::now_ms();
     for c in &changes {
         s.latency_ms.observe(now.saturating_sub(c.id.ms));
     }
-    if trace::active() {
+    if tracing {
         trace::publish(&traced(job, &changes, &prep, writers, started.elapsed()));
     }
     Pass::Wrote

@@ -3,10 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::batch::PlannedRow;
 use super::change::EntryId;
 use super::engine::Shared;
-use crate::writer::{Checkpoint, WriteError, Writer};
+use crate::writer::{Checkpoint, RowChange, WriteError, Writer};
 
 /// Where a checkpointed write records its position (applier.exactly_once).
 pub(crate) struct Stamp<'a> {
@@ -36,17 +35,28 @@ pub(crate) fn writer_for<'w>(
         .ok_or_else(|| WriteError::Transient("writer vanished".into()))
 }
 
+/// Where a row of a chunk comes from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Origin {
+    /// Index of the change in the batch.
+    pub(crate) change: usize,
+    /// Index of the output in the job.
+    pub(crate) output: usize,
+}
+
 /// Writes one chunk through the connection's writer (connecting if needed). A batch refused for its
-/// content is split in halves until the refused rows are isolated; the others are written.
+/// content is split in halves until the refused rows are isolated; the others are written. `origin`
+/// holds where each row comes from (same length as `rows`).
 pub(crate) fn write_chunk(
     shared: &Shared,
     conn: &str,
-    rows: &[&PlannedRow],
+    rows: &[RowChange],
+    origin: &[Origin],
     writers: &mut HashMap<String, Box<dyn Writer>>,
     stamp: Option<&Stamp>,
 ) -> Result<Vec<(usize, String)>, WriteError> {
     let writer = writer_for(shared, conn, writers)?;
-    let result = write_split(writer.as_mut(), rows, 0, stamp);
+    let result = write_split(writer.as_mut(), rows, origin, 0, stamp);
     if result.is_err() {
         // Reconnect on the next attempt: the session may be broken.
         writers.remove(conn);
@@ -56,23 +66,23 @@ pub(crate) fn write_chunk(
 
 fn write_split(
     writer: &mut dyn Writer,
-    rows: &[&PlannedRow],
+    rows: &[RowChange],
+    origin: &[Origin],
     offset: usize,
     stamp: Option<&Stamp>,
 ) -> Result<Vec<(usize, String)>, WriteError> {
-    let batch: Vec<_> = rows.iter().map(|r| r.row.clone()).collect();
     // Each committed slice records the position of its own last row, so a slice that fails after an
     // earlier one committed is never skipped on replay.
     let checkpoint = stamp.and_then(|s| {
-        rows.last().map(|r| Checkpoint {
+        origin.last().map(|o| Checkpoint {
             table: s.table.to_string(),
             stream: s.stream.to_string(),
-            position: s.ids[r.change].to_string(),
+            position: s.ids[o.change].to_string(),
         })
     });
     let result = match &checkpoint {
-        Some(cp) => writer.write_checkpointed(&batch, cp),
-        None => writer.write(&batch),
+        Some(cp) => writer.write_checkpointed(rows, cp),
+        None => writer.write(rows),
     };
     match result {
         Ok(outcome) => Ok(outcome
@@ -83,8 +93,14 @@ fn write_split(
         Err(WriteError::Batch(reason)) if rows.len() == 1 => Ok(vec![(offset, reason)]),
         Err(WriteError::Batch(_)) => {
             let mid = rows.len() / 2;
-            let mut left = write_split(writer, &rows[..mid], offset, stamp)?;
-            left.extend(write_split(writer, &rows[mid..], offset + mid, stamp)?);
+            let mut left = write_split(writer, &rows[..mid], &origin[..mid], offset, stamp)?;
+            left.extend(write_split(
+                writer,
+                &rows[mid..],
+                &origin[mid..],
+                offset + mid,
+                stamp,
+            )?);
             Ok(left)
         }
         Err(e) => Err(e),

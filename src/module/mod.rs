@@ -1,5 +1,6 @@
 //! The FFI edge: the only code that talks to Redis. Commands, capture, the queue, server events.
 
+pub mod alloc;
 pub mod append;
 pub mod capture;
 pub mod cluster;
@@ -14,6 +15,7 @@ pub mod lock;
 pub mod metrics;
 pub mod migrate;
 pub mod queue;
+pub mod readkey;
 pub mod rejected;
 pub mod removal;
 pub mod reset;

@@ -4,15 +4,19 @@
 use std::collections::HashMap;
 
 use redis_module::{raw, CallOptionsBuilder, CallResult, Context, RedisString, RedisValue};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::keys;
 use super::lock::ServerLock;
+use super::readkey::{Kind, ReadKey};
 use super::runtime;
 use crate::applier::{now_ms, Change, DeadLetter, EntryId, KeyValue, Opcode, Queue};
 
-/// Queue entries read by one XRANGE; a section under the server lock reads as many as its budget allows.
+/// Queue entries read at a time; a section under the server lock reads as many as its budget allows.
 const ENTRIES_PER_READ: usize = 100;
+
+/// Pause before each section of values, so that the main thread gets the lock in between.
+const SECTION_PAUSE: std::time::Duration = std::time::Duration::from_micros(50);
 
 fn unloading() -> String {
     "the module is unloading".into()
@@ -49,41 +53,21 @@ pub struct RawEntry {
     pub value: Option<Vec<u8>>,
 }
 
-/// Reads up to `count` entries of a stream from `start` (`-` for the oldest).
+/// Reads up to `count` entries of a stream after `after` (from the oldest if `None`), through the
+/// stream iterator of the key API (see `readkey`).
 pub fn read_entries(
     ctx: &Context,
     stream: &str,
-    start: &str,
+    after: Option<EntryId>,
     count: usize,
 ) -> Result<Vec<RawEntry>, String> {
-    let n = count.to_string();
-    let reply = ctx
-        .call("XRANGE", &[stream, start, "+", "COUNT", n.as_str()])
-        .map_err(|e| e.to_string())?;
-    let RedisValue::Array(items) = reply else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::with_capacity(items.len());
-    for item in &items {
-        let RedisValue::Array(parts) = item else {
-            continue;
-        };
-        let (Some(id), Some(RedisValue::Array(fields))) =
-            (parts.first().and_then(text), parts.get(1))
-        else {
-            continue;
-        };
-        let Some(id) = EntryId::parse(&id) else {
-            continue;
-        };
-        let (mut key, mut opcode, mut value) = (None, None, None);
-        for pair in fields.chunks(2) {
-            let (Some(f), Some(v)) = (pair.first().and_then(bytes), pair.get(1).and_then(bytes))
-            else {
-                continue;
-            };
-            match f {
-                b"k" => key = Some(v.to_vec()),
+    let key = ReadKey::open(ctx, stream.as_bytes())?;
+    let mut out = Vec::with_capacity(count.min(4096));
+    key.stream_entries(after.map(|a| (a.ms, a.seq)), count, |(ms, seq), fields| {
+        let (mut k, mut opcode, mut value) = (None, None, None);
+        for (f, v) in fields {
+            match *f {
+                b"k" => k = Some(v.to_vec()),
                 b"o" => opcode = Opcode::parse(v),
                 b"v" => value = Some(v.to_vec()),
                 _ => {}
@@ -91,12 +75,12 @@ pub fn read_entries(
         }
         // An entry without key or opcode cannot be applied; it still counts as read so it gets trimmed.
         out.push(RawEntry {
-            id,
-            key: key.unwrap_or_default(),
+            id: EntryId { ms, seq },
+            key: k.unwrap_or_default(),
             opcode: opcode.unwrap_or(Opcode::Update),
             value,
         });
-    }
+    })?;
     Ok(out)
 }
 
@@ -146,24 +130,27 @@ pub fn length(ctx: &Context, stream: &str) -> u64 {
     n as u64
 }
 
-/// The value of a key as a record: a hash as an object of string fields, a JSON document (RedisJSON)
-/// with its JSON types.
+/// The value of a key as a record: a hash as an object of string fields (read through the key API,
+/// see `readkey`), a JSON document (RedisJSON) with its JSON types.
 fn read_value(ctx: &Context, key: &[u8]) -> KeyValue {
-    match ctx.call("HGETALL", &[key]) {
-        Ok(RedisValue::Array(items)) if items.is_empty() => KeyValue::Missing,
-        Ok(RedisValue::Array(items)) => {
-            let mut m = Map::new();
-            for pair in items.chunks(2) {
-                if let (Some(f), Some(v)) =
-                    (pair.first().and_then(text), pair.get(1).and_then(text))
-                {
-                    m.insert(f, Value::String(v));
+    let kind = match ReadKey::open(ctx, key) {
+        Ok(open) => match open.kind() {
+            Kind::Hash => {
+                return match open.hash() {
+                    Some(m) if !m.is_empty() => KeyValue::Record(m),
+                    _ => KeyValue::Missing,
                 }
             }
-            KeyValue::Record(m)
-        }
-        Ok(RedisValue::Map(m)) if m.is_empty() => KeyValue::Missing,
-        _ => match ctx
+            kind => kind,
+        },
+        Err(_) => return KeyValue::Missing,
+    };
+    match kind {
+        Kind::Empty | Kind::Hash => KeyValue::Missing,
+        Kind::Other(name) => KeyValue::Unsupported(name.to_string()),
+        // Module types have no generic reader: RedisJSON is read with JSON.GET (it offers no other
+        // way to another module), other module types are named by TYPE.
+        Kind::Module => match ctx
             .call("TYPE", &[key])
             .ok()
             .as_ref()
@@ -204,13 +191,14 @@ impl Queue for RedisQueue {
         runtime::is_primary() && !runtime::is_loading() && !super::control::is_paused()
     }
 
-    fn read(&self, job: &str, max: usize) -> Result<Vec<Change>, String> {
+    fn read(&self, job: &str, after: Option<EntryId>, max: usize) -> Result<Vec<Change>, String> {
         let stream = keys::queue_key(job);
-        // Entries, then values, are read in sections of at most SECTION_BUDGET each, releasing the lock
-        // between them so that clients are served while a large batch is read. Only this writer reads
-        // and trims this job's queue meanwhile, so the sections continue where the previous one stopped.
+        // Entries, then values, are read in sections of at most the lock's budget each, releasing the
+        // lock between them so that clients are served while a large batch is read. Only this writer
+        // reads and trims this job's queue meanwhile, so the sections continue where the previous one
+        // stopped.
         let mut raw: Vec<RawEntry> = Vec::new();
-        let mut start = "-".to_string();
+        let mut cursor = after;
         'entries: while raw.len() < max {
             let lock = ServerLock::acquire(&|| false).ok_or_else(unloading)?;
             let ctx = lock.context();
@@ -220,11 +208,11 @@ impl Queue for RedisQueue {
             }
             while raw.len() < max && !lock.spent() {
                 let want = (max - raw.len()).min(ENTRIES_PER_READ);
-                let entries = read_entries(&ctx, &stream, &start, want)?;
+                let entries = read_entries(&ctx, &stream, cursor, want)?;
                 let got = entries.len();
                 raw.extend(entries);
                 match raw.last() {
-                    Some(last) if got == want => start = format!("({}", last.id),
+                    Some(last) if got == want => cursor = Some(last.id),
                     _ => break 'entries,
                 }
             }
@@ -232,12 +220,16 @@ impl Queue for RedisQueue {
         // Each value is the key's state when read: newer than the entry, which is what state
         // synchronisation wants.
         let mut values: HashMap<Vec<u8>, KeyValue> = HashMap::new();
-        let mut pending = raw
+        let upserts: Vec<&[u8]> = raw
             .iter()
             .filter(|e| e.opcode != Opcode::Delete)
             .map(|e| e.key.as_slice())
-            .peekable();
+            .collect();
+        let mut pending = upserts.iter().copied().peekable();
         while pending.peek().is_some() {
+            // The main thread, blocked on the lock while this thread held it, gets it first: without
+            // the pause this thread takes it back before the main thread wakes up.
+            std::thread::sleep(SECTION_PAUSE);
             let lock = ServerLock::acquire(&|| false).ok_or_else(unloading)?;
             let ctx = lock.context();
             for key in pending.by_ref() {
@@ -249,15 +241,28 @@ impl Queue for RedisQueue {
                 }
             }
         }
+        // The last upsert of a key takes its value; only earlier upserts of the same key (coalesced
+        // into the last one) get a copy.
+        let mut uses: HashMap<&[u8], usize> = HashMap::with_capacity(values.len());
+        for key in &upserts {
+            *uses.entry(key).or_default() += 1;
+        }
         let mut out = Vec::with_capacity(raw.len());
-        for e in raw {
+        for e in &raw {
             let value = if e.opcode == Opcode::Delete {
                 match e.value.as_deref().map(serde_json::from_slice::<Value>) {
                     Some(Ok(Value::Object(m))) => KeyValue::Record(m),
                     _ => KeyValue::Missing,
                 }
             } else {
-                values.get(&e.key).cloned().unwrap_or(KeyValue::Missing)
+                match uses.get_mut(e.key.as_slice()) {
+                    Some(left) if *left > 1 => {
+                        *left -= 1;
+                        values.get(&e.key).cloned()
+                    }
+                    _ => values.remove(&e.key),
+                }
+                .unwrap_or(KeyValue::Missing)
             };
             out.push(Change {
                 id: e.id,

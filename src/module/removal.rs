@@ -114,8 +114,8 @@ fn read_json(ctx: &Context, key: *mut raw::RedisModuleKey, name: &[u8]) -> Optio
     text.starts_with('{').then_some(text)
 }
 
-/// Reads every field of a hash key; `None` for other types.
-fn read_hash(key: *mut raw::RedisModuleKey) -> Option<Map<String, Value>> {
+/// Reads every field of a hash key; `None` for other types. `key` must be open for reading.
+pub(super) fn read_hash(key: *mut raw::RedisModuleKey) -> Option<Map<String, Value>> {
     // SAFETY: `key` is open for reading (see on_key_event); the cursor is created and destroyed here;
     // `map` outlives the scan that writes to it through `privdata`.
     unsafe {

@@ -5,6 +5,7 @@
 mod catalog;
 mod errors;
 mod options;
+mod runs;
 
 use std::collections::HashMap;
 
@@ -21,6 +22,7 @@ use super::table::TableSchema;
 use catalog::{has_unique_index, mysql_kind, CatalogType, CATALOG_SQL, UNIQUE_SQL};
 pub use errors::{classify, classify_code};
 pub use options::options;
+use runs::{write_runs, Item, MultiRow};
 
 /// One row of [`CATALOG_SQL`]: name, column type, data type, length, precision, scale.
 type CatalogRow = (
@@ -38,6 +40,9 @@ struct MyTable {
     upsert: Statement,
     insert: Statement,
     delete: Option<Statement>,
+    /// Multi-row forms of the upsert and the insert (see `runs`).
+    upsert_many: Option<MultiRow>,
+    insert_many: Option<MultiRow>,
 }
 
 /// Writes to one MySQL or MariaDB database; reconnects on the next call after the connection is lost.
@@ -117,12 +122,19 @@ impl MysqlWriter {
                 )));
             }
         }
-        let prep = |conn: &mut Conn, sql: String| conn.prep(sql).map_err(|e| classify(&e));
-        let upsert = prep(conn, MysqlDialect.upsert_sql(&schema))?;
-        let insert = prep(conn, MysqlDialect.insert_sql(&schema))?;
+        let prep = |conn: &mut Conn, sql: &str| conn.prep(sql).map_err(|e| classify(&e));
+        let (upsert_sql, insert_sql) = (
+            MysqlDialect.upsert_sql(&schema),
+            MysqlDialect.insert_sql(&schema),
+        );
+        let upsert = prep(conn, &upsert_sql)?;
+        let insert = prep(conn, &insert_sql)?;
+        let columns = schema.columns.len();
+        let upsert_many = MultiRow::new(&upsert_sql, &insert_sql, columns);
+        let insert_many = MultiRow::new(&insert_sql, &insert_sql, columns);
         let delete = match schema.keys {
             0 => None,
-            _ => Some(prep(conn, MysqlDialect.delete_sql(&schema))?),
+            _ => Some(prep(conn, &MysqlDialect.delete_sql(&schema))?),
         };
         self.tables.insert(
             target.clone(),
@@ -131,6 +143,8 @@ impl MysqlWriter {
                 upsert,
                 insert,
                 delete,
+                upsert_many,
+                insert_many,
             },
         );
         Ok(())
@@ -144,7 +158,7 @@ impl MysqlWriter {
             }
         }
         let mut outcome = WriteOutcome::default();
-        let mut work: Vec<(&Statement, Vec<Value>)> = Vec::with_capacity(rows.len());
+        let mut work: Vec<Item> = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
             let table = self.tables.get(&*row.target).ok_or_else(|| {
                 WriteError::Schema(format!(
@@ -153,12 +167,18 @@ impl MysqlWriter {
                 ))
             })?;
             let statement = match row.op {
-                RowOp::Upsert => Some(&table.upsert),
-                RowOp::Insert => Some(&table.insert),
-                RowOp::Delete => table.delete.as_ref(),
+                RowOp::Upsert => Some((&table.upsert, table.upsert_many.as_ref())),
+                RowOp::Insert => Some((&table.insert, table.insert_many.as_ref())),
+                RowOp::Delete => table.delete.as_ref().map(|d| (d, None)),
             };
             match (parameters(&table.schema, row), statement) {
-                (Ok(params), Some(statement)) => work.push((statement, params)),
+                (Ok(params), Some((one, many))) => work.push(Item {
+                    table: std::ptr::from_ref(table) as usize,
+                    op: row.op,
+                    one,
+                    many,
+                    params,
+                }),
                 (Err(reason), _) => outcome.rejected.push((i, reason)),
                 (Ok(_), None) => outcome.rejected.push((i, "the target has no keys".into())),
             }
@@ -170,10 +190,8 @@ impl MysqlWriter {
         let mut tx = conn
             .start_transaction(TxOpts::default())
             .map_err(|e| classify(&e))?;
-        for (statement, params) in work {
-            // A failed statement leaves the transaction open: dropping `tx` rolls it back.
-            tx.exec_drop(statement, params).map_err(|e| classify(&e))?;
-        }
+        // A failed statement leaves the transaction open: dropping `tx` rolls it back.
+        write_runs(&mut tx, work).map_err(|e| classify(&e))?;
         tx.commit().map_err(|e| classify(&e))?;
         Ok(outcome)
     }

@@ -332,3 +332,30 @@ fn plain_inserts_that_clash_are_refused_as_a_batch() {
     );
     assert!(sql(&db, "SELECT id FROM log").is_empty());
 }
+
+#[test]
+fn runs_of_upserts_are_multi_row_statements_that_keep_per_key_order() {
+    let db = database(
+        "runs",
+        "CREATE TABLE runs (k int PRIMARY KEY, v varchar(20))",
+    );
+    let t = target("runs", &["k"], &["v"]);
+    let mut writer = MysqlWriter::connect(&db, "mariadb").unwrap();
+    // 1,201 upserts: statements of 500, 500 and 201 rows, key 1 written first and last in the first
+    // statement; then a delete of key 2 on its own.
+    let mut batch: Vec<RowChange> = (1..=1200)
+        .map(|k| up(&t, vec![json!(k), json!(format!("v{k}"))]))
+        .collect();
+    batch.insert(499, up(&t, vec![json!(1), json!("second")]));
+    batch.push(RowChange {
+        target: t.clone(),
+        op: RowOp::Delete,
+        values: vec![json!(2)],
+    });
+    assert_eq!(writer.write(&batch).unwrap(), WriteOutcome::default());
+    let got = sql(
+        &db,
+        "SELECT count(*), (SELECT v FROM runs WHERE k = 1), (SELECT count(*) FROM runs WHERE k = 2) FROM runs",
+    );
+    assert_eq!(got, text(&[&[Some("1199"), Some("second"), Some("0")]]));
+}
