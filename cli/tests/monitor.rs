@@ -2,32 +2,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Child;
 use std::time::Duration;
 
-use common::{command, ok, server, sqlite_pipeline, wait_until};
+use common::{command, get, ok, server, sqlite_pipeline, wait_until, Exporter};
 use module_tests::ports::free_port;
-
-/// The exporter process, killed by PID when dropped.
-struct Exporter(Child);
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
 
 #[test]
 fn exporter_answers_metrics_over_http() {

@@ -9,8 +9,11 @@
     clippy::panic
 )]
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
 
 pub use module_tests::{call, sqlite_target, wait_until, RedisOpts, RedisServer};
 
@@ -128,4 +131,23 @@ pub fn deployed_with_age(redis: &RedisServer, dir: &std::path::Path) {
     )
     .unwrap();
     ok(redis.port(), &["deploy", "--dir", &dir_text]);
+}
+
+/// The exporter process, killed by PID when dropped.
+pub struct Exporter(pub Child);
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
 }
