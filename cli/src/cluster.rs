@@ -63,23 +63,23 @@ pub fn connect(first: Rdi, args: &ConnectionArgs) -> Result<Nodes, CliError> {
         });
     }
     let text = reply::text(&first.call(&["CLUSTER", "NODES"])?);
-    let mut list = vec![(label, first)];
-    for (host, port) in parse_primaries(&text, &args.rdi_host) {
-        let is_first = port == args.rdi_port && (host == args.rdi_host || text_is_local(&host));
-        if is_first {
+    let is_given = |host: &str, port: u16| {
+        port == args.rdi_port && (host == args.rdi_host || is_loopback(host))
+    };
+    let primaries = parse_primaries(&text, &args.rdi_host);
+    // The server given may be a replica: it does not run the writers and is left out.
+    let mut list = Vec::new();
+    if primaries.iter().any(|(h, p)| is_given(h, *p)) {
+        list.push((label, first));
+    }
+    for (host, port) in primaries {
+        if is_given(&host, port) {
             continue;
         }
         let mut other = args.clone();
         other.rdi_host = host.clone();
         other.rdi_port = port;
         list.push((format!("{host}:{port}"), Rdi::connect(&other)?));
-    }
-    // The server given may be a replica: it is not a primary and does not run the writers.
-    if !parse_primaries(&text, &args.rdi_host)
-        .iter()
-        .any(|(h, p)| *p == args.rdi_port && (*h == args.rdi_host || text_is_local(h)))
-    {
-        list.remove(0);
     }
     if list.is_empty() {
         return Err(CliError::Server(
@@ -89,7 +89,7 @@ pub fn connect(first: Rdi, args: &ConnectionArgs) -> Result<Nodes, CliError> {
     Ok(Nodes { list })
 }
 
-fn text_is_local(host: &str) -> bool {
+fn is_loopback(host: &str) -> bool {
     host == "127.0.0.1" || host == "localhost" || host == "::1"
 }
 

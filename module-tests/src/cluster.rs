@@ -11,7 +11,8 @@ use std::time::Duration;
 /// Number of hash slots.
 pub const SLOTS: u16 = 16384;
 
-/// CRC16/XMODEM, the checksum Redis Cluster hashes keys with.
+/// CRC16/XMODEM, the checksum Redis Cluster hashes keys with. The module has the same function
+/// (`src/module/cluster.rs`), but this harness never links the module crate (its allocator is Redis's).
 fn crc16(bytes: &[u8]) -> u16 {
     let mut crc: u16 = 0;
     for b in bytes {
