@@ -62,6 +62,9 @@ fn read_batch(
     Ok(Some(Batch { changes, prep }))
 }
 
+/// How often a paused writer looks whether it may write again.
+const PAUSED_POLL: Duration = Duration::from_millis(20);
+
 /// Runs until the engine stops. `jobs` are applied one at a time each, in queue order.
 pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receiver<()>) {
     let cap = Duration::from_secs(shared.deployment.applier.on_failed_retry_interval_s);
@@ -112,6 +115,14 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receive
             }
         }
         if busy {
+            continue;
+        }
+        if !shared.queue.can_write() {
+            // Paused: leave the wake-up hint unread, so that capture's `try_send` finds the channel
+            // full and wakes no thread per command (that wake-up cost the main thread ~25 % of its
+            // time under pipelined writes: bench/RESULTS.md §15). RDI.START is seen within
+            // `PAUSED_POLL`, and so is a stop.
+            std::thread::sleep(PAUSED_POLL.min(idle_wait));
             continue;
         }
         let now = Instant::now();
