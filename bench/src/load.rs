@@ -32,14 +32,7 @@ impl Conn {
 
     /// Queues one command (sent by [`Conn::flush`]).
     pub fn push(&mut self, args: &[&[u8]]) {
-        self.buf
-            .extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-        for a in args {
-            self.buf
-                .extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            self.buf.extend_from_slice(a);
-            self.buf.extend_from_slice(b"\r\n");
-        }
+        encode(&mut self.buf, args);
         self.pending += 1;
     }
 
@@ -47,8 +40,19 @@ impl Conn {
     pub fn flush(&mut self) {
         self.out.write_all(&self.buf).expect("write to redis");
         self.buf.clear();
+        let n = std::mem::take(&mut self.pending);
+        self.read_replies(n);
+    }
+
+    /// Sends `n` commands encoded beforehand and reads their replies.
+    pub fn send_encoded(&mut self, bytes: &[u8], n: usize) {
+        self.out.write_all(bytes).expect("write to redis");
+        self.read_replies(n);
+    }
+
+    fn read_replies(&mut self, n: usize) {
         let mut line = String::new();
-        for _ in 0..std::mem::take(&mut self.pending) {
+        for _ in 0..n {
             line.clear();
             self.input.read_line(&mut line).expect("read from redis");
             match line.as_bytes().first() {
@@ -80,7 +84,7 @@ pub fn row_fields(i: u64) -> [String; 5] {
 
 pub const FIELD_NAMES: [&str; 5] = ["id", "name", "email", "city", "age"];
 
-fn push_hset(c: &mut Conn, key: &str, v: &[String; 5]) {
+fn push_hset(c: &mut Encoder, key: &str, v: &[String; 5]) {
     let mut args: Vec<&[u8]> = vec![b"HSET", key.as_bytes()];
     for (f, x) in FIELD_NAMES.iter().zip(v) {
         args.push(f.as_bytes());
@@ -89,24 +93,77 @@ fn push_hset(c: &mut Conn, key: &str, v: &[String; 5]) {
     c.push(&args);
 }
 
-/// Writes `HSET <prefix><i>` for every `i` in `range`, `pipeline` commands per round trip, as fast as
-/// Redis takes them.
+/// Connections that [`load_hashes`] writes on at once: `BENCH_LOAD_CONNECTIONS`, default 4.
+pub fn load_connections() -> usize {
+    std::env::var("BENCH_LOAD_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(4)
+}
+
+/// Writes `HSET <prefix><i>` for every `i` in `range` as fast as Redis takes them: the keys are split
+/// between [`load_connections`] connections, each sending `pipeline` commands per round trip (so that
+/// Redis always has a connection's commands to serve while another waits for its replies). The
+/// commands are encoded before the clock starts: the load generator then costs only its socket writes
+/// and reads, on the 2 cores it shares with Redis and the target. Returns the time to send them all
+/// and read every reply.
 pub fn load_hashes(
     port: u16,
     prefix: &str,
     range: std::ops::Range<u64>,
     pipeline: usize,
 ) -> Duration {
-    let mut c = Conn::open(port);
+    let ids: Vec<u64> = range.collect();
+    let per = ids.len().div_ceil(load_connections()).max(1);
+    let work: Vec<Vec<(Vec<u8>, usize)>> = ids
+        .chunks(per)
+        .map(|part| {
+            part.chunks(pipeline.max(1))
+                .map(|round| {
+                    let mut c = Encoder::default();
+                    for i in round {
+                        push_hset(&mut c, &format!("{prefix}{i}"), &row_fields(*i));
+                    }
+                    (c.buf, round.len())
+                })
+                .collect()
+        })
+        .collect();
+    let mut conns: Vec<Conn> = work.iter().map(|_| Conn::open(port)).collect();
     let start = Instant::now();
-    for i in range {
-        push_hset(&mut c, &format!("{prefix}{i}"), &row_fields(i));
-        if c.pending >= pipeline {
-            c.flush();
+    std::thread::scope(|s| {
+        for (conn, rounds) in conns.iter_mut().zip(&work) {
+            s.spawn(move || {
+                for (bytes, n) in rounds {
+                    conn.send_encoded(bytes, *n);
+                }
+            });
         }
-    }
-    c.flush();
+    });
     start.elapsed()
+}
+
+/// Commands encoded into a buffer, to send later.
+#[derive(Default)]
+struct Encoder {
+    buf: Vec<u8>,
+}
+
+impl Encoder {
+    fn push(&mut self, args: &[&[u8]]) {
+        encode(&mut self.buf, args);
+    }
+}
+
+/// Appends one command in RESP.
+fn encode(buf: &mut Vec<u8>, args: &[&[u8]]) {
+    buf.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        buf.extend_from_slice(a);
+        buf.extend_from_slice(b"\r\n");
+    }
 }
 
 /// Microseconds since the epoch.

@@ -57,17 +57,21 @@ struct Cached {
     strings: Vec<(Vec<u8>, Str)>,
 }
 
+/// How many strings are kept: the field names, opcodes, event names and queue names.
+const CACHE_BOUND: usize = 128;
+
 impl Cached {
-    fn get(&mut self, bytes: &[u8]) -> Result<Str, String> {
+    /// The kept string for `bytes`, made now if there is room; `None` when the cache is full.
+    fn cached(&mut self, bytes: &[u8]) -> Result<Option<Str>, String> {
         if let Some((_, s)) = self.strings.iter().find(|(b, _)| b == bytes) {
-            return Ok(*s);
+            return Ok(Some(*s));
+        }
+        if self.strings.len() >= CACHE_BOUND {
+            return Ok(None);
         }
         let s = create(bytes)?;
-        // Event names are a small closed set; bound the cache anyway.
-        if self.strings.len() < 64 {
-            self.strings.push((bytes.to_vec(), s));
-        }
-        Ok(s)
+        self.strings.push((bytes.to_vec(), s));
+        Ok(Some(s))
     }
 }
 
@@ -79,21 +83,34 @@ thread_local! {
 /// A stream opened for writing, closed when dropped.
 pub struct StreamWriter<'c> {
     ctx: &'c Context,
-    name: Temp,
+    /// The stream's name: a cached string, or `owned`'s.
+    name: Str,
+    /// The name when the cache was full, freed after the key is closed.
+    _owned: Option<Temp>,
     key: *mut raw::RedisModuleKey,
 }
 
 impl<'c> StreamWriter<'c> {
     /// Opens `stream` for writing; fails if the key holds another type.
     pub fn open(ctx: &'c Context, stream: &str) -> Result<Self, String> {
-        let name = Temp::new(stream.as_bytes())?;
+        // Queue names are few (one per job); past the cache's bound a name is made per unit.
+        let cached = CACHED.with(|c| c.borrow_mut().cached(stream.as_bytes()))?;
+        let owned = match cached {
+            Some(_) => None,
+            None => Some(Temp::new(stream.as_bytes())?),
+        };
+        let name = match (&owned, cached) {
+            (Some(t), _) => t.0,
+            (None, Some(s)) => s,
+            (None, None) => return Err("no name for the stream".into()),
+        };
         // SAFETY: `ctx.ctx` is the live context of the current callback on the main thread (a
-        // post-notification job or a command); `name` outlives the key (both are fields, and the key
-        // is closed in `drop` before the fields are dropped).
+        // post-notification job or a command); `name` outlives the key: cached strings are never
+        // freed and `owned` is freed after the key is closed (`drop`).
         let key = unsafe {
             raw::RedisModule_OpenKey.ok_or("RedisModule_OpenKey is not available")?(
                 ctx.ctx,
-                name.0,
+                name,
                 raw::REDISMODULE_WRITE as c_int,
             )
         }
@@ -101,7 +118,12 @@ impl<'c> StreamWriter<'c> {
         if key.is_null() {
             return Err(format!("cannot open {stream} for writing"));
         }
-        let writer = StreamWriter { ctx, name, key };
+        let writer = StreamWriter {
+            ctx,
+            name,
+            _owned: owned,
+            key,
+        };
         // SAFETY: `key` was just opened and is not closed before `drop`.
         let kind = unsafe {
             raw::RedisModule_KeyType.ok_or("RedisModule_KeyType is not available")?(writer.key)
@@ -125,20 +147,33 @@ impl<'c> StreamWriter<'c> {
     ) -> Result<(), String> {
         let key_s = Temp::new(key)?;
         let value_s = value.map(Temp::new).transpose()?;
+        // Strings made for this entry only when the cache is full (never in practice).
+        let mut extra: Vec<Temp> = Vec::new();
         let [k, o, e, v, op, ev] = CACHED.with(|c| -> Result<[Str; 6], String> {
             let mut c = c.borrow_mut();
+            let mut get = |bytes: &[u8]| -> Result<Str, String> {
+                match c.cached(bytes)? {
+                    Some(s) => Ok(s),
+                    None => {
+                        let t = Temp::new(bytes)?;
+                        let s = t.0;
+                        extra.push(t);
+                        Ok(s)
+                    }
+                }
+            };
             Ok([
-                c.get(b"k")?,
-                c.get(b"o")?,
-                c.get(b"e")?,
-                c.get(b"v")?,
-                c.get(opcode.as_bytes())?,
-                c.get(event.as_bytes())?,
+                get(b"k")?,
+                get(b"o")?,
+                get(b"e")?,
+                get(b"v")?,
+                get(opcode.as_bytes())?,
+                get(event.as_bytes())?,
             ])
         })?;
         // [stream, id, fields...]: the XADD to replicate; StreamAdd takes the fields only.
         let mut argv: [Str; 10] = [
-            self.name.0,
+            self.name,
             ptr::null_mut(),
             k,
             key_s.0,
@@ -169,7 +204,8 @@ impl<'c> StreamWriter<'c> {
         if status != raw::REDISMODULE_OK as c_int {
             return Err("the stream refused the entry".into());
         }
-        let id_s = Temp::new(format!("{}-{}", id.ms, id.seq).as_bytes())?;
+        let mut buf = [0u8; 41];
+        let id_s = Temp::new(format_id(&mut buf, id.ms, id.seq))?;
         argv[1] = id_s.0;
         // SAFETY: the API table is read-only after load.
         let replicate = unsafe { raw::RedisModule_Replicate }
@@ -185,8 +221,32 @@ impl<'c> StreamWriter<'c> {
                 2 + 2 * pairs,
             )
         };
+        drop(extra);
         Ok(())
     }
+}
+
+/// Writes `<ms>-<seq>` into `buf` (no allocation) and returns it.
+fn format_id(buf: &mut [u8; 41], ms: u64, seq: u64) -> &[u8] {
+    fn digits(mut n: u64, out: &mut [u8]) -> usize {
+        let mut tmp = [0u8; 20];
+        let mut i = tmp.len();
+        loop {
+            i -= 1;
+            tmp[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let len = tmp.len() - i;
+        out[..len].copy_from_slice(&tmp[i..]);
+        len
+    }
+    let a = digits(ms, &mut buf[..]);
+    buf[a] = b'-';
+    let b = digits(seq, &mut buf[a + 1..]);
+    &buf[..a + 1 + b]
 }
 
 impl Drop for StreamWriter<'_> {
@@ -196,5 +256,24 @@ impl Drop for StreamWriter<'_> {
             // SAFETY: `self.key` was opened in `open` and is closed exactly once, here.
             unsafe { close(self.key) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_id;
+
+    #[test]
+    fn ids_are_formatted_like_xadd_replies() {
+        let mut buf = [0u8; 41];
+        assert_eq!(format_id(&mut buf, 0, 0), b"0-0");
+        assert_eq!(
+            format_id(&mut buf, 1_732_000_000_123, 7),
+            b"1732000000123-7"
+        );
+        assert_eq!(
+            format_id(&mut buf, u64::MAX, u64::MAX),
+            b"18446744073709551615-18446744073709551615"
+        );
     }
 }

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::ops::Range;
 use std::sync::Arc;
 
 use redis_module::{Context, NotifyEvent};
@@ -57,19 +58,50 @@ struct Removed {
 /// One entry to append.
 struct Entry {
     job: usize,
-    key: Vec<u8>,
+    /// Its key's bytes in [`Unit::keys`].
+    key: Range<usize>,
     opcode: Opcode,
     event: Cow<'static, str>,
     value: Option<String>,
 }
 
-/// What the current execution unit has captured so far.
+/// What the current execution unit has captured so far. Its buffers are kept from one unit to the
+/// next (cleared, not freed) so that a write allocates nothing here on the common path.
 #[derive(Default)]
 struct Unit {
     pipeline: Option<Arc<Pipeline>>,
-    created: Vec<Vec<u8>>,
+    /// The bytes of the keys of `entries` and `created`, one after another.
+    keys: Vec<u8>,
+    created: Vec<Range<usize>>,
     removed: Vec<Removed>,
     entries: Vec<Entry>,
+}
+
+impl Unit {
+    fn key(&self, r: &Range<usize>) -> &[u8] {
+        self.keys.get(r.clone()).unwrap_or_default()
+    }
+
+    fn add_key(&mut self, key: &[u8]) -> Range<usize> {
+        let start = self.keys.len();
+        self.keys.extend_from_slice(key);
+        start..self.keys.len()
+    }
+
+    /// Empties the unit, keeping its buffers unless a large unit (a big MULTI) grew them.
+    fn clear(&mut self) {
+        const KEEP_KEY_BYTES: usize = 64 * 1024;
+        const KEEP_ENTRIES: usize = 1024;
+        self.pipeline = None;
+        if self.keys.capacity() > KEEP_KEY_BYTES || self.entries.capacity() > KEEP_ENTRIES {
+            *self = Unit::default();
+            return;
+        }
+        self.keys.clear();
+        self.created.clear();
+        self.removed.clear();
+        self.entries.clear();
+    }
 }
 
 thread_local! {
@@ -96,7 +128,10 @@ pub fn on_keyspace_event(ctx: &Context, _kind: NotifyEvent, event: &str, key: &[
         let mut u = u.borrow_mut();
         schedule(ctx, &mut u, &pipeline);
         match kind {
-            EventKind::New => u.created.push(key.to_vec()),
+            EventKind::New => {
+                let r = u.add_key(key);
+                u.created.push(r);
+            }
             EventKind::Touch if has_removed_value(&u, key) => {
                 // JSON.DEL of the root deletes the key and gives no `del` event.
                 let old = take_removed(&mut u, key).flatten();
@@ -113,7 +148,7 @@ pub fn on_keyspace_event(ctx: &Context, _kind: NotifyEvent, event: &str, key: &[
                         push(&mut u, &pipeline, key, Opcode::Delete, "del", Some(old));
                     }
                 }
-                let created = match u.created.iter().position(|k| k == key) {
+                let created = match u.created.iter().position(|r| u.key(r) == key) {
                     Some(i) => {
                         u.created.swap_remove(i);
                         kind == EventKind::Upsert
@@ -131,7 +166,7 @@ pub fn on_keyspace_event(ctx: &Context, _kind: NotifyEvent, event: &str, key: &[
                 if event == "del"
                     && u.entries
                         .last()
-                        .is_some_and(|e| e.key == key && e.opcode == Opcode::Delete)
+                        .is_some_and(|e| u.key(&e.key) == key && e.opcode == Opcode::Delete)
                 {
                     // HDEL of the last field already queued this key's delete, with its value.
                     return;
@@ -203,11 +238,16 @@ fn push(
     event: &str,
     value: Option<Option<String>>,
 ) {
+    let mut stored: Option<Range<usize>> = None;
     for (i, job) in p.capture.iter().enumerate() {
         if job.pattern.matches(key) && job.wants_event(event) {
+            let key = match &stored {
+                Some(r) => r.clone(),
+                None => stored.insert(u.add_key(key)).clone(),
+            };
             u.entries.push(Entry {
                 job: i,
-                key: key.to_vec(),
+                key,
                 opcode,
                 event: event_name(event),
                 value: value.clone().flatten(),
@@ -224,10 +264,9 @@ fn schedule(ctx: &Context, u: &mut Unit, pipeline: &Arc<Pipeline>) {
     let _ = ctx.add_post_notification_job(flush);
 }
 
-/// The post-notification job: appends the unit's entries to the queues, then wakes the writers.
-fn append(w: &mut StreamWriter, e: &Entry) -> Result<(), String> {
+fn append(w: &mut StreamWriter, e: &Entry, key: &[u8]) -> Result<(), String> {
     let value = e.value.as_deref().map(str::as_bytes);
-    w.add(&e.key, e.opcode.as_str(), &e.event, value)
+    w.add(key, e.opcode.as_str(), &e.event, value)
 }
 
 /// The event name without an allocation for the names capture sees on every write.
@@ -258,6 +297,7 @@ fn event_name(event: &str) -> Cow<'static, str> {
     }
 }
 
+/// The post-notification job: appends the unit's entries to the queues, then wakes the writers.
 fn flush(ctx: &Context) {
     let mut unit = UNIT.with(|u| std::mem::take(&mut *u.borrow_mut()));
     let Some(pipeline) = unit.pipeline.take() else {
@@ -280,35 +320,41 @@ fn flush(ctx: &Context) {
             Some(value),
         );
     }
-    let mut woken = vec![0u64; pipeline.capture.len()];
-    // One open key per job's queue for the whole unit.
-    let mut streams: Vec<Option<StreamWriter>> = Vec::new();
-    streams.resize_with(pipeline.capture.len(), || None);
-    for e in &unit.entries {
-        let (Some(job), Some(slot)) = (pipeline.capture.get(e.job), streams.get_mut(e.job)) else {
-            continue;
-        };
-        let appended = match slot {
-            Some(w) => append(w, e),
-            None => StreamWriter::open(ctx, &job.queue).and_then(|w| append(slot.insert(w), e)),
-        };
-        if let Err(msg) = appended {
-            ctx.log_warning(&format!(
-                "rdi: could not queue a change for job {}: {msg}",
-                job.name
-            ));
+    // Job by job: one open key per queue for the whole unit, no buffer to allocate.
+    for (j, job) in pipeline.capture.iter().enumerate() {
+        let mut appended = 0u64;
+        let mut stream: Option<StreamWriter> = None;
+        for e in unit.entries.iter().filter(|e| e.job == j) {
+            let key = unit.key(&e.key);
+            let added = match &mut stream {
+                Some(w) => append(w, e, key),
+                None => StreamWriter::open(ctx, &job.queue)
+                    .and_then(|w| append(stream.insert(w), e, key)),
+            };
+            if let Err(msg) = added {
+                ctx.log_warning(&format!(
+                    "rdi: could not queue a change for job {}: {msg}",
+                    job.name
+                ));
+            }
+            appended += 1;
         }
-        woken[e.job] += 1;
-    }
-    drop(streams);
-    for (i, n) in woken.iter().enumerate() {
-        if *n > 0 {
-            pipeline.add_pending(i, *n);
+        drop(stream);
+        if appended > 0 {
+            pipeline.add_pending(j, appended);
             if let Some(engine) = &pipeline.engine {
-                engine.wake_job(i);
+                engine.wake_job(j);
             }
         }
     }
+    unit.clear();
+    UNIT.with(|u| {
+        let mut u = u.borrow_mut();
+        // Nothing is captured while the unit is flushed (the queues are the module's own keys).
+        if u.pipeline.is_none() && u.entries.is_empty() && u.removed.is_empty() {
+            *u = unit;
+        }
+    });
 }
 
 #[cfg(test)]
