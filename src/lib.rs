@@ -41,6 +41,12 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         ctx.log_warning(&format!("rdi: {e}: not loading"));
         return Status::Err;
     }
+    if let Err(e) = module::handoff::subscribe(ctx) {
+        // Writers still get the lock while the main thread waits for events, only less often.
+        ctx.log_warning(&format!(
+            "rdi: {e}; writers may wait longer for the server lock"
+        ));
+    }
     match secrets::load() {
         Ok(0) => {}
         Ok(n) => ctx.log_notice(&format!(

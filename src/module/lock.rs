@@ -10,12 +10,13 @@ use redis_module::{raw, Context};
 /// Set while `MODULE UNLOAD` runs: background threads stop taking the lock.
 static UNLOADING: AtomicBool = AtomicBool::new(false);
 
-/// Pause between two tries of the lock.
-const RETRY: Duration = Duration::from_micros(50);
+/// Longest wait between two tries of the lock (the main thread's offer usually ends it sooner:
+/// [`super::handoff`]).
+const RETRY: Duration = Duration::from_micros(200);
 
 /// Work a background thread does under the server lock before it gives the lock back: a client command
 /// arriving meanwhile waits about this long (more if the machine deschedules the thread holding it).
-pub const SECTION_BUDGET: Duration = Duration::from_micros(1000);
+pub const SECTION_BUDGET: Duration = Duration::from_micros(500);
 
 /// Marks the module as unloading (or not, when unloading was refused).
 pub fn set_unloading(on: bool) {
@@ -48,6 +49,7 @@ impl ServerLock {
                     .map_or(raw::Status::Err as i32, |f| f(ctx))
             };
             if got == raw::Status::Ok as i32 {
+                super::handoff::took();
                 return Some(ServerLock {
                     ctx,
                     taken: Instant::now(),
@@ -62,7 +64,7 @@ impl ServerLock {
                 }
                 return None;
             }
-            std::thread::sleep(RETRY);
+            super::handoff::wait_for_offer(RETRY);
         }
     }
 

@@ -8,6 +8,7 @@ pub mod control;
 pub mod deploy;
 pub mod events;
 pub mod filter;
+pub mod handoff;
 pub mod info;
 pub mod jobs;
 pub mod keys;

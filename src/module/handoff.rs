@@ -1,0 +1,143 @@
+//! Handing the server lock to a waiting background thread once per event-loop iteration.
+//!
+//! Redis's main thread holds the lock (the module GIL) all the time except while it waits for events.
+//! Under a steady stream of commands that window is a few microseconds per iteration, and a writer
+//! thread that tries the lock now and then almost never finds it free: measured, a batch read waited
+//! 75–120 ms for it while a client was pipelining writes, so the queue grew for the whole load and
+//! was written only after it (bench/RESULTS.md §7, §15).
+//!
+//! Here the main thread, right after it has taken the lock back (the event loop's after-sleep event),
+//! looks whether a background thread is waiting; if one is, it releases the lock, waits a moment for
+//! that thread to take it, and takes it back, which waits for the thread's section (bounded by
+//! [`super::lock::SECTION_BUDGET`]). So a waiting writer gets one section per iteration of the event
+//! loop: the main thread is never delayed by more than that, and the writers never starve.
+
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::os::raw::c_int;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use redis_module::{raw, Context};
+
+/// How long the main thread waits for a woken thread to take the lock it released.
+const TAKE_WAIT: Duration = Duration::from_micros(200);
+
+/// Background threads waiting for the lock right now.
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Offer {
+    /// No offer is open.
+    Closed,
+    /// The main thread has released the lock for a waiting thread.
+    Open,
+    /// A thread took the lock during the offer.
+    Taken,
+}
+
+struct State {
+    offer: Offer,
+    /// Counts offers, so that a thread that lost one waits for the next.
+    seq: u64,
+}
+
+static STATE: Mutex<State> = Mutex::new(State {
+    offer: Offer::Closed,
+    seq: 0,
+});
+static CHANGED: Condvar = Condvar::new();
+
+thread_local! {
+    // The last offer this thread was woken for.
+    static LAST_SEEN: Cell<u64> = const { Cell::new(0) };
+}
+
+fn state() -> MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Subscribes to the event loop's after-sleep event. Without it (a server that lacks the event)
+/// background threads still get the lock when the main thread waits for events.
+pub fn subscribe(ctx: &Context) -> Result<(), String> {
+    let event = raw::RedisModuleEvent {
+        id: raw::REDISMODULE_EVENT_EVENTLOOP,
+        dataver: 1,
+    };
+    // SAFETY: the function pointer is filled in by RedisModule_Init; `ctx` is the module's load-time
+    // context; the callback has the signature the API expects and lives as long as the module.
+    let status = unsafe {
+        match raw::RedisModule_SubscribeToServerEvent {
+            Some(f) => f(ctx.ctx, event, Some(on_event_loop)),
+            None => raw::Status::Err as c_int,
+        }
+    };
+    if status == raw::Status::Ok as c_int {
+        Ok(())
+    } else {
+        Err("this server has no event-loop event".into())
+    }
+}
+
+extern "C" fn on_event_loop(
+    ctx: *mut raw::RedisModuleCtx,
+    _eid: raw::RedisModuleEvent,
+    subevent: u64,
+    _data: *mut c_void,
+) {
+    if subevent != raw::REDISMODULE_SUBEVENT_EVENTLOOP_AFTER_SLEEP
+        || WAITING.load(Ordering::Acquire) == 0
+        || super::lock::is_unloading()
+    {
+        return;
+    }
+    let (Some(unlock), Some(lock)) = (
+        // SAFETY: the API table is filled once when the module loads and only read afterwards.
+        unsafe { raw::RedisModule_ThreadSafeContextUnlock },
+        // SAFETY: as above.
+        unsafe { raw::RedisModule_ThreadSafeContextLock },
+    ) else {
+        return;
+    };
+    {
+        let mut s = state();
+        s.offer = Offer::Open;
+        s.seq = s.seq.wrapping_add(1);
+    }
+    CHANGED.notify_all();
+    // SAFETY: the after-sleep event fires on the main thread right after it took the lock, so the
+    // main thread owns it here; both calls only release and take that lock (the context is unused).
+    unsafe { unlock(ctx) };
+    let (mut s, _) = CHANGED
+        .wait_timeout_while(state(), TAKE_WAIT, |s| s.offer == Offer::Open)
+        .unwrap_or_else(|e| e.into_inner());
+    s.offer = Offer::Closed;
+    drop(s);
+    // SAFETY: as above; this waits while the thread that took the lock runs its section.
+    unsafe { lock(ctx) };
+}
+
+/// Waits until the main thread offers the lock, or `max` passes. The caller then tries the lock.
+pub fn wait_for_offer(max: Duration) {
+    let last = LAST_SEEN.with(Cell::get);
+    WAITING.fetch_add(1, Ordering::AcqRel);
+    let (s, _) = CHANGED
+        .wait_timeout_while(state(), max, |s| s.offer != Offer::Open || s.seq == last)
+        .unwrap_or_else(|e| e.into_inner());
+    if s.offer == Offer::Open {
+        LAST_SEEN.with(|l| l.set(s.seq));
+    }
+    drop(s);
+    WAITING.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// Tells the main thread that the lock it offered was taken (called after every successful try).
+pub fn took() {
+    let mut s = state();
+    if s.offer == Offer::Open {
+        s.offer = Offer::Taken;
+        drop(s);
+        CHANGED.notify_all();
+    }
+}
