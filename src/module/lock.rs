@@ -42,6 +42,7 @@ impl ServerLock {
         if ctx.is_null() {
             return None;
         }
+        let mut wait: Option<super::handoff::Wait> = None;
         loop {
             // SAFETY: `ctx` is the thread-safe context created above.
             let got = unsafe {
@@ -64,7 +65,8 @@ impl ServerLock {
                 }
                 return None;
             }
-            super::handoff::wait_for_offer(RETRY);
+            let wait = wait.get_or_insert_with(super::handoff::Wait::start);
+            super::handoff::wait_for_offer(wait, RETRY);
         }
     }
 
