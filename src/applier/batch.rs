@@ -341,6 +341,18 @@ mod tests {
     }
 
     #[test]
+    fn while_a_trace_is_open_the_values_stay_in_the_changes() {
+        let session = crate::applier::trace::open(1, false);
+        let value = rec(json!({"id": "1", "name": "a"}));
+        let mut c = [change(1, "emp:1", Opcode::Create, value.clone())];
+        let p = prepare(&mut c, &job(), &[plan()]);
+        crate::applier::trace::close(&session);
+        assert_eq!(c[0].value, value, "the trace shows it as `before`");
+        assert_eq!(p.after[0], Some(json!({"id": "1", "name": "a"})));
+        assert_eq!(p.rows[0].row.values[1], json!("a"));
+    }
+
+    #[test]
     fn upsert_of_a_vanished_key_writes_nothing() {
         let mut c = [change(1, "emp:1", Opcode::Update, KeyValue::Missing)];
         let p = prepare(&mut c, &job(), &[plan()]);
