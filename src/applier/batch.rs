@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use super::change::{Change, KeyValue, Opcode};
-use super::plan::movable_fields;
 pub use super::plan::OutputPlan;
 use super::queue::DeadLetter;
 use crate::config::{Job, RowFormat};
@@ -73,8 +72,6 @@ pub fn prepare(changes: &mut [Change], job: &Job, outputs: &[OutputPlan]) -> Pre
         ..Prepared::default()
     };
     let tracing = super::trace::active();
-    // Columns whose values are moved out of the records rather than copied (see `movable_fields`).
-    let movable = movable_fields(outputs, job.row_format == RowFormat::DataOnly);
     // The rows of one output for one change, reused from change to change.
     let mut scratch: Vec<RowChange> = Vec::new();
     p.rows.reserve(changes.len() * outputs.len());
@@ -133,28 +130,19 @@ pub fn prepare(changes: &mut [Change], job: &Job, outputs: &[OutputPlan]) -> Pre
             p.after[i] = Some(record.clone());
         }
         let empty = Value::Object(serde_json::Map::new());
+        let view = match job.row_format {
+            RowFormat::DataOnly => &record,
+            RowFormat::Full => record
+                .get("after")
+                .filter(|a| a.is_object())
+                .unwrap_or(&empty),
+        };
         // Rows of one change go in together or not at all, so a rejected output leaves no half record.
         let start = p.rows.len();
         let mut failed = false;
         for (o, plan) in outputs.iter().enumerate() {
             scratch.clear();
-            let made = match &movable {
-                Some(movable) => {
-                    let columns = movable.get(o).map_or(&[][..], Vec::as_slice);
-                    plan.rows_moving(op, &mut record, columns, &mut scratch)
-                }
-                None => {
-                    let view = match job.row_format {
-                        RowFormat::DataOnly => &record,
-                        RowFormat::Full => record
-                            .get("after")
-                            .filter(|a| a.is_object())
-                            .unwrap_or(&empty),
-                    };
-                    plan.rows(op, c.opcode.as_str(), view, &record, &mut scratch)
-                }
-            };
-            match made {
+            match plan.rows(op, c.opcode.as_str(), view, &record, &mut scratch) {
                 Ok(()) => p.rows.extend(scratch.drain(..).map(|row| PlannedRow {
                     change: i,
                     output: o,
@@ -298,46 +286,6 @@ mod tests {
         assert_eq!(ops, vec![(1, RowOp::Delete), (2, RowOp::Upsert)]);
         assert_eq!(p.rows[0].row.values[0], json!("1"));
         assert_eq!(p.rows[0].row.values[1], serde_json::Value::Null);
-    }
-
-    #[test]
-    fn fields_read_once_are_moved_and_shared_ones_copied() {
-        let second = OutputPlan::relational(&RelationalOutput {
-            connection: "pg".into(),
-            schema: None,
-            table: "emp_town".into(),
-            keys: vec![col("id", "id")],
-            mapping: vec![col("town", "town")],
-            foreach: None,
-            opcode_field: None,
-            load_strategy: crate::config::LoadStrategy::Append,
-        });
-        let outputs = [plan(), second];
-        assert_eq!(
-            movable_fields(&outputs, true),
-            Some(vec![vec![false, true, false], vec![false, false]]),
-            "`town` is read by two columns, `id` by both outputs"
-        );
-        let mut c = [change(
-            1,
-            "emp:1",
-            Opcode::Create,
-            rec(json!({"id": "1", "name": "a", "town": "x"})),
-        )];
-        let p = prepare(&mut c, &job(), &outputs);
-        let rows: Vec<(RowOp, Vec<Value>)> = p
-            .rows
-            .iter()
-            .map(|r| (r.row.op, r.row.values.clone()))
-            .collect();
-        assert_eq!(
-            rows,
-            [
-                (RowOp::Upsert, vec![json!("1"), json!("a"), json!("x")]),
-                (RowOp::Insert, vec![json!("1"), json!("x")]),
-            ]
-        );
-        assert_eq!(movable_fields(&outputs, false), None, "full records");
     }
 
     #[test]

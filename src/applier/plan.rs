@@ -129,42 +129,6 @@ impl OutputPlan {
     }
 
     fn row(&self, op: RowOp, ctx: &Value) -> Result<RowChange, String> {
-        self.row_with(op, |_, expression| expression.eval(ctx))
-    }
-
-    /// The rows for one record of a job whose fields [`movable_fields`] found movable: like
-    /// [`OutputPlan::rows`] (such an output has no `foreach`, `opcode_field` or `REPLACE`), but the
-    /// value of each column marked in `movable` is moved out of `record` (leaving null) rather than
-    /// copied.
-    pub fn rows_moving(
-        &self,
-        op: RowOp,
-        record: &mut Value,
-        movable: &[bool],
-        out: &mut Vec<RowChange>,
-    ) -> Result<(), String> {
-        let op = match self.load_strategy {
-            LoadStrategy::Append => RowOp::Insert,
-            _ => op,
-        };
-        let row = self.row_with(op, |i, expression| {
-            match (movable.get(i), expression.as_field()) {
-                (Some(true), Some(field)) => {
-                    Ok(record.get_mut(field).map_or(Value::Null, std::mem::take))
-                }
-                _ => expression.eval(record),
-            }
-        })?;
-        out.push(row);
-        Ok(())
-    }
-
-    /// A row whose column `i` takes `value_of(i, expression)`.
-    fn row_with(
-        &self,
-        op: RowOp,
-        mut value_of: impl FnMut(usize, &Expression) -> Result<Value, crate::expr::ExprError>,
-    ) -> Result<RowChange, String> {
         let take = match op {
             RowOp::Upsert | RowOp::Insert => self.expressions.len(),
             RowOp::Delete => self.key_count,
@@ -172,7 +136,9 @@ impl OutputPlan {
         let mut values = Vec::with_capacity(self.expressions.len());
         for (i, expression) in self.expressions[..take].iter().enumerate() {
             let column = &self.target.columns[i];
-            let value = value_of(i, expression).map_err(|e| format!("column `{column}`: {e}"))?;
+            let value = expression
+                .eval(ctx)
+                .map_err(|e| format!("column `{column}`: {e}"))?;
             if i < self.key_count && value.is_null() {
                 return Err(match expression.as_field() {
                     Some(field) => format!(
@@ -193,39 +159,6 @@ impl OutputPlan {
             values,
         })
     }
-}
-
-/// Per output and column, whether the column's value may be moved out of the record instead of
-/// copied: `None` unless the rows read nothing but plain top-level fields of the record itself
-/// (`data_only`, relational outputs without `foreach`, `opcode_field` or `REPLACE`, every column a
-/// field lookup); then a field read by exactly one column of all the outputs is movable.
-pub fn movable_fields(outputs: &[OutputPlan], data_only: bool) -> Option<Vec<Vec<bool>>> {
-    let plain = |o: &OutputPlan| {
-        o.redis.is_none()
-            && o.foreach.is_none()
-            && o.opcode_field.is_none()
-            && o.load_strategy != LoadStrategy::Replace
-    };
-    if !data_only || !outputs.iter().all(plain) {
-        return None;
-    }
-    let mut uses: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for o in outputs {
-        for e in &o.expressions {
-            *uses.entry(e.as_field()?).or_default() += 1;
-        }
-    }
-    Some(
-        outputs
-            .iter()
-            .map(|o| {
-                o.expressions
-                    .iter()
-                    .map(|e| e.as_field().is_some_and(|f| uses.get(f) == Some(&1)))
-                    .collect()
-            })
-            .collect(),
-    )
 }
 
 /// The operation named by the record's `opcode_field`.
