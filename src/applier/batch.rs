@@ -46,11 +46,22 @@ pub struct Prepared {
 /// another row than the new one. An upsert whose key is gone produces nothing: a later delete entry
 /// removes the row. Each record then goes through the job's transforms (a filter may drop it) and becomes
 /// the rows of every output; an expression that fails rejects that record only.
-pub fn prepare(changes: &[Change], job: &Job, outputs: &[OutputPlan]) -> Prepared {
-    let mut last_upsert: HashMap<&str, usize> = HashMap::new();
-    for (i, c) in changes.iter().enumerate() {
-        if c.opcode != Opcode::Delete {
-            last_upsert.insert(c.key.as_str(), i);
+///
+/// The values are moved out of `changes` into the records (they are left `Missing`), which saves a
+/// deep copy of every record; while an `RDI.TRACE` is open they are copied instead, since the trace
+/// shows them.
+pub fn prepare(changes: &mut [Change], job: &Job, outputs: &[OutputPlan]) -> Prepared {
+    // Per change: whether it is the last upsert of its key in the batch.
+    let mut latest = vec![false; changes.len()];
+    {
+        let mut last_upsert: HashMap<&str, usize> = HashMap::with_capacity(changes.len());
+        for (i, c) in changes.iter().enumerate() {
+            if c.opcode != Opcode::Delete {
+                last_upsert.insert(c.key.as_str(), i);
+            }
+        }
+        for i in last_upsert.into_values() {
+            latest[i] = true;
         }
     }
     let mut p = Prepared {
@@ -61,19 +72,23 @@ pub fn prepare(changes: &[Change], job: &Job, outputs: &[OutputPlan]) -> Prepare
         ..Prepared::default()
     };
     let tracing = super::trace::active();
-    for (i, c) in changes.iter().enumerate() {
+    // The rows of one output for one change, reused from change to change.
+    let mut scratch: Vec<RowChange> = Vec::new();
+    p.rows.reserve(changes.len() * outputs.len());
+    for i in 0..changes.len() {
+        let c = &changes[i];
         let op = match c.opcode {
             Opcode::Delete => RowOp::Delete,
             _ => {
-                if last_upsert.get(c.key.as_str()) != Some(&i) {
+                if !latest[i] {
                     p.coalesced[i] = true;
                     continue;
                 }
                 RowOp::Upsert
             }
         };
-        let record = match &c.value {
-            KeyValue::Record(r) => r,
+        match &c.value {
+            KeyValue::Record(_) => {}
             KeyValue::Missing if op == RowOp::Upsert => continue,
             KeyValue::Missing => {
                 reject(&mut p, i, c, "", "the value was gone before it could be captured, so the row to delete is unknown".into());
@@ -89,8 +104,17 @@ pub fn prepare(changes: &[Change], job: &Job, outputs: &[OutputPlan]) -> Prepare
                 );
                 continue;
             }
+        }
+        let value = match (tracing, &mut changes[i].value) {
+            (false, value) => match std::mem::replace(value, KeyValue::Missing) {
+                KeyValue::Record(m) => m,
+                _ => continue,
+            },
+            (true, KeyValue::Record(m)) => m.clone(),
+            (true, _) => continue,
         };
-        let mut record = build_record(c, record, job.row_format);
+        let c = &changes[i];
+        let mut record = build_record(c, value, job.row_format);
         match run(&job.transforms, &mut record) {
             Ok(Outcome::Keep) => {}
             Ok(Outcome::Drop) => {
@@ -114,11 +138,12 @@ pub fn prepare(changes: &[Change], job: &Job, outputs: &[OutputPlan]) -> Prepare
                 .unwrap_or(&empty),
         };
         // Rows of one change go in together or not at all, so a rejected output leaves no half record.
-        let mut rows = Vec::new();
+        let start = p.rows.len();
         let mut failed = false;
         for (o, plan) in outputs.iter().enumerate() {
-            match plan.rows(op, c.opcode.as_str(), view, &record) {
-                Ok(made) => rows.extend(made.into_iter().map(|row| PlannedRow {
+            scratch.clear();
+            match plan.rows(op, c.opcode.as_str(), view, &record, &mut scratch) {
+                Ok(()) => p.rows.extend(scratch.drain(..).map(|row| PlannedRow {
                     change: i,
                     output: o,
                     row,
@@ -129,8 +154,8 @@ pub fn prepare(changes: &[Change], job: &Job, outputs: &[OutputPlan]) -> Prepare
                 }
             }
         }
-        if !failed {
-            p.rows.extend(rows);
+        if failed {
+            p.rows.truncate(start);
         }
     }
     p
@@ -138,13 +163,9 @@ pub fn prepare(changes: &[Change], job: &Job, outputs: &[OutputPlan]) -> Prepare
 
 /// The record that transforms see: the value itself, or `{key, before, after, opcode}` in `full` format
 /// (for a delete, `after` holds the value captured just before the key went, so the row can be found).
-pub fn build_record(
-    c: &Change,
-    value: &serde_json::Map<String, Value>,
-    format: RowFormat,
-) -> Value {
+pub fn build_record(c: &Change, value: serde_json::Map<String, Value>, format: RowFormat) -> Value {
     match format {
-        RowFormat::DataOnly => Value::Object(value.clone()),
+        RowFormat::DataOnly => Value::Object(value),
         RowFormat::Full => json!({
             "key": {"key": c.key},
             "before": null,
@@ -224,13 +245,13 @@ mod tests {
 
     #[test]
     fn upsert_maps_fields_and_renames() {
-        let c = [change(
+        let mut c = [change(
             1,
             "emp:1",
             Opcode::Create,
             rec(json!({"id": "1", "name": "a", "town": "x"})),
         )];
-        let p = prepare(&c, &job(), &[plan()]);
+        let p = prepare(&mut c, &job(), &[plan()]);
         assert_eq!(p.rows.len(), 1);
         assert_eq!(p.rows[0].row.op, RowOp::Upsert);
         assert_eq!(
@@ -242,12 +263,12 @@ mod tests {
     #[test]
     fn repeated_upserts_of_one_key_are_coalesced_into_the_last() {
         let v = rec(json!({"id": "1", "name": "b"}));
-        let c = [
+        let mut c = [
             change(1, "emp:1", Opcode::Create, v.clone()),
             change(2, "emp:2", Opcode::Create, rec(json!({"id": "2"}))),
             change(3, "emp:1", Opcode::Update, v),
         ];
-        let p = prepare(&c, &job(), &[plan()]);
+        let p = prepare(&mut c, &job(), &[plan()]);
         assert_eq!(p.coalesced, vec![true, false, false]);
         let from: Vec<usize> = p.rows.iter().map(|r| r.change).collect();
         assert_eq!(from, vec![1, 2]);
@@ -255,12 +276,12 @@ mod tests {
 
     #[test]
     fn deletes_are_kept_in_order_between_upserts() {
-        let c = [
+        let mut c = [
             change(1, "emp:1", Opcode::Create, rec(json!({"id": "9"}))),
             change(2, "emp:1", Opcode::Delete, rec(json!({"id": "1"}))),
             change(3, "emp:1", Opcode::Create, rec(json!({"id": "9"}))),
         ];
-        let p = prepare(&c, &job(), &[plan()]);
+        let p = prepare(&mut c, &job(), &[plan()]);
         let ops: Vec<(usize, RowOp)> = p.rows.iter().map(|r| (r.change, r.row.op)).collect();
         assert_eq!(ops, vec![(1, RowOp::Delete), (2, RowOp::Upsert)]);
         assert_eq!(p.rows[0].row.values[0], json!("1"));
@@ -268,15 +289,27 @@ mod tests {
     }
 
     #[test]
+    fn while_a_trace_is_open_the_values_stay_in_the_changes() {
+        let session = crate::applier::trace::open(1, false);
+        let value = rec(json!({"id": "1", "name": "a"}));
+        let mut c = [change(1, "emp:1", Opcode::Create, value.clone())];
+        let p = prepare(&mut c, &job(), &[plan()]);
+        crate::applier::trace::close(&session);
+        assert_eq!(c[0].value, value, "the trace shows it as `before`");
+        assert_eq!(p.after[0], Some(json!({"id": "1", "name": "a"})));
+        assert_eq!(p.rows[0].row.values[1], json!("a"));
+    }
+
+    #[test]
     fn upsert_of_a_vanished_key_writes_nothing() {
-        let c = [change(1, "emp:1", Opcode::Update, KeyValue::Missing)];
-        let p = prepare(&c, &job(), &[plan()]);
+        let mut c = [change(1, "emp:1", Opcode::Update, KeyValue::Missing)];
+        let p = prepare(&mut c, &job(), &[plan()]);
         assert!(p.rows.is_empty() && p.dead.is_empty());
     }
 
     #[test]
     fn missing_key_field_and_unsupported_type_are_rejected_with_reasons() {
-        let c = [
+        let mut c = [
             change(1, "emp:1", Opcode::Create, rec(json!({"name": "a"}))),
             change(
                 2,
@@ -287,7 +320,7 @@ mod tests {
             change(3, "emp:3", Opcode::Delete, KeyValue::Missing),
             change(4, "emp:4", Opcode::Create, rec(json!({"id": "4"}))),
         ];
-        let p = prepare(&c, &job(), &[plan()]);
+        let p = prepare(&mut c, &job(), &[plan()]);
         assert_eq!(p.rejected, vec![true, true, true, false]);
         assert!(p.dead[0].reason.contains("key field `id`"));
         assert!(p.dead[1].reason.starts_with("unsupported type"));

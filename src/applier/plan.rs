@@ -73,8 +73,9 @@ impl OutputPlan {
         }
     }
 
-    /// The rows for one transformed record. `view` is what keys and mapping read (the record, or its
-    /// `after` in `full` format); `record` is the whole record; `op` is the change's own operation and
+    /// The rows for one transformed record, appended to `out` (on an error, `out` may hold some of
+    /// them: the caller drops them). `view` is what keys and mapping read (the record, or its `after`
+    /// in `full` format); `record` is the whole record; `op` is the change's own operation and
     /// `opcode` its letter (`c`, `u`, `r`, `d`).
     pub fn rows(
         &self,
@@ -82,50 +83,49 @@ impl OutputPlan {
         opcode: &str,
         view: &Value,
         record: &Value,
-    ) -> Result<Vec<RowChange>, String> {
+        out: &mut Vec<RowChange>,
+    ) -> Result<(), String> {
         if let Some(redis) = &self.redis {
-            return Ok(vec![redis.row(&self.target, op, opcode, view)?]);
+            out.push(redis.row(&self.target, op, opcode, view)?);
+            return Ok(());
         }
         let op = match &self.opcode_field {
             Some(field) => opcode_of(field, view, record)?,
             None => op,
         };
-        let contexts: Vec<std::borrow::Cow<'_, Value>> = match &self.foreach {
-            None => vec![std::borrow::Cow::Borrowed(view)],
-            Some(each) => {
-                let alias = &each.alias;
-                let items = match each.expression.eval(view) {
-                    Ok(Value::Array(items)) => items,
-                    Ok(Value::Null) => Vec::new(),
-                    Ok(_) => {
-                        return Err(format!(
-                            "foreach `{alias}`: the expression must give an array"
-                        ))
-                    }
-                    Err(e) => return Err(format!("foreach `{alias}`: {e}")),
-                };
-                items
-                    .into_iter()
-                    .map(|item| {
-                        let mut ctx = view.clone();
-                        path::set(&mut ctx, alias, item);
-                        std::borrow::Cow::Owned(ctx)
-                    })
-                    .collect()
-            }
+        let Some(each) = &self.foreach else {
+            return self.rows_of(op, view, out);
         };
-        let mut rows = Vec::new();
-        for ctx in &contexts {
-            match (self.load_strategy, op) {
-                (LoadStrategy::Append, _) => rows.push(self.row(RowOp::Insert, ctx)?),
-                (LoadStrategy::Replace, RowOp::Upsert | RowOp::Insert) => {
-                    rows.push(self.row(RowOp::Delete, ctx)?);
-                    rows.push(self.row(RowOp::Insert, ctx)?);
-                }
-                (_, op) => rows.push(self.row(op, ctx)?),
+        let alias = &each.alias;
+        let items = match each.expression.eval(view) {
+            Ok(Value::Array(items)) => items,
+            Ok(Value::Null) => Vec::new(),
+            Ok(_) => {
+                return Err(format!(
+                    "foreach `{alias}`: the expression must give an array"
+                ))
             }
+            Err(e) => return Err(format!("foreach `{alias}`: {e}")),
+        };
+        for item in items {
+            let mut ctx = view.clone();
+            path::set(&mut ctx, alias, item);
+            self.rows_of(op, &ctx, out)?;
         }
-        Ok(rows)
+        Ok(())
+    }
+
+    /// The rows of one context (the view, or one element of a `foreach`) under the load strategy.
+    fn rows_of(&self, op: RowOp, ctx: &Value, out: &mut Vec<RowChange>) -> Result<(), String> {
+        match (self.load_strategy, op) {
+            (LoadStrategy::Append, _) => out.push(self.row(RowOp::Insert, ctx)?),
+            (LoadStrategy::Replace, RowOp::Upsert | RowOp::Insert) => {
+                out.push(self.row(RowOp::Delete, ctx)?);
+                out.push(self.row(RowOp::Insert, ctx)?);
+            }
+            (_, op) => out.push(self.row(op, ctx)?),
+        }
+        Ok(())
     }
 
     fn row(&self, op: RowOp, ctx: &Value) -> Result<RowChange, String> {
@@ -227,7 +227,7 @@ mod tests {
              - uses: relational.write\n  with:\n    connection: t\n    table: order_lines\n    \
              foreach: 'line: lines'\n    keys: [{order_id: id}, {line_no: line.no}]\n    mapping: [{sku: line.sku}]\n",
         );
-        let c = [
+        let mut c = [
             change(
                 1,
                 Opcode::Create,
@@ -235,7 +235,7 @@ mod tests {
             ),
             change(2, Opcode::Delete, json!({"id": 8, "lines": [{"no": 1}]})),
         ];
-        let p = prepare(&c, &job, &plans);
+        let p = prepare(&mut c, &job, &plans);
         assert_eq!(
             rows(&p),
             [
@@ -280,7 +280,7 @@ mod tests {
             "output:\n- uses: relational.write\n  with: {connection: t, table: l, foreach: 'x: lines', keys: [{n: x.n}]}\n",
         );
         let p = prepare(
-            &[change(1, Opcode::Create, json!({"lines": "nope"}))],
+            &mut [change(1, Opcode::Create, json!({"lines": "nope"}))],
             &job,
             &plans,
         );
@@ -289,7 +289,7 @@ mod tests {
             p.dead[0].reason,
             "foreach `x`: the expression must give an array"
         );
-        let p = prepare(&[change(1, Opcode::Create, json!({}))], &job, &plans);
+        let p = prepare(&mut [change(1, Opcode::Create, json!({}))], &job, &plans);
         assert!(p.rows.is_empty() && p.dead.is_empty(), "no lines, no rows");
     }
 
@@ -303,14 +303,15 @@ mod tests {
             change(2, Opcode::Delete, json!({"id": "2"})),
         ];
         let (j, plans) = job("", &out("APPEND"));
-        let ops: Vec<RowOp> = prepare(&c, &j, &plans)
+        // `prepare` takes the values out of the changes: each call gets its own copy.
+        let ops: Vec<RowOp> = prepare(&mut c.clone(), &j, &plans)
             .rows
             .iter()
             .map(|r| r.row.op)
             .collect();
         assert_eq!(ops, [RowOp::Insert, RowOp::Insert]);
         let (j, plans) = job("", &out("replace"));
-        let ops: Vec<RowOp> = prepare(&c, &j, &plans)
+        let ops: Vec<RowOp> = prepare(&mut c.clone(), &j, &plans)
             .rows
             .iter()
             .map(|r| r.row.op)
@@ -324,12 +325,12 @@ mod tests {
             "",
             "output:\n- uses: relational.write\n  with: {connection: t, table: a, keys: [id], opcode_field: op}\n",
         );
-        let c = [
+        let mut c = [
             change(1, Opcode::Create, json!({"id": "1", "op": "d"})),
             change(2, Opcode::Create, json!({"id": "2", "op": "u"})),
             change(3, Opcode::Create, json!({"id": "3", "op": "x"})),
         ];
-        let p = prepare(&c, &j, &plans);
+        let p = prepare(&mut c, &j, &plans);
         let ops: Vec<(usize, RowOp)> = p.rows.iter().map(|r| (r.change, r.row.op)).collect();
         assert_eq!(ops, [(0, RowOp::Delete), (1, RowOp::Upsert)]);
         assert_eq!(
@@ -347,7 +348,7 @@ mod tests {
              output:\n- uses: relational.write\n  with: {connection: t, table: a, keys: [id], mapping: [redis_key, op, {up: upper(name)}]}\n",
         );
         let p = prepare(
-            &[change(1, Opcode::Create, json!({"id": "1", "name": "ada"}))],
+            &mut [change(1, Opcode::Create, json!({"id": "1", "name": "ada"}))],
             &j,
             &plans,
         );
@@ -370,7 +371,7 @@ mod tests {
              - uses: add_field\n  with: {field: n, expression: sum(tags), language: jmespath}\n\
              output:\n- uses: relational.write\n  with: {connection: t, table: a, keys: [id], mapping: [n]}\n",
         );
-        let c = [
+        let mut c = [
             change(
                 1,
                 Opcode::Create,
@@ -387,7 +388,7 @@ mod tests {
                 json!({"id": "3", "age": "40", "tags": [1, 2]}),
             ),
         ];
-        let p = prepare(&c, &j, &plans);
+        let p = prepare(&mut c, &j, &plans);
         assert_eq!(p.filtered, [true, false, false]);
         assert_eq!(p.rejected, [false, true, false]);
         assert_eq!(

@@ -50,7 +50,7 @@ fn read_batch(
     job: &JobRuntime,
     after: Option<EntryId>,
 ) -> Result<Option<Batch>, String> {
-    let changes = shared.queue.read(
+    let mut changes = shared.queue.read(
         &job.job.name,
         after,
         shared.deployment.applier.read_batch_size,
@@ -58,7 +58,7 @@ fn read_batch(
     if changes.is_empty() {
         return Ok(None);
     }
-    let prep = prepare(&changes, &job.job, &job.outputs);
+    let prep = prepare(&mut changes, &job.job, &job.outputs);
     Ok(Some(Batch { changes, prep }))
 }
 

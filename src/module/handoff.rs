@@ -4,7 +4,7 @@
 //! Under a steady stream of commands that window is a few microseconds per iteration, and a writer
 //! thread that tries the lock now and then almost never finds it free: measured, a batch read waited
 //! 75–120 ms for it while a client was pipelining writes, so the queue grew for the whole load and
-//! was written only after it (bench/RESULTS.md §7, §15).
+//! was written only after it (bench/RESULTS.md §7, §17).
 //!
 //! Here the main thread, right after it has taken the lock back (the event loop's after-sleep event),
 //! looks whether a background thread is waiting; if one is, it releases the lock, waits a moment for

@@ -218,14 +218,23 @@ impl Queue for RedisQueue {
             }
         }
         // Each value is the key's state when read: newer than the entry, which is what state
-        // synchronisation wants.
-        let mut values: HashMap<Vec<u8>, KeyValue> = HashMap::new();
-        let upserts: Vec<&[u8]> = raw
-            .iter()
-            .filter(|e| e.opcode != Opcode::Delete)
-            .map(|e| e.key.as_slice())
-            .collect();
-        let mut pending = upserts.iter().copied().peekable();
+        // synchronisation wants. Each key is read once: `slot[i]` is where entry `i` finds its value
+        // in `values`, with how many upserts of the key are left to take it.
+        let mut slot: Vec<Option<usize>> = Vec::with_capacity(raw.len());
+        let mut keys: Vec<&[u8]> = Vec::new();
+        {
+            let mut index: HashMap<&[u8], usize> = HashMap::with_capacity(raw.len());
+            for e in &raw {
+                slot.push((e.opcode != Opcode::Delete).then(|| {
+                    *index.entry(e.key.as_slice()).or_insert_with(|| {
+                        keys.push(e.key.as_slice());
+                        keys.len() - 1
+                    })
+                }));
+            }
+        }
+        let mut values: Vec<(KeyValue, usize)> = Vec::with_capacity(keys.len());
+        let mut pending = keys.iter().peekable();
         while pending.peek().is_some() {
             // The main thread, blocked on the lock while this thread held it, gets it first: without
             // the pause this thread takes it back before the main thread wakes up.
@@ -233,40 +242,38 @@ impl Queue for RedisQueue {
             let lock = ServerLock::acquire(&|| false).ok_or_else(unloading)?;
             let ctx = lock.context();
             for key in pending.by_ref() {
-                if !values.contains_key(key) {
-                    values.insert(key.to_vec(), read_value(&ctx, key));
-                }
+                values.push((read_value(&ctx, key), 0));
                 if lock.spent() {
                     break;
                 }
             }
         }
+        drop(keys);
+        for s in slot.iter().flatten() {
+            if let Some(v) = values.get_mut(*s) {
+                v.1 += 1;
+            }
+        }
         // The last upsert of a key takes its value; only earlier upserts of the same key (coalesced
         // into the last one) get a copy.
-        let mut uses: HashMap<&[u8], usize> = HashMap::with_capacity(values.len());
-        for key in &upserts {
-            *uses.entry(key).or_default() += 1;
-        }
         let mut out = Vec::with_capacity(raw.len());
-        for e in &raw {
-            let value = if e.opcode == Opcode::Delete {
-                match e.value.as_deref().map(serde_json::from_slice::<Value>) {
+        for (e, s) in raw.into_iter().zip(slot) {
+            let value = match s.and_then(|s| values.get_mut(s)) {
+                None => match e.value.as_deref().map(serde_json::from_slice::<Value>) {
                     Some(Ok(Value::Object(m))) => KeyValue::Record(m),
                     _ => KeyValue::Missing,
+                },
+                Some((value, left)) if *left > 1 => {
+                    *left -= 1;
+                    value.clone()
                 }
-            } else {
-                match uses.get_mut(e.key.as_slice()) {
-                    Some(left) if *left > 1 => {
-                        *left -= 1;
-                        values.get(&e.key).cloned()
-                    }
-                    _ => values.remove(&e.key),
-                }
-                .unwrap_or(KeyValue::Missing)
+                Some((value, _)) => std::mem::replace(value, KeyValue::Missing),
             };
+            let key = String::from_utf8(e.key)
+                .unwrap_or_else(|bad| String::from_utf8_lossy(bad.as_bytes()).into_owned());
             out.push(Change {
                 id: e.id,
-                key: String::from_utf8_lossy(&e.key).into_owned(),
+                key,
                 opcode: e.opcode,
                 value,
             });

@@ -122,7 +122,9 @@ pub(super) fn read_hash(key: *mut raw::RedisModuleKey) -> Option<Map<String, Val
         if raw::RedisModule_KeyType?(key) != raw::REDISMODULE_KEYTYPE_HASH as c_int {
             return None;
         }
-        let mut map = Map::new();
+        // Sized for every field at once: growing the map field by field reallocates it several times.
+        let fields = raw::RedisModule_ValueLength.map_or(0, |len| len(key));
+        let mut map = Map::with_capacity(fields.min(1 << 16));
         let cursor = raw::RedisModule_ScanCursorCreate?();
         let scan = raw::RedisModule_ScanKey?;
         while scan(

@@ -112,6 +112,32 @@ impl Column {
             )
         })
     }
+
+    /// The value's own text when converting it for this column would give that text back, so that
+    /// a writer binding text can send it without a copy: a JSON string for a text column (within its
+    /// length) or an untyped one, and for an integer column a JSON string that already is the
+    /// integer's canonical text (in range, no sign but `-`, no leading zero, no blanks). `None` means:
+    /// convert it.
+    pub fn text_as_is<'v>(&self, value: &'v Value) -> Option<&'v str> {
+        let Value::String(s) = value else {
+            return None;
+        };
+        match self.kind {
+            ColumnKind::Text { max_chars: None } | ColumnKind::Other => Some(s),
+            // Characters are at most as many as bytes: count them only when it matters.
+            ColumnKind::Text {
+                max_chars: Some(max),
+            } => (s.len() <= max || s.chars().count() <= max).then_some(s.as_str()),
+            ColumnKind::Integer { bits } => {
+                let digits = s.strip_prefix('-').unwrap_or(s);
+                let canonical = !digits.is_empty()
+                    && digits.bytes().all(|b| b.is_ascii_digit())
+                    && (!digits.starts_with('0') || digits == s && digits == "0");
+                (canonical && to_integer(value, bits).is_ok()).then_some(s.as_str())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The JSON type name of a value, for reasons.
@@ -361,6 +387,51 @@ mod tests {
             name: "c".into(),
             sql_type: "t".into(),
             kind,
+        }
+    }
+
+    #[test]
+    fn text_as_is_is_only_the_text_conversion_would_give_back() {
+        let text = col(ColumnKind::Text { max_chars: None });
+        let short = col(ColumnKind::Text { max_chars: Some(2) });
+        let int = col(ColumnKind::Integer { bits: 16 });
+        let cases: [(&Column, Value); 14] = [
+            (&text, json!("héllo")),
+            (&short, json!("éé")),
+            (&short, json!("abc")),
+            (&text, json!(7)),
+            (&int, json!("42")),
+            (&int, json!("-42")),
+            (&int, json!("0")),
+            (&int, json!("-0")),
+            (&int, json!("042")),
+            (&int, json!("+42")),
+            (&int, json!(" 42")),
+            (&int, json!("70000")),
+            (&int, json!("")),
+            (&col(ColumnKind::Uuid), json!("ABC")),
+        ];
+        let borrowed: Vec<bool> = cases
+            .iter()
+            .map(|(c, v)| c.text_as_is(v).is_some())
+            .collect();
+        assert_eq!(
+            borrowed,
+            [
+                true, true, false, false, true, true, true, false, false, false, false, false,
+                false, false
+            ]
+        );
+        // Where it borrows, it gives what the conversion gives.
+        for (c, v) in &cases {
+            if let Some(t) = c.text_as_is(v) {
+                let converted = match c.convert(v).unwrap() {
+                    SqlValue::Int(i) => i.to_string(),
+                    SqlValue::Text(s) => s,
+                    other => panic!("{other:?}"),
+                };
+                assert_eq!(t, converted);
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! The PostgreSQL writer: column types from the catalog, every value validated in Rust, bound as text
 //! and cast in SQL; error classification by SQLSTATE; reconnection after a lost connection.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -72,7 +73,7 @@ struct Item<'a> {
     op: RowOp,
     one: &'a Statement,
     many: &'a Statement,
-    params: Vec<Option<String>>,
+    params: Vec<Option<Cow<'a, str>>>,
 }
 
 /// Writes to one PostgreSQL database; reconnects on the next call after the connection is lost.
@@ -401,28 +402,40 @@ fn open(config: &Config, tls: &Tls) -> Result<Client, WriteError> {
     })
 }
 
-/// Converts a row into its text parameters, or the reason it is rejected.
-fn parameters(schema: &TableSchema, row: &RowChange) -> Result<Vec<Option<String>>, String> {
-    let values = schema.row_values(row)?;
-    values
-        .into_iter()
-        .zip(&schema.columns)
-        .enumerate()
-        .map(|(i, (value, column))| {
-            let text = postgres_text(value);
-            let nul = text.as_deref().is_some_and(|t| {
-                t.contains('\0') || (column.sql_type == "jsonb" && t.contains("\\u0000"))
-            });
-            if nul {
-                let json = row.values.get(i).map_or("null", json_type);
-                return Err(format!(
-                    "column `{}` of type {} cannot take a JSON {json}: PostgreSQL text cannot hold a NUL character",
-                    column.name, column.sql_type
-                ));
-            }
-            Ok(text)
-        })
-        .collect()
+/// Converts a row into its text parameters, or the reason it is rejected. A string that is already
+/// the text PostgreSQL is sent (a text column's, mostly: every field of a hash is a string) is
+/// borrowed from the row rather than converted and copied.
+fn parameters<'r>(
+    schema: &TableSchema,
+    row: &'r RowChange,
+) -> Result<Vec<Option<Cow<'r, str>>>, String> {
+    static NULL: serde_json::Value = serde_json::Value::Null;
+    let columns = schema.bound_columns(row.op)?;
+    let mut params = Vec::with_capacity(columns.len());
+    for (i, column) in columns.iter().enumerate() {
+        // A short row is a row whose trailing fields are missing: NULL.
+        let value = row.values.get(i).unwrap_or(&NULL);
+        let text = match column.text_as_is(value) {
+            Some(text) => Some(Cow::Borrowed(text)),
+            None => match column.convert(value)? {
+                SqlValue::Null if i < schema.keys => return Err(schema.null_key(i)),
+                converted => postgres_text(converted).map(Cow::Owned),
+            },
+        };
+        let nul = text.as_deref().is_some_and(|t| {
+            t.contains('\0') || (column.sql_type == "jsonb" && t.contains("\\u0000"))
+        });
+        if nul {
+            return Err(format!(
+                "column `{}` of type {} cannot take a JSON {}: PostgreSQL text cannot hold a NUL character",
+                column.name,
+                column.sql_type,
+                json_type(value)
+            ));
+        }
+        params.push(text);
+    }
+    Ok(params)
 }
 
 /// A converted value in the text form PostgreSQL's input functions read back exactly.

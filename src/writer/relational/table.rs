@@ -62,29 +62,40 @@ impl TableSchema {
         &self.columns[..self.keys]
     }
 
+    /// The columns a row's statement binds: every column for an upsert, the keys for a delete (an
+    /// error, the reason the row is rejected, when the target has no keys).
+    pub fn bound_columns(&self, op: RowOp) -> Result<&[Column], String> {
+        match op {
+            RowOp::Upsert | RowOp::Insert => Ok(&self.columns[..]),
+            RowOp::Delete if self.keys == 0 => {
+                Err("a delete needs key columns and the target has none".into())
+            }
+            RowOp::Delete => Ok(self.key_columns()),
+        }
+    }
+
     /// Converts a row into the values its statement binds: every column for an upsert, the keys for a
     /// delete. The error is the reason the row is rejected.
     pub fn row_values(&self, row: &RowChange) -> Result<Vec<SqlValue>, String> {
-        let columns = match row.op {
-            RowOp::Upsert | RowOp::Insert => &self.columns[..],
-            RowOp::Delete if self.keys == 0 => {
-                return Err("a delete needs key columns and the target has none".into())
-            }
-            RowOp::Delete => self.key_columns(),
-        };
         let null = serde_json::Value::Null;
-        columns
+        self.bound_columns(row.op)?
             .iter()
             .enumerate()
             .map(|(i, column)| {
                 // A short row is a row whose trailing fields are missing: NULL.
                 let value = column.convert(row.values.get(i).unwrap_or(&null))?;
                 if i < self.keys && value == SqlValue::Null {
-                    return Err(format!("key column `{}` is null or missing", column.name));
+                    return Err(self.null_key(i));
                 }
                 Ok(value)
             })
             .collect()
+    }
+
+    /// The reason a row whose key column `i` is null is rejected.
+    pub fn null_key(&self, i: usize) -> String {
+        let name = self.columns.get(i).map_or("", |c| c.name.as_str());
+        format!("key column `{name}` is null or missing")
     }
 }
 

@@ -1,6 +1,7 @@
 //! PostgreSQL statements for many rows at once: each run of consecutive rows of one table and operation
 //! becomes one `unnest` statement (one text array per column), in one transaction with the checkpoint.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use ::postgres::types::{ToSql, Type};
@@ -24,7 +25,7 @@ pub(super) fn write_runs(
     let mut start = 0;
     while let Some(first) = work.get(start) {
         let keys = first.table.schema.keys;
-        let mut seen: HashSet<&[Option<String>]> = HashSet::new();
+        let mut seen: HashSet<&[Option<Cow<'_, str>>]> = HashSet::new();
         let mut end = start;
         while let Some(item) = work.get(end) {
             let same = std::ptr::eq(item.many, first.many);
