@@ -3,8 +3,10 @@
 # (BENCH_ONLY, default memory; BENCH_N, default 500000; BENCH_E2E passed through). For the memory section
 # it also prints the redis-server's CPU time (user+sys, /proc/PID/stat) from the end of the load (line
 # "4. memory") to the server's exit: idle PING sampling + drain, steadier than rates on a shared machine.
-# Run from the work tree after `cargo build --release -p rdi-bench` (bench/RESULTS.md §16).
-cd /work/wt-writer
+# Needs `cargo build --release -p rdi-bench` first (bench/RESULTS.md §19).
+cd "$(dirname "$0")/.." || exit 1
+# shellcheck disable=SC1091
+source .deps/env.sh
 OUT=$1; R=$2; shift 2
 : > $OUT
 TCK=$(getconf CLK_TCK)

@@ -413,7 +413,7 @@ fn e2e(b: &mut Bench, pg: &PgServer) {
         e2e_sqlite(b);
     }
     b.notes.push(
-        "End-to-end: one client pipelines HSET of distinct 5-field hashes (1000 per round trip) while the \
+        "End-to-end: 4 connections pipeline HSET of distinct 5-field hashes (1000 per round trip) while the \
          writers run; the time runs from the first write until RDI.WAIT says the last change is committed \
          (row count checked)."
             .into(),
