@@ -7,6 +7,7 @@ pub mod engine;
 pub mod histogram;
 mod plan;
 mod plan_redis;
+pub mod priority;
 pub mod queue;
 pub mod retry;
 pub mod stats;

@@ -67,6 +67,7 @@ const PAUSED_POLL: Duration = Duration::from_millis(20);
 
 /// Runs until the engine stops. `jobs` are applied one at a time each, in queue order.
 pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receiver<()>) {
+    super::priority::lower_current_thread();
     let cap = Duration::from_secs(shared.deployment.applier.on_failed_retry_interval_s);
     let idle_wait = Duration::from_millis(shared.deployment.applier.duration_ms.max(1));
     let mut slots: Vec<JobSlot> = jobs

@@ -119,6 +119,7 @@ pub fn command(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     let spawned = std::thread::Builder::new()
         .name("rdi-reset".into())
         .spawn(move || {
+            crate::applier::priority::lower_current_thread();
             for (name, queue, pattern) in jobs {
                 let state = backfill(&name, &queue, &pattern);
                 update(&name, |p| {
