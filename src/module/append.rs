@@ -80,6 +80,18 @@ thread_local! {
     static CACHED: RefCell<Cached> = RefCell::new(Cached::default());
 }
 
+/// The kept string for `bytes`, or, when the cache is full, one made now and freed with the
+/// returned [`Temp`].
+fn string_for(bytes: &[u8]) -> Result<(Str, Option<Temp>), String> {
+    match CACHED.with(|c| c.borrow_mut().cached(bytes))? {
+        Some(s) => Ok((s, None)),
+        None => {
+            let t = Temp::new(bytes)?;
+            Ok((t.0, Some(t)))
+        }
+    }
+}
+
 /// A stream opened for writing, closed when dropped.
 pub struct StreamWriter<'c> {
     ctx: &'c Context,
@@ -94,16 +106,7 @@ impl<'c> StreamWriter<'c> {
     /// Opens `stream` for writing; fails if the key holds another type.
     pub fn open(ctx: &'c Context, stream: &str) -> Result<Self, String> {
         // Queue names are few (one per job); past the cache's bound a name is made per unit.
-        let cached = CACHED.with(|c| c.borrow_mut().cached(stream.as_bytes()))?;
-        let owned = match cached {
-            Some(_) => None,
-            None => Some(Temp::new(stream.as_bytes())?),
-        };
-        let name = match (&owned, cached) {
-            (Some(t), _) => t.0,
-            (None, Some(s)) => s,
-            (None, None) => return Err("no name for the stream".into()),
-        };
+        let (name, owned) = string_for(stream.as_bytes())?;
         // SAFETY: `ctx.ctx` is the live context of the current callback on the main thread (a
         // post-notification job or a command); `name` outlives the key: cached strings are never
         // freed and `owned` is freed after the key is closed (`drop`).
@@ -149,28 +152,19 @@ impl<'c> StreamWriter<'c> {
         let value_s = value.map(Temp::new).transpose()?;
         // Strings made for this entry only when the cache is full (never in practice).
         let mut extra: Vec<Temp> = Vec::new();
-        let [k, o, e, v, op, ev] = CACHED.with(|c| -> Result<[Str; 6], String> {
-            let mut c = c.borrow_mut();
-            let mut get = |bytes: &[u8]| -> Result<Str, String> {
-                match c.cached(bytes)? {
-                    Some(s) => Ok(s),
-                    None => {
-                        let t = Temp::new(bytes)?;
-                        let s = t.0;
-                        extra.push(t);
-                        Ok(s)
-                    }
-                }
-            };
-            Ok([
-                get(b"k")?,
-                get(b"o")?,
-                get(b"e")?,
-                get(b"v")?,
-                get(opcode.as_bytes())?,
-                get(event.as_bytes())?,
-            ])
-        })?;
+        let mut get = |bytes: &[u8]| -> Result<Str, String> {
+            let (s, temp) = string_for(bytes)?;
+            extra.extend(temp);
+            Ok(s)
+        };
+        let [k, o, e, v, op, ev] = [
+            get(b"k")?,
+            get(b"o")?,
+            get(b"e")?,
+            get(b"v")?,
+            get(opcode.as_bytes())?,
+            get(event.as_bytes())?,
+        ];
         // [stream, id, fields...]: the XADD to replicate; StreamAdd takes the fields only.
         let mut argv: [Str; 10] = [
             self.name,

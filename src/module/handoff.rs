@@ -47,24 +47,15 @@ fn now_us() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_micros() as u64
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Offer {
-    /// No offer is open.
-    Closed,
-    /// The main thread has released the lock for a waiting thread.
-    Open,
-    /// A thread took the lock during the offer.
-    Taken,
-}
-
 struct State {
-    offer: Offer,
+    /// The main thread has released the lock for a waiting thread, and no thread has taken it yet.
+    open: bool,
     /// Counts offers, so that a thread that lost one waits for the next.
     seq: u64,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
-    offer: Offer::Closed,
+    open: false,
     seq: 0,
 });
 static CHANGED: Condvar = Condvar::new();
@@ -131,7 +122,7 @@ extern "C" fn on_event_loop(
     };
     {
         let mut s = state();
-        s.offer = Offer::Open;
+        s.open = true;
         s.seq = s.seq.wrapping_add(1);
     }
     CHANGED.notify_all();
@@ -139,9 +130,9 @@ extern "C" fn on_event_loop(
     // main thread owns it here; both calls only release and take that lock (the context is unused).
     unsafe { unlock(ctx) };
     let (mut s, _) = CHANGED
-        .wait_timeout_while(state(), TAKE_WAIT, |s| s.offer == Offer::Open)
+        .wait_timeout_while(state(), TAKE_WAIT, |s| s.open)
         .unwrap_or_else(|e| e.into_inner());
-    s.offer = Offer::Closed;
+    s.open = false;
     drop(s);
     // SAFETY: as above; this waits while the thread that took the lock runs its section.
     unsafe { lock(ctx) };
@@ -165,9 +156,9 @@ pub fn wait_for_offer(wait: &Wait, max: Duration) {
     WAITING_SINCE.fetch_min(wait.since, Ordering::AcqRel);
     WAITING.fetch_add(1, Ordering::AcqRel);
     let (s, _) = CHANGED
-        .wait_timeout_while(state(), max, |s| s.offer != Offer::Open || s.seq == last)
+        .wait_timeout_while(state(), max, |s| !s.open || s.seq == last)
         .unwrap_or_else(|e| e.into_inner());
-    if s.offer == Offer::Open {
+    if s.open {
         LAST_SEEN.with(|l| l.set(s.seq));
     }
     drop(s);
@@ -179,8 +170,8 @@ pub fn took() {
     // The other waiters, if any, set their own start again on their next wait.
     WAITING_SINCE.store(u64::MAX, Ordering::Release);
     let mut s = state();
-    if s.offer == Offer::Open {
-        s.offer = Offer::Taken;
+    if s.open {
+        s.open = false;
         drop(s);
         CHANGED.notify_all();
     }
