@@ -22,7 +22,7 @@ use super::table::TableSchema;
 use catalog::{has_unique_index, mysql_kind, CatalogType, CATALOG_SQL, UNIQUE_SQL};
 pub use errors::{classify, classify_code};
 pub use options::options;
-use runs::{write_runs, Item, MultiRow};
+use runs::{one_statement, write_runs, Item, MultiRow};
 
 /// One row of [`CATALOG_SQL`]: name, column type, data type, length, precision, scale.
 type CatalogRow = (
@@ -187,6 +187,10 @@ impl MysqlWriter {
             return Ok(outcome);
         }
         let conn = self.conn.as_mut().ok_or_else(not_connected)?;
+        if one_statement(&work) {
+            write_runs(conn, work).map_err(|e| classify(&e))?;
+            return Ok(outcome);
+        }
         let mut tx = conn
             .start_transaction(TxOpts::default())
             .map_err(|e| classify(&e))?;

@@ -9,7 +9,7 @@
 //! the refused row. Statements are prepared once per text and kept by the driver's statement cache.
 
 use ::mysql::prelude::Queryable;
-use ::mysql::{Statement, Transaction, Value};
+use ::mysql::{Statement, Value};
 
 use crate::writer::RowOp;
 
@@ -73,9 +73,24 @@ pub(super) struct Item<'a> {
     pub(super) params: Vec<Value>,
 }
 
-/// Writes `work` in order inside `tx`: runs of rows of one table and operation that have multi-row
-/// texts as multi-row statements, the others one statement per row.
-pub(super) fn write_runs(tx: &mut Transaction, work: Vec<Item>) -> Result<(), ::mysql::Error> {
+/// Whether `write_runs` would send `work` as one statement: then it needs no transaction of its own
+/// (autocommit makes the statement one, atomic on InnoDB), which saves two round trips per batch.
+pub(super) fn one_statement(work: &[Item]) -> bool {
+    match work {
+        [] | [_] => true,
+        [first, rest @ ..] => first.many.is_some_and(|many| {
+            work.len() <= many.max_rows()
+                && rest
+                    .iter()
+                    .all(|n| n.table == first.table && n.op == first.op && n.many.is_some())
+        }),
+    }
+}
+
+/// Writes `work` in order on `tx` (a transaction, or the connection when [`one_statement`]): runs of
+/// rows of one table and operation that have multi-row texts as multi-row statements, the others one
+/// statement per row.
+pub(super) fn write_runs(tx: &mut impl Queryable, work: Vec<Item>) -> Result<(), ::mysql::Error> {
     let mut items = work.into_iter().peekable();
     while let Some(first) = items.next() {
         let Some(many) = first.many else {

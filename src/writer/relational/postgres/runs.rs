@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use ::postgres::types::{ToSql, Type};
-use ::postgres::{Client, Statement};
+use ::postgres::{Client, GenericClient, Statement};
 
 use super::super::checkpoint;
 use super::super::dialect::{Dialect, PostgresDialect};
@@ -16,45 +16,71 @@ use crate::writer::{Checkpoint, RowOp, WriteError};
 /// Writes the rows in one transaction, each run of consecutive rows of one table and operation as one
 /// `unnest` statement. A run ends before a row whose keys (as text) it already holds, so that an upsert
 /// never meets its own row twice and the order of changes to one row is kept.
+///
+/// When the rows make a single statement and no checkpoint goes with them, that statement is sent
+/// alone: one statement is a transaction of its own (atomic, committed when it returns), and
+/// `BEGIN` and `COMMIT` would cost two more round trips to the server per batch.
 pub(super) fn write_runs(
     client: &mut Client,
     work: &[Item],
     cp: Option<&Checkpoint>,
 ) -> Result<(), ::postgres::Error> {
+    let first_end = run_end(work, 0);
+    if cp.is_none() && first_end == work.len() {
+        return match work.first() {
+            Some(_) => execute_run(client, &work[..first_end]),
+            None => Ok(()),
+        };
+    }
     let mut tx = client.transaction()?;
     let mut start = 0;
-    while let Some(first) = work.get(start) {
-        let keys = first.table.schema.keys;
-        let mut seen: HashSet<&[Option<Cow<'_, str>>]> = HashSet::new();
-        let mut end = start;
-        while let Some(item) = work.get(end) {
-            let same = std::ptr::eq(item.many, first.many);
-            let key = item.params.get(..keys).unwrap_or_default();
-            if !same || (first.op != RowOp::Insert && keys > 0 && !seen.insert(key)) {
-                break;
-            }
-            end += 1;
-        }
-        let run = &work[start..end];
-        if run.len() == 1 {
-            execute_one(&mut tx, first)?;
-        } else {
-            let width = first.params.len();
-            let columns: Vec<Vec<Option<&str>>> = (0..width)
-                .map(|c| {
-                    run.iter()
-                        .map(|item| item.params.get(c).and_then(|p| p.as_deref()))
-                        .collect()
-                })
-                .collect();
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
-            tx.execute(first.many, &refs)?;
-        }
+    while start < work.len() {
+        let end = run_end(work, start);
+        execute_run(&mut tx, &work[start..end])?;
         start = end;
     }
     record_checkpoint(&mut tx, cp)?;
     tx.commit()
+}
+
+/// Where the run that starts at `start` ends: at the first row of another statement, or (but for
+/// plain inserts) at the first row whose keys the run already holds.
+fn run_end(work: &[Item], start: usize) -> usize {
+    let Some(first) = work.get(start) else {
+        return start;
+    };
+    let keys = first.table.schema.keys;
+    let mut seen: HashSet<&[Option<Cow<'_, str>>]> = HashSet::new();
+    let mut end = start;
+    while let Some(item) = work.get(end) {
+        let same = std::ptr::eq(item.many, first.many);
+        let key = item.params.get(..keys).unwrap_or_default();
+        if !same || (first.op != RowOp::Insert && keys > 0 && !seen.insert(key)) {
+            break;
+        }
+        end += 1;
+    }
+    end
+}
+
+/// Executes one run: its row alone, or all of its rows as one `unnest` statement.
+fn execute_run(client: &mut impl GenericClient, run: &[Item]) -> Result<(), ::postgres::Error> {
+    let Some(first) = run.first() else {
+        return Ok(());
+    };
+    if run.len() == 1 {
+        return execute_one(client, first);
+    }
+    let width = first.params.len();
+    let columns: Vec<Vec<Option<&str>>> = (0..width)
+        .map(|c| {
+            run.iter()
+                .map(|item| item.params.get(c).and_then(|p| p.as_deref()))
+                .collect()
+        })
+        .collect();
+    let refs: Vec<&(dyn ToSql + Sync)> = columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+    client.execute(first.many, &refs).map(|_| ())
 }
 
 /// Writes the rows in one transaction, one statement per row.
@@ -84,7 +110,7 @@ pub(super) fn record_checkpoint(
 }
 
 pub(super) fn execute_one(
-    tx: &mut ::postgres::Transaction<'_>,
+    client: &mut impl GenericClient,
     item: &Item,
 ) -> Result<(), ::postgres::Error> {
     let refs: Vec<&(dyn ToSql + Sync)> = item
@@ -92,7 +118,7 @@ pub(super) fn execute_one(
         .iter()
         .map(|p| p as &(dyn ToSql + Sync))
         .collect();
-    tx.execute(item.one, &refs).map(|_| ())
+    client.execute(item.one, &refs).map(|_| ())
 }
 
 /// The upsert (or plain insert) of many rows: one text array per column, cast per column like the
