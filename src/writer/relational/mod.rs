@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod convert;
 pub mod dialect;
 pub mod dialect_merge;
+mod lookup;
 #[cfg(feature = "mysql")]
 pub mod mysql;
 #[cfg(feature = "oracle")]

@@ -18,6 +18,7 @@ use crate::writer::{RowChange, RowOp, TableTarget, WriteError, WriteOutcome, Wri
 
 use super::convert::{json_type, Column, SqlValue};
 use super::dialect::{Dialect, MysqlDialect};
+use super::lookup::{new_targets, tables_of};
 use super::table::TableSchema;
 use catalog::{has_unique_index, mysql_kind, CatalogType, CATALOG_SQL, UNIQUE_SQL};
 pub use errors::{classify, classify_code};
@@ -152,20 +153,15 @@ impl MysqlWriter {
 
     fn try_write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError> {
         self.conn()?;
-        for row in rows {
-            if !self.tables.contains_key(&*row.target) {
-                self.load(&row.target)?;
+        for target in new_targets(rows) {
+            if !self.tables.contains_key(&**target) {
+                self.load(target)?;
             }
         }
         let mut outcome = WriteOutcome::default();
         let mut work: Vec<Item> = Vec::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            let table = self.tables.get(&*row.target).ok_or_else(|| {
-                WriteError::Schema(format!(
-                    "table {} was not checked",
-                    row.target.display_name()
-                ))
-            })?;
+        let tables = tables_of(&self.tables, rows)?;
+        for (i, (row, table)) in rows.iter().zip(tables).enumerate() {
             let statement = match row.op {
                 RowOp::Upsert => Some((&table.upsert, table.upsert_many.as_ref())),
                 RowOp::Insert => Some((&table.insert, table.insert_many.as_ref())),

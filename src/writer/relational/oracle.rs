@@ -14,6 +14,7 @@ use crate::writer::{RowChange, RowOp, TableTarget, WriteError, WriteOutcome, Wri
 use super::convert::{json_type, Column, ColumnKind, SqlValue};
 use super::dialect::Dialect;
 use super::dialect_merge::OracleDialect;
+use super::lookup::{new_targets, tables_of};
 use super::table::TableSchema;
 pub use catalog::{classify_code, connect_descriptor, oracle_kind, CATALOG_SQL, SESSION_INIT};
 
@@ -128,20 +129,15 @@ impl OracleWriter {
 
     fn try_write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError> {
         self.conn()?;
-        for row in rows {
-            if !self.tables.contains_key(&*row.target) {
-                self.load(&row.target)?;
+        for target in new_targets(rows) {
+            if !self.tables.contains_key(&**target) {
+                self.load(target)?;
             }
         }
         let mut outcome = WriteOutcome::default();
         let mut work: Vec<(&str, Vec<Box<dyn ToSql>>)> = Vec::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            let table = self.tables.get(&*row.target).ok_or_else(|| {
-                WriteError::Schema(format!(
-                    "table {} was not checked",
-                    row.target.display_name()
-                ))
-            })?;
+        let tables = tables_of(&self.tables, rows)?;
+        for (i, (row, table)) in rows.iter().zip(tables).enumerate() {
             let statement = match row.op {
                 RowOp::Upsert => Some(table.upsert.as_str()),
                 RowOp::Insert => Some(table.insert.as_str()),

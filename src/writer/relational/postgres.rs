@@ -11,6 +11,7 @@ use ::postgres::error::SqlState;
 use ::postgres::{Client, Config, Statement};
 
 use super::checkpoint;
+use super::lookup::{new_targets, tables_of};
 use crate::config::SqlServerConnection;
 use crate::writer::{Checkpoint, RowChange, RowOp, TableTarget, WriteError, WriteOutcome, Writer};
 
@@ -202,21 +203,16 @@ impl PostgresWriter {
         cp: Option<&Checkpoint>,
     ) -> Result<WriteOutcome, WriteError> {
         self.client()?;
-        for row in rows {
-            if !self.tables.contains_key(&*row.target) {
-                self.load(&row.target)?;
+        for target in new_targets(rows) {
+            if !self.tables.contains_key(&**target) {
+                self.load(target)?;
             }
         }
         let mut outcome = WriteOutcome::default();
         // Rows that convert, in batch order, with their table.
         let mut work: Vec<Item> = Vec::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            let table = self.tables.get(&*row.target).ok_or_else(|| {
-                WriteError::Schema(format!(
-                    "table {} was not checked",
-                    row.target.display_name()
-                ))
-            })?;
+        let tables = tables_of(&self.tables, rows)?;
+        for (i, (row, table)) in rows.iter().zip(tables).enumerate() {
             let statements = match row.op {
                 RowOp::Upsert => Some((&table.upsert, &table.upsert_many)),
                 RowOp::Insert => Some((&table.insert, &table.insert_many)),

@@ -8,6 +8,7 @@ use rusqlite::types::Value as SqliteValue;
 use rusqlite::{ErrorCode, TransactionBehavior};
 
 use super::checkpoint;
+use super::lookup::{new_targets, tables_of};
 use crate::writer::{Checkpoint, RowChange, RowOp, TableTarget, WriteError, WriteOutcome, Writer};
 
 use super::convert::{Column, ColumnKind, SqlValue};
@@ -126,20 +127,15 @@ impl SqliteWriter {
         rows: &[RowChange],
         cp: Option<&Checkpoint>,
     ) -> Result<WriteOutcome, WriteError> {
-        for row in rows {
-            if !self.tables.contains_key(&*row.target) {
-                self.load(&row.target)?;
+        for target in new_targets(rows) {
+            if !self.tables.contains_key(&**target) {
+                self.load(target)?;
             }
         }
         let mut outcome = WriteOutcome::default();
         let mut work: Vec<(&str, Vec<SqliteValue>)> = Vec::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            let table = self.tables.get(&*row.target).ok_or_else(|| {
-                WriteError::Schema(format!(
-                    "table {} was not checked",
-                    row.target.display_name()
-                ))
-            })?;
+        let tables = tables_of(&self.tables, rows)?;
+        for (i, (row, table)) in rows.iter().zip(tables).enumerate() {
             match table.schema.row_values(row) {
                 Ok(values) => {
                     let sql = match row.op {

@@ -18,6 +18,7 @@ use crate::writer::{RowChange, RowOp, TableTarget, WriteError, WriteOutcome, Wri
 use super::convert::{json_type, Column, ColumnKind, SqlValue};
 use super::dialect::Dialect;
 use super::dialect_merge::SqlServerDialect;
+use super::lookup::{new_targets, tables_of};
 use super::table::TableSchema;
 pub use catalog::{classify_code, sqlserver_kind, CATALOG_SQL};
 
@@ -73,20 +74,15 @@ impl SqlServerWriter {
                 .block_on(open(self.config.clone(), self.connect_timeout))?;
             self.client = Some(client);
         }
-        for row in rows {
-            if !self.tables.contains_key(&*row.target) {
-                self.load(&row.target)?;
+        for target in new_targets(rows) {
+            if !self.tables.contains_key(&**target) {
+                self.load(target)?;
             }
         }
         let mut outcome = WriteOutcome::default();
         let mut work: Vec<(&str, Vec<Bound>)> = Vec::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            let table = self.tables.get(&*row.target).ok_or_else(|| {
-                WriteError::Schema(format!(
-                    "table {} was not checked",
-                    row.target.display_name()
-                ))
-            })?;
+        let tables = tables_of(&self.tables, rows)?;
+        for (i, (row, table)) in rows.iter().zip(tables).enumerate() {
             let statement = match row.op {
                 RowOp::Upsert => Some(table.upsert.as_str()),
                 RowOp::Insert => Some(table.insert.as_str()),
