@@ -1,6 +1,6 @@
 //! Finding each row's checked table. A `TableTarget` hashes every name and column it holds, and rows of
 //! a batch nearly always share one target (`Arc`): comparing pointers first skips the hashing, which was
-//! a sixth of the writer thread when the map was searched twice per row (bench/RESULTS.md §27).
+//! a sixth of the writer thread when the map was searched twice per row (bench/RESULTS.md §29).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -25,19 +25,16 @@ pub(super) fn write_runs(
     work: &[Item],
     cp: Option<&Checkpoint>,
 ) -> Result<(), ::postgres::Error> {
-    let first_end = run_end(work, 0);
-    if cp.is_none() && first_end == work.len() {
-        return match work.first() {
-            Some(_) => execute_run(client, &work[..first_end]),
-            None => Ok(()),
-        };
+    let mut end = run_end(work, 0);
+    if cp.is_none() && end == work.len() {
+        return execute_run(client, work);
     }
     let mut tx = client.transaction()?;
     let mut start = 0;
     while start < work.len() {
-        let end = run_end(work, start);
         execute_run(&mut tx, &work[start..end])?;
         start = end;
+        end = run_end(work, start);
     }
     record_checkpoint(&mut tx, cp)?;
     tx.commit()
