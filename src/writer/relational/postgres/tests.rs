@@ -266,6 +266,8 @@ fn constraint_errors_name_the_constraint_and_sqlstate_but_no_value() {
         "{message}"
     );
     assert!(!message.contains("same@x"), "a value leaked: {message}");
+    // The two rows were one statement, sent without BEGIN/COMMIT: refused as a whole, nothing stays.
+    assert!(sql(&db, EMP_ROWS).is_empty());
     let err = writer
         .write(&[up(&t, vec![json!(1), json!("a"), json!(null), json!(-1)])])
         .unwrap_err();
