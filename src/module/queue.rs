@@ -219,17 +219,21 @@ impl Queue for RedisQueue {
         }
         // Each value is the key's state when read: newer than the entry, which is what state
         // synchronisation wants. Each key is read once: `slot[i]` is where entry `i` finds its value
-        // in `values`, with how many upserts of the key are left to take it.
+        // in `values`, with how many upserts of the key are left to take it (`keys` counts them).
         let mut slot: Vec<Option<usize>> = Vec::with_capacity(raw.len());
-        let mut keys: Vec<&[u8]> = Vec::new();
+        let mut keys: Vec<(&[u8], usize)> = Vec::new();
         {
             let mut index: HashMap<&[u8], usize> = HashMap::with_capacity(raw.len());
             for e in &raw {
                 slot.push((e.opcode != Opcode::Delete).then(|| {
-                    *index.entry(e.key.as_slice()).or_insert_with(|| {
-                        keys.push(e.key.as_slice());
+                    let i = *index.entry(e.key.as_slice()).or_insert_with(|| {
+                        keys.push((e.key.as_slice(), 0));
                         keys.len() - 1
-                    })
+                    });
+                    if let Some((_, uses)) = keys.get_mut(i) {
+                        *uses += 1;
+                    }
+                    i
                 }));
             }
         }
@@ -241,19 +245,14 @@ impl Queue for RedisQueue {
             std::thread::sleep(SECTION_PAUSE);
             let lock = ServerLock::acquire(&|| false).ok_or_else(unloading)?;
             let ctx = lock.context();
-            for key in pending.by_ref() {
-                values.push((read_value(&ctx, key), 0));
+            for (key, uses) in pending.by_ref() {
+                values.push((read_value(&ctx, key), *uses));
                 if lock.spent() {
                     break;
                 }
             }
         }
         drop(keys);
-        for s in slot.iter().flatten() {
-            if let Some(v) = values.get_mut(*s) {
-                v.1 += 1;
-            }
-        }
         // The last upsert of a key takes its value; only earlier upserts of the same key (coalesced
         // into the last one) get a copy.
         let mut out = Vec::with_capacity(raw.len());

@@ -377,4 +377,4 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

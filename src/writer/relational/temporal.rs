@@ -84,30 +84,9 @@ pub(super) fn to_time(value: &Value) -> Result<NaiveTime, Why> {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::writer::relational::convert::{Column, ColumnKind, SqlValue};
+    use crate::writer::relational::convert::tests::{accepts, refuses};
+    use crate::writer::relational::convert::{ColumnKind, SqlValue};
     use serde_json::json;
-
-    fn col(kind: ColumnKind) -> Column {
-        Column {
-            name: "c".into(),
-            sql_type: "t".into(),
-            kind,
-        }
-    }
-
-    /// Each input converts to its expected value.
-    fn accepts(kind: ColumnKind, cases: &[(Value, SqlValue)]) {
-        for (input, want) in cases {
-            assert_eq!(col(kind).convert(input).as_ref(), Ok(want), "{input}");
-        }
-    }
-
-    /// Each input is refused.
-    fn refuses(kind: ColumnKind, inputs: &[Value]) {
-        for input in inputs {
-            assert!(col(kind).convert(input).is_err(), "{input}");
-        }
-    }
 
     #[test]
     fn timestamps_accept_rfc3339_plain_forms_and_unix_seconds() {

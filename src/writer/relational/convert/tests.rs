@@ -59,14 +59,14 @@ fn text_as_is_is_only_the_text_conversion_would_give_back() {
 }
 
 /// Each input converts to its expected value.
-fn accepts(kind: ColumnKind, cases: &[(Value, SqlValue)]) {
+pub(in crate::writer::relational) fn accepts(kind: ColumnKind, cases: &[(Value, SqlValue)]) {
     for (input, want) in cases {
         assert_eq!(col(kind).convert(input).as_ref(), Ok(want), "{input}");
     }
 }
 
 /// Each input is refused.
-fn refuses(kind: ColumnKind, inputs: &[Value]) {
+pub(in crate::writer::relational) fn refuses(kind: ColumnKind, inputs: &[Value]) {
     for input in inputs {
         assert!(col(kind).convert(input).is_err(), "{input}");
     }
