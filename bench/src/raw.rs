@@ -47,6 +47,64 @@ pub fn pg_unnest(client: &mut postgres::Client, table: &str, n: u64, batch: usiz
     n as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Like [`pg_unnest`] with the asynchronous client keeping two statements in flight (pipelining): the
+/// server starts on a batch as soon as the previous one commits, while the client prepares the next.
+pub fn pg_unnest_pipelined(connection_string: &str, table: &str, n: u64, batch: usize) -> f64 {
+    use futures::stream::{FuturesOrdered, StreamExt};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let (client, connection) =
+            tokio_postgres::connect(connection_string, tokio_postgres::NoTls)
+                .await
+                .expect("connect (async client)");
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!(
+                "DROP TABLE IF EXISTS {table}; {}",
+                emp_ddl(table, true)
+            ))
+            .await
+            .expect("create raw table");
+        let sql = format!(
+            "INSERT INTO {table} (id, name, email, city, age) SELECT * FROM \
+             unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::int4[]) {UPDATE_SET}"
+        );
+        let stmt = client.prepare(&sql).await.expect("prepare unnest");
+        let start = Instant::now();
+        let mut inflight = FuturesOrdered::new();
+        let mut i = 0;
+        while i < n || !inflight.is_empty() {
+            while i < n && inflight.len() < 2 {
+                let end = (i + batch as u64).min(n);
+                let (mut ids, mut names, mut emails, mut cities, mut ages) =
+                    (vec![], vec![], vec![], vec![], vec![]);
+                for r in i..end {
+                    let [id, name, email, city, age] = row_fields(r);
+                    ids.push(id.parse::<i64>().unwrap_or_default());
+                    names.push(name);
+                    emails.push(email);
+                    cities.push(city);
+                    ages.push(age.parse::<i32>().unwrap_or_default());
+                }
+                let (client, stmt) = (&client, &stmt);
+                inflight.push_back(async move {
+                    client
+                        .execute(stmt, &[&ids, &names, &emails, &cities, &ages])
+                        .await
+                });
+                i = end;
+            }
+            if let Some(result) = inflight.next().await {
+                result.expect("unnest upsert (pipelined)");
+            }
+        }
+        n as f64 / start.elapsed().as_secs_f64()
+    })
+}
+
 /// Like [`pg_unnest`] with one multi-row `VALUES` statement per batch.
 pub fn pg_values(client: &mut postgres::Client, table: &str, n: u64, batch: usize) -> f64 {
     fresh_pg(client, table);

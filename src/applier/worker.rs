@@ -14,7 +14,7 @@ use super::retry::Backoff;
 use super::stats::JobStats;
 use super::trace;
 use super::trace_batch::traced;
-use super::write::{write_chunk, writer_for, Origin, Stamp};
+use super::write::{write_chunks, writer_for, Origin, Stamp};
 use crate::applier::change::{Change, EntryId, Opcode};
 use crate::config::ErrorHandling;
 use crate::writer::{RowChange, Writer};
@@ -287,21 +287,21 @@ fn apply_batch(
             })
             .unzip();
         let size = applier.write_batch_size.max(1);
-        for (chunk, origin) in rows.chunks(size).zip(origins.chunks(size)) {
-            match write_chunk(shared, conn, chunk, origin, writers, stamp.as_ref()) {
-                Ok(rejected) => refused.extend(
-                    rejected
-                        .into_iter()
-                        .map(|(i, why)| (origin[i].change, origin[i].output, why)),
-                ),
-                Err(e) => {
-                    let msg = format!("{conn}: {e}");
-                    if let Some(cs) = shared.conn_stats.get(conn) {
-                        cs.failed(e.to_string());
-                    }
-                    job.stats.set_error(msg);
-                    return Pass::Failed;
+        let chunks: Vec<(&[RowChange], &[Origin])> =
+            rows.chunks(size).zip(origins.chunks(size)).collect();
+        match write_chunks(shared, conn, &chunks, writers, stamp.as_ref()) {
+            Ok(rejected) => refused.extend(
+                rejected
+                    .into_iter()
+                    .map(|(o, why)| (o.change, o.output, why)),
+            ),
+            Err(e) => {
+                let msg = format!("{conn}: {e}");
+                if let Some(cs) = shared.conn_stats.get(conn) {
+                    cs.failed(e.to_string());
                 }
+                job.stats.set_error(msg);
+                return Pass::Failed;
             }
         }
         if let Some(cs) = shared.conn_stats.get(conn) {

@@ -64,6 +64,63 @@ pub(crate) fn write_chunk(
     result
 }
 
+/// Writes consecutive chunks of one connection in order. Checkpointed chunks (`stamp`) go one by one,
+/// each recording its own position; others through [`Writer::write_many`], which may pipeline them.
+/// A chunk refused for its content is split as in [`write_chunk`] and the chunks after it are sent
+/// again. Returns the refused rows with where they come from.
+pub(crate) fn write_chunks(
+    shared: &Shared,
+    conn: &str,
+    chunks: &[(&[RowChange], &[Origin])],
+    writers: &mut HashMap<String, Box<dyn Writer>>,
+    stamp: Option<&Stamp>,
+) -> Result<Vec<(Origin, String)>, WriteError> {
+    let mut refused: Vec<(Origin, String)> = Vec::new();
+    let mut keep = |origin: &[Origin], rejected: Vec<(usize, String)>| {
+        refused.extend(
+            rejected
+                .into_iter()
+                .filter_map(|(i, why)| origin.get(i).map(|o| (*o, why))),
+        );
+    };
+    if stamp.is_some() {
+        for (rows, origin) in chunks {
+            keep(
+                origin,
+                write_chunk(shared, conn, rows, origin, writers, stamp)?,
+            );
+        }
+        return Ok(refused);
+    }
+    let mut next = 0;
+    while next < chunks.len() {
+        let batches: Vec<&[RowChange]> = chunks[next..].iter().map(|(rows, _)| *rows).collect();
+        let results = writer_for(shared, conn, writers)?.write_many(&batches);
+        if results.is_empty() {
+            return Err(WriteError::Transient("the writer wrote no batch".into()));
+        }
+        for result in results {
+            let Some((rows, origin)) = chunks.get(next) else {
+                break;
+            };
+            match result {
+                Ok(outcome) => keep(origin, outcome.rejected),
+                Err(WriteError::Batch(_)) => keep(
+                    origin,
+                    write_chunk(shared, conn, rows, origin, writers, None)?,
+                ),
+                Err(e) => {
+                    // Reconnect on the next attempt: the session may be broken.
+                    writers.remove(conn);
+                    return Err(e);
+                }
+            }
+            next += 1;
+        }
+    }
+    Ok(refused)
+}
+
 fn write_split(
     writer: &mut dyn Writer,
     rows: &[RowChange],

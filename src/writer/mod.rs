@@ -133,6 +133,15 @@ pub trait Writer: Send {
     /// Writes one batch in one transaction.
     fn write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError>;
 
+    /// Writes consecutive batches, each in its own transaction, in order, and returns the outcome of
+    /// each batch written, in order; only the last can be an error, and the batches after it are not
+    /// counted as written. A writer may send a batch before the one before it committed (pipelining):
+    /// a batch after a failed one may then have been written too, and is written again, which upserts
+    /// and deletes by key allow (a writer never pipelines plain inserts). Never empty for batches.
+    fn write_many(&mut self, batches: &[&[RowChange]]) -> Vec<Result<WriteOutcome, WriteError>> {
+        write_each(self, batches)
+    }
+
     /// The statement this writer sends for a row, with placeholders (for `RDI.TRACE`); empty if unknown.
     fn statement(&self, _row: &RowChange) -> String {
         String::new()
@@ -161,6 +170,23 @@ pub trait Writer: Send {
     ) -> Result<WriteOutcome, WriteError> {
         self.write(rows)
     }
+}
+
+/// [`Writer::write_many`] one batch after the other, up to the first that fails.
+pub fn write_each<W: Writer + ?Sized>(
+    writer: &mut W,
+    batches: &[&[RowChange]],
+) -> Vec<Result<WriteOutcome, WriteError>> {
+    let mut out = Vec::with_capacity(batches.len());
+    for rows in batches {
+        let result = writer.write(rows);
+        let failed = result.is_err();
+        out.push(result);
+        if failed {
+            break;
+        }
+    }
+    out
 }
 
 /// Opens a writer for a connection. Fails with [`WriteError::Transient`] when the target is unreachable.

@@ -61,6 +61,8 @@ struct Target {
     transient: AtomicUsize,
     attempts: AtomicUsize,
     checkpoint: Mutex<Option<String>>,
+    /// `write_many` writes every batch before answering, like a pipelining writer.
+    pipelined: std::sync::atomic::AtomicBool,
 }
 
 struct FakeWriter(Arc<Target>);
@@ -81,6 +83,16 @@ impl Writer for FakeWriter {
         let mut out = self.0.rows.lock().unwrap();
         out.extend(rows.iter().map(|r| (r.op, r.values.clone())));
         Ok(WriteOutcome::default())
+    }
+    fn write_many(&mut self, batches: &[&[RowChange]]) -> Vec<Result<WriteOutcome, WriteError>> {
+        if !self.0.pipelined.load(Ordering::SeqCst) {
+            return crate::writer::write_each(self, batches);
+        }
+        let mut results: Vec<_> = batches.iter().map(|rows| self.write(rows)).collect();
+        if let Some(failed) = results.iter().position(Result::is_err) {
+            results.truncate(failed + 1);
+        }
+        results
     }
     fn supports_checkpoints(&self) -> bool {
         true
@@ -230,6 +242,40 @@ fn a_refused_record_is_isolated_and_the_rest_is_written() {
     assert!(dead[0].reason.contains("check constraint"));
     assert_eq!(JobStats::get(&engine.jobs()[0].stats.rejected), 1);
     assert_eq!(JobStats::get(&engine.jobs()[0].stats.inserted), 4);
+    assert!(engine.stop_and_join(Duration::from_secs(5)));
+}
+
+#[test]
+fn chunks_after_a_refused_one_are_written_again_after_it_when_pipelined() {
+    let queue = Arc::new(MemQueue::default());
+    queue
+        .entries
+        .lock()
+        .unwrap()
+        .extend((1..=12).map(|i| upsert(i, &i.to_string(), if i == 6 { "bad" } else { "ok" })));
+    let target = Arc::new(Target::default());
+    target.pipelined.store(true, Ordering::SeqCst);
+    let engine = run_engine(queue.clone(), target.clone());
+    wait_for("the queue to drain", || {
+        queue.entries.lock().unwrap().is_empty()
+    });
+    let written: Vec<String> = target
+        .rows
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, v)| v[0].as_str().unwrap_or_default().to_string())
+        .collect();
+    // Chunks of 4: the third was written in the pipeline while the second failed; the second is split
+    // (6 isolated), then the third is written again, so that it lands after the second.
+    let expected: Vec<String> = [1, 2, 3, 4, 9, 10, 11, 12, 5, 7, 8, 9, 10, 11, 12]
+        .iter()
+        .map(|i| i.to_string())
+        .collect();
+    assert_eq!(written, expected);
+    let dead = queue.dead.lock().unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].key, "emp:6");
     assert!(engine.stop_and_join(Duration::from_secs(5)));
 }
 

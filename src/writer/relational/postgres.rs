@@ -5,10 +5,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ::postgres::config::SslMode;
-use ::postgres::error::SqlState;
-
-use ::postgres::{Client, Config, Statement};
+use ::tokio_postgres::config::SslMode;
+use ::tokio_postgres::error::SqlState;
+use ::tokio_postgres::{Config, Statement};
 
 use super::checkpoint;
 use super::lookup::{new_targets, tables_of};
@@ -19,9 +18,12 @@ use super::convert::{json_type, Column, ColumnKind, SqlValue};
 use super::dialect::{Dialect, PostgresDialect};
 use super::table::TableSchema;
 use runs::{prepare, prepare_many, unnest_delete_sql, unnest_upsert_sql, write_rows, write_runs};
+use session::Session;
 use tls::{is_handshake_failure, tls, Tls};
 
+mod pipeline;
 mod runs;
+mod session;
 mod tls;
 
 /// `application_name` unless the connection sets one.
@@ -81,7 +83,7 @@ struct Item<'a> {
 pub struct PostgresWriter {
     config: Config,
     tls: Tls,
-    client: Option<Client>,
+    client: Option<Session>,
     /// Tables checked on the current connection; emptied when it is replaced.
     tables: HashMap<TableTarget, PgTable>,
 }
@@ -102,7 +104,7 @@ impl PostgresWriter {
     }
 
     /// The live client, reconnecting first if there is none or it was closed.
-    fn client(&mut self) -> Result<&mut Client, WriteError> {
+    fn client(&mut self) -> Result<&mut Session, WriteError> {
         let client = match self.client.take() {
             Some(client) if !client.is_closed() => client,
             _ => {
@@ -143,7 +145,7 @@ impl PostgresWriter {
                     kind: postgres_kind(&base, typmod),
                 })
             })
-            .collect::<Result<_, ::postgres::Error>>()
+            .collect::<Result<_, ::tokio_postgres::Error>>()
             .map_err(|e| classify(&e))?;
         let display = match &target.schema {
             Some(schema) => format!("{schema}.{}", target.table),
@@ -197,40 +199,24 @@ impl PostgresWriter {
         Ok(())
     }
 
-    fn try_write(
-        &mut self,
-        rows: &[RowChange],
-        cp: Option<&Checkpoint>,
-    ) -> Result<WriteOutcome, WriteError> {
+    /// Connects if needed and checks the tables of `rows` not checked yet.
+    fn ready(&mut self, rows: &[RowChange]) -> Result<(), WriteError> {
         self.client()?;
         for target in new_targets(rows) {
             if !self.tables.contains_key(&**target) {
                 self.load(target)?;
             }
         }
-        let mut outcome = WriteOutcome::default();
-        // Rows that convert, in batch order, with their table.
-        let mut work: Vec<Item> = Vec::with_capacity(rows.len());
-        let tables = tables_of(&self.tables, rows)?;
-        for (i, (row, table)) in rows.iter().zip(tables).enumerate() {
-            let statements = match row.op {
-                RowOp::Upsert => Some((&table.upsert, &table.upsert_many)),
-                RowOp::Insert => Some((&table.insert, &table.insert_many)),
-                RowOp::Delete => table.delete.as_ref().zip(table.delete_many.as_ref()),
-            };
-            // A delete without keys has no statement; `parameters` rejects it first.
-            match (parameters(&table.schema, row), statements) {
-                (Ok(params), Some((one, many))) => work.push(Item {
-                    table,
-                    op: row.op,
-                    one,
-                    many,
-                    params,
-                }),
-                (Err(reason), _) => outcome.rejected.push((i, reason)),
-                (Ok(_), None) => outcome.rejected.push((i, "the target has no keys".into())),
-            }
-        }
+        Ok(())
+    }
+
+    fn try_write(
+        &mut self,
+        rows: &[RowChange],
+        cp: Option<&Checkpoint>,
+    ) -> Result<WriteOutcome, WriteError> {
+        self.ready(rows)?;
+        let (outcome, work) = work_of(&self.tables, rows)?;
         if work.is_empty() && cp.is_none() {
             return Ok(outcome);
         }
@@ -271,6 +257,14 @@ impl Writer for PostgresWriter {
             self.after_error(err);
         }
         result
+    }
+
+    fn write_many(&mut self, batches: &[&[RowChange]]) -> Vec<Result<WriteOutcome, WriteError>> {
+        let results = pipeline::write_pipelined(self, batches);
+        if let Some(Err(err)) = results.last() {
+            self.after_error(err);
+        }
+        results
     }
 
     fn statement(&self, row: &RowChange) -> String {
@@ -316,6 +310,36 @@ impl Writer for PostgresWriter {
         }
         result
     }
+}
+
+/// The rows of a batch that convert, in batch order, with their table and statements; the others
+/// are in the outcome's rejected rows.
+fn work_of<'a>(
+    tables: &'a HashMap<TableTarget, PgTable>,
+    rows: &'a [RowChange],
+) -> Result<(WriteOutcome, Vec<Item<'a>>), WriteError> {
+    let mut outcome = WriteOutcome::default();
+    let mut work: Vec<Item> = Vec::with_capacity(rows.len());
+    for (i, (row, table)) in rows.iter().zip(tables_of(tables, rows)?).enumerate() {
+        let statements = match row.op {
+            RowOp::Upsert => Some((&table.upsert, &table.upsert_many)),
+            RowOp::Insert => Some((&table.insert, &table.insert_many)),
+            RowOp::Delete => table.delete.as_ref().zip(table.delete_many.as_ref()),
+        };
+        // A delete without keys has no statement; `parameters` rejects it first.
+        match (parameters(&table.schema, row), statements) {
+            (Ok(params), Some((one, many))) => work.push(Item {
+                table,
+                op: row.op,
+                one,
+                many,
+                params,
+            }),
+            (Err(reason), _) => outcome.rejected.push((i, reason)),
+            (Ok(_), None) => outcome.rejected.push((i, "the target has no keys".into())),
+        }
+    }
+    Ok((outcome, work))
 }
 
 /// Builds the driver's configuration from a connection of `config.yaml`.
@@ -383,8 +407,10 @@ fn not_connected() -> WriteError {
 
 /// Connects. A failed TLS handshake (an unknown CA, a wrong host name) is a setting to fix, not a
 /// passing outage: [`WriteError::Schema`].
-fn open(config: &Config, tls: &Tls) -> Result<Client, WriteError> {
-    tls.connect(config).map_err(|e| match classify(&e) {
+fn open(config: &Config, tls: &Tls) -> Result<Session, WriteError> {
+    let runtime = session::runtime()?;
+    let connected = runtime.block_on(tls.connect(config));
+    let (client, connection) = connected.map_err(|e| match classify(&e) {
         _ if is_handshake_failure(&e) => {
             // The handshake error says only that it failed; its source says why (an unknown CA).
             let why = std::error::Error::source(&e)
@@ -395,7 +421,8 @@ fn open(config: &Config, tls: &Tls) -> Result<Client, WriteError> {
         WriteError::Transient(m) | WriteError::Batch(m) | WriteError::Schema(m) => {
             WriteError::Transient(format!("cannot connect: {m}"))
         }
-    })
+    })?;
+    Ok(Session::new(runtime, client, connection))
 }
 
 /// Converts a row into its text parameters, or the reason it is rejected. A string that is already
@@ -502,7 +529,7 @@ pub fn postgres_kind(typname: &str, typmod: i32) -> ColumnKind {
 
 /// Sorts a driver error into the writer's kinds. Errors without a SQLSTATE are I/O or a closed
 /// connection: transient.
-pub fn classify(err: &::postgres::Error) -> WriteError {
+pub fn classify(err: &::tokio_postgres::Error) -> WriteError {
     match err.as_db_error() {
         Some(db) => classify_sqlstate(db.code().code(), db.message(), db.constraint()),
         // The driver's own text: no server message, so no values.
@@ -557,6 +584,9 @@ fn sqlstate_name(code: &str) -> Option<&'static str> {
     })
 }
 
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod pipeline_tests;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod test_server;

@@ -4,12 +4,13 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use ::postgres::types::{ToSql, Type};
-use ::postgres::{Client, GenericClient, Statement};
+use ::tokio_postgres::types::{ToSql, Type};
+use ::tokio_postgres::{Error, GenericClient, Statement, Transaction};
 
 use super::super::checkpoint;
 use super::super::dialect::{Dialect, PostgresDialect};
 use super::super::table::TableSchema;
+use super::session::Session;
 use super::{classify, Item};
 use crate::writer::{Checkpoint, RowOp, WriteError};
 
@@ -21,23 +22,30 @@ use crate::writer::{Checkpoint, RowOp, WriteError};
 /// alone: one statement is a transaction of its own (atomic, committed when it returns), and
 /// `BEGIN` and `COMMIT` would cost two more round trips to the server per batch.
 pub(super) fn write_runs(
-    client: &mut Client,
+    session: &mut Session,
     work: &[Item],
     cp: Option<&Checkpoint>,
-) -> Result<(), ::postgres::Error> {
-    let mut end = run_end(work, 0);
-    if cp.is_none() && end == work.len() {
-        return execute_run(client, work);
+) -> Result<(), Error> {
+    if cp.is_none() && is_one_statement(work) {
+        return session.block_on(execute_run(session.client(), work));
     }
-    let mut tx = client.transaction()?;
-    let mut start = 0;
-    while start < work.len() {
-        execute_run(&mut tx, &work[start..end])?;
-        start = end;
-        end = run_end(work, start);
-    }
-    record_checkpoint(&mut tx, cp)?;
-    tx.commit()
+    let (runtime, client) = session.parts();
+    runtime.block_on(async {
+        let tx = client.transaction().await?;
+        let mut start = 0;
+        while start < work.len() {
+            let end = run_end(work, start);
+            execute_run(&tx, &work[start..end]).await?;
+            start = end;
+        }
+        record_checkpoint(&tx, cp).await?;
+        tx.commit().await
+    })
+}
+
+/// Whether the rows make one statement (or none), so that they can be sent without a transaction.
+pub(super) fn is_one_statement(work: &[Item]) -> bool {
+    run_end(work, 0) == work.len()
 }
 
 /// Where the run that starts at `start` ends: at the first row of another statement, or (but for
@@ -61,12 +69,15 @@ fn run_end(work: &[Item], start: usize) -> usize {
 }
 
 /// Executes one run: its row alone, or all of its rows as one `unnest` statement.
-fn execute_run(client: &mut impl GenericClient, run: &[Item]) -> Result<(), ::postgres::Error> {
+pub(super) async fn execute_run(
+    client: &impl GenericClient,
+    run: &[Item<'_>],
+) -> Result<(), Error> {
     let Some(first) = run.first() else {
         return Ok(());
     };
     if run.len() == 1 {
-        return execute_one(client, first);
+        return execute_one(client, first).await;
     }
     let width = first.params.len();
     let columns: Vec<Vec<Option<&str>>> = (0..width)
@@ -77,45 +88,43 @@ fn execute_run(client: &mut impl GenericClient, run: &[Item]) -> Result<(), ::po
         })
         .collect();
     let refs: Vec<&(dyn ToSql + Sync)> = columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
-    client.execute(first.many, &refs).map(|_| ())
+    client.execute(first.many, &refs).await.map(|_| ())
 }
 
 /// Writes the rows in one transaction, one statement per row.
 pub(super) fn write_rows(
-    client: &mut Client,
+    session: &mut Session,
     work: &[Item],
     cp: Option<&Checkpoint>,
-) -> Result<(), ::postgres::Error> {
-    let mut tx = client.transaction()?;
-    for item in work {
-        execute_one(&mut tx, item)?;
-    }
-    record_checkpoint(&mut tx, cp)?;
-    tx.commit()
+) -> Result<(), Error> {
+    let (runtime, client) = session.parts();
+    runtime.block_on(async {
+        let tx = client.transaction().await?;
+        for item in work {
+            execute_one(&tx, item).await?;
+        }
+        record_checkpoint(&tx, cp).await?;
+        tx.commit().await
+    })
 }
 
 /// Records the batch's queue position in the same transaction (applier.exactly_once).
-pub(super) fn record_checkpoint(
-    tx: &mut ::postgres::Transaction<'_>,
-    cp: Option<&Checkpoint>,
-) -> Result<(), ::postgres::Error> {
+async fn record_checkpoint(tx: &Transaction<'_>, cp: Option<&Checkpoint>) -> Result<(), Error> {
     if let Some(cp) = cp {
         let sql = checkpoint::upsert_sql(&cp.table, "$1", "$2", "now()");
-        tx.execute(sql.as_str(), &[&cp.stream, &cp.position])?;
+        tx.execute(sql.as_str(), &[&cp.stream, &cp.position])
+            .await?;
     }
     Ok(())
 }
 
-pub(super) fn execute_one(
-    client: &mut impl GenericClient,
-    item: &Item,
-) -> Result<(), ::postgres::Error> {
+async fn execute_one(client: &impl GenericClient, item: &Item<'_>) -> Result<(), Error> {
     let refs: Vec<&(dyn ToSql + Sync)> = item
         .params
         .iter()
         .map(|p| p as &(dyn ToSql + Sync))
         .collect();
-    client.execute(item.one, &refs).map(|_| ())
+    client.execute(item.one, &refs).await.map(|_| ())
 }
 
 /// The upsert (or plain insert) of many rows: one text array per column, cast per column like the
@@ -175,7 +184,7 @@ pub(super) fn unnest_from(n: usize) -> String {
 
 /// Prepares a statement of `params` text-array parameters (checked like [`prepare`]).
 pub(super) fn prepare_many(
-    client: &mut Client,
+    client: &Session,
     sql: &str,
     params: usize,
 ) -> Result<Statement, WriteError> {
@@ -185,24 +194,24 @@ pub(super) fn prepare_many(
     let explain = client
         .prepare_typed(&format!("EXPLAIN {sql}"), &types)
         .map_err(|e| classify(&e))?;
-    client.query(&explain, &refs).map_err(|e| classify(&e))?;
+    client
+        .query_statement(&explain, &refs)
+        .map_err(|e| classify(&e))?;
     client.prepare_typed(sql, &types).map_err(|e| classify(&e))
 }
 
 /// Prepares a statement of `params` text parameters, after planning it once with `EXPLAIN`: planning
 /// checks what the catalog and the parser do not (keys without a unique index for `ON CONFLICT`,
 /// table rights), so that `check` finds it rather than the first write.
-pub(super) fn prepare(
-    client: &mut Client,
-    sql: &str,
-    params: usize,
-) -> Result<Statement, WriteError> {
+pub(super) fn prepare(client: &Session, sql: &str, params: usize) -> Result<Statement, WriteError> {
     let types = vec![Type::TEXT; params];
     let nulls: Vec<Option<&str>> = vec![None; params];
     let refs: Vec<&(dyn ToSql + Sync)> = nulls.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
     let explain = client
         .prepare_typed(&format!("EXPLAIN {sql}"), &types)
         .map_err(|e| classify(&e))?;
-    client.query(&explain, &refs).map_err(|e| classify(&e))?;
+    client
+        .query_statement(&explain, &refs)
+        .map_err(|e| classify(&e))?;
     client.prepare_typed(sql, &types).map_err(|e| classify(&e))
 }

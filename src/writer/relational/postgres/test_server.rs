@@ -194,7 +194,7 @@ pub(super) fn settings(
 fn try_connect(s: &SqlServerConnection) -> Result<::postgres::Client, ::postgres::Error> {
     super::tls::tls(s)
         .unwrap()
-        .connect(&client_config(s).unwrap())
+        .connect_blocking(&client_config(s).unwrap())
 }
 
 /// Settings for the maintenance database of the server shared by this process's tests.

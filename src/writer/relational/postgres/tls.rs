@@ -4,8 +4,10 @@
 //! host name.
 
 use ::openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode};
-use ::postgres::{Client, Config, NoTls};
 use ::postgres_openssl::MakeTlsConnector;
+use ::tokio_postgres::{Client, Config, NoTls};
+
+use super::session::Connection;
 
 use crate::config::SqlServerConnection;
 use crate::writer::WriteError;
@@ -20,8 +22,30 @@ pub enum Tls {
 }
 
 impl Tls {
-    /// Opens a connection with `config`.
-    pub fn connect(&self, config: &Config) -> Result<Client, ::postgres::Error> {
+    /// Opens a connection with `config`: the client, and the connection to drive.
+    pub async fn connect(
+        &self,
+        config: &Config,
+    ) -> Result<(Client, Connection), ::tokio_postgres::Error> {
+        Ok(match self {
+            Tls::Plain => {
+                let (client, connection) = config.connect(NoTls).await?;
+                (client, Box::pin(connection))
+            }
+            Tls::OpenSsl(connector) => {
+                let (client, connection) = config.connect(connector.clone()).await?;
+                (client, Box::pin(connection))
+            }
+        })
+    }
+
+    /// A blocking connection with `config`, for tests' own statements.
+    #[cfg(test)]
+    pub fn connect_blocking(
+        &self,
+        config: &Config,
+    ) -> Result<::postgres::Client, ::postgres::Error> {
+        let config = ::postgres::Config::from(config.clone());
         match self {
             Tls::Plain => config.connect(NoTls),
             Tls::OpenSsl(connector) => config.connect(connector.clone()),
@@ -94,7 +118,7 @@ pub fn tls(settings: &SqlServerConnection) -> Result<Tls, WriteError> {
 
 /// Whether a driver error is a failed TLS handshake (an unknown CA, a wrong host name): a setting to
 /// fix rather than an outage.
-pub fn is_handshake_failure(err: &::postgres::Error) -> bool {
+pub fn is_handshake_failure(err: &::tokio_postgres::Error) -> bool {
     err.to_string().contains("TLS handshake")
 }
 

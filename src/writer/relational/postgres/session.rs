@@ -1,0 +1,104 @@
+//! A PostgreSQL connection used from a writer thread: the asynchronous client driven by a runtime of
+//! its own, so that the writer can keep more than one statement in flight (pipelining) where the
+//! blocking client would wait for each reply before sending the next statement.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use ::tokio_postgres::types::ToSql;
+use ::tokio_postgres::{Client, Error, Row, Statement};
+
+use super::super::super::WriteError;
+
+/// One connection and the runtime that drives it. The runtime has one thread, the caller's: the
+/// connection makes progress only while the writer waits in [`Session::block_on`], which is when it has
+/// something to send or receive.
+pub struct Session {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+}
+
+impl Session {
+    /// A session of a connection just made on `runtime` (see [`runtime`]), whose `connection` is driven
+    /// from now on by the runtime.
+    pub(super) fn new(
+        runtime: tokio::runtime::Runtime,
+        client: Client,
+        connection: Connection,
+    ) -> Self {
+        runtime.spawn(async move {
+            // A lost connection reaches the client's next call as a closed connection.
+            let _ = connection.await;
+        });
+        Session { runtime, client }
+    }
+
+    /// Runs `work` to its end, driving the connection meanwhile.
+    pub fn block_on<F: Future>(&self, work: F) -> F::Output {
+        self.runtime.block_on(work)
+    }
+
+    /// The client, to build statements' futures for [`Session::block_on`].
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The runtime and the client apart, for work that needs the client mutably (a transaction).
+    pub fn parts(&mut self) -> (&tokio::runtime::Runtime, &mut Client) {
+        (&self.runtime, &mut self.client)
+    }
+
+    /// Whether the server closed the connection (or it broke).
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    pub fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
+        self.block_on(self.client.query(sql, params))
+    }
+
+    pub fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, Error> {
+        self.block_on(self.client.query_one(sql, params))
+    }
+
+    pub fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, Error> {
+        self.block_on(self.client.query_opt(sql, params))
+    }
+
+    pub fn batch_execute(&self, sql: &str) -> Result<(), Error> {
+        self.block_on(self.client.batch_execute(sql))
+    }
+
+    pub fn prepare_typed(
+        &self,
+        sql: &str,
+        types: &[::tokio_postgres::types::Type],
+    ) -> Result<Statement, Error> {
+        self.block_on(self.client.prepare_typed(sql, types))
+    }
+
+    pub fn query_statement(
+        &self,
+        statement: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, Error> {
+        self.block_on(self.client.query(statement, params))
+    }
+}
+
+/// A connection (plain or TLS) to drive until it ends.
+pub(super) type Connection = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
+
+/// The runtime of one session: the calling thread only, with the I/O and time drivers.
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, WriteError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            WriteError::Transient(format!("postgresql: no runtime for the connection: {e}"))
+        })
+}
