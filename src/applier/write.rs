@@ -66,8 +66,8 @@ pub(crate) fn write_chunk(
 
 /// Writes consecutive chunks of one connection in order. Checkpointed chunks (`stamp`) go one by one,
 /// each recording its own position; others through [`Writer::write_many`], which may pipeline them.
-/// A chunk refused for its content is split as in [`write_chunk`] and the chunks after it are sent
-/// again. Returns the refused rows with where they come from.
+/// A chunk refused for its content is split as in [`write_chunk`] (without being sent once more) and
+/// the chunks after it are sent again. Returns the refused rows with where they come from.
 pub(crate) fn write_chunks(
     shared: &Shared,
     conn: &str,
@@ -103,12 +103,14 @@ pub(crate) fn write_chunks(
             let Some((rows, origin)) = chunks.get(next) else {
                 break;
             };
-            match result {
-                Ok(outcome) => keep(origin, outcome.rejected),
-                Err(WriteError::Batch(_)) => keep(
-                    origin,
-                    write_chunk(shared, conn, rows, origin, writers, None)?,
-                ),
+            let written = match result {
+                Ok(outcome) => Ok(outcome.rejected),
+                Err(WriteError::Batch(reason)) => writer_for(shared, conn, writers)
+                    .and_then(|w| split(w.as_mut(), rows, origin, 0, None, reason)),
+                Err(e) => Err(e),
+            };
+            match written {
+                Ok(rejected) => keep(origin, rejected),
                 Err(e) => {
                     // Reconnect on the next attempt: the session may be broken.
                     writers.remove(conn);
@@ -147,19 +149,32 @@ fn write_split(
             .into_iter()
             .map(|(i, r)| (i + offset, r))
             .collect()),
-        Err(WriteError::Batch(reason)) if rows.len() == 1 => Ok(vec![(offset, reason)]),
-        Err(WriteError::Batch(_)) => {
-            let mid = rows.len() / 2;
-            let mut left = write_split(writer, &rows[..mid], &origin[..mid], offset, stamp)?;
-            left.extend(write_split(
-                writer,
-                &rows[mid..],
-                &origin[mid..],
-                offset + mid,
-                stamp,
-            )?);
-            Ok(left)
-        }
+        Err(WriteError::Batch(reason)) => split(writer, rows, origin, offset, stamp, reason),
         Err(e) => Err(e),
     }
+}
+
+/// After `rows` were refused for their content (`reason`): a row alone is the refused one, more rows
+/// are written in halves, each split again if refused.
+fn split(
+    writer: &mut dyn Writer,
+    rows: &[RowChange],
+    origin: &[Origin],
+    offset: usize,
+    stamp: Option<&Stamp>,
+    reason: String,
+) -> Result<Vec<(usize, String)>, WriteError> {
+    if rows.len() <= 1 {
+        return Ok(vec![(offset, reason)]);
+    }
+    let mid = rows.len() / 2;
+    let mut left = write_split(writer, &rows[..mid], &origin[..mid], offset, stamp)?;
+    left.extend(write_split(
+        writer,
+        &rows[mid..],
+        &origin[mid..],
+        offset + mid,
+        stamp,
+    )?);
+    Ok(left)
 }
