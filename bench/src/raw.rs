@@ -29,22 +29,29 @@ pub fn pg_unnest(client: &mut postgres::Client, table: &str, n: u64, batch: usiz
     let mut i = 0;
     while i < n {
         let end = (i + batch as u64).min(n);
-        let (mut ids, mut names, mut emails, mut cities, mut ages) =
-            (vec![], vec![], vec![], vec![], vec![]);
-        for r in i..end {
-            let [id, name, email, city, age] = row_fields(r);
-            ids.push(id.parse::<i64>().unwrap_or_default());
-            names.push(name);
-            emails.push(email);
-            cities.push(city);
-            ages.push(age.parse::<i32>().unwrap_or_default());
-        }
+        let (ids, names, emails, cities, ages) = unnest_columns(i..end);
         client
             .execute(&stmt, &[&ids, &names, &emails, &cities, &ages])
             .expect("unnest upsert");
         i = end;
     }
     n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The `unnest` arrays of rows `rows`: one per column.
+type Columns = (Vec<i64>, Vec<String>, Vec<String>, Vec<String>, Vec<i32>);
+
+fn unnest_columns(rows: std::ops::Range<u64>) -> Columns {
+    let mut c: Columns = Default::default();
+    for r in rows {
+        let [id, name, email, city, age] = row_fields(r);
+        c.0.push(id.parse::<i64>().unwrap_or_default());
+        c.1.push(name);
+        c.2.push(email);
+        c.3.push(city);
+        c.4.push(age.parse::<i32>().unwrap_or_default());
+    }
+    c
 }
 
 /// Like [`pg_unnest`] with the asynchronous client keeping two statements in flight (pipelining): the
@@ -79,16 +86,7 @@ pub fn pg_unnest_pipelined(connection_string: &str, table: &str, n: u64, batch: 
         while i < n || !inflight.is_empty() {
             while i < n && inflight.len() < 2 {
                 let end = (i + batch as u64).min(n);
-                let (mut ids, mut names, mut emails, mut cities, mut ages) =
-                    (vec![], vec![], vec![], vec![], vec![]);
-                for r in i..end {
-                    let [id, name, email, city, age] = row_fields(r);
-                    ids.push(id.parse::<i64>().unwrap_or_default());
-                    names.push(name);
-                    emails.push(email);
-                    cities.push(city);
-                    ages.push(age.parse::<i32>().unwrap_or_default());
-                }
+                let (ids, names, emails, cities, ages) = unnest_columns(i..end);
                 let (client, stmt) = (&client, &stmt);
                 inflight.push_back(async move {
                     client

@@ -194,9 +194,7 @@ pub(super) fn prepare_many(
     let explain = client
         .prepare_typed(&format!("EXPLAIN {sql}"), &types)
         .map_err(|e| classify(&e))?;
-    client
-        .query_statement(&explain, &refs)
-        .map_err(|e| classify(&e))?;
+    client.query(&explain, &refs).map_err(|e| classify(&e))?;
     client.prepare_typed(sql, &types).map_err(|e| classify(&e))
 }
 
@@ -210,8 +208,6 @@ pub(super) fn prepare(client: &Session, sql: &str, params: usize) -> Result<Stat
     let explain = client
         .prepare_typed(&format!("EXPLAIN {sql}"), &types)
         .map_err(|e| classify(&e))?;
-    client
-        .query_statement(&explain, &refs)
-        .map_err(|e| classify(&e))?;
+    client.query(&explain, &refs).map_err(|e| classify(&e))?;
     client.prepare_typed(sql, &types).map_err(|e| classify(&e))
 }

@@ -5,8 +5,8 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use ::tokio_postgres::types::ToSql;
-use ::tokio_postgres::{Client, Error, Row, Statement};
+use ::tokio_postgres::types::{ToSql, Type};
+use ::tokio_postgres::{Client, Error, Row, Statement, ToStatement};
 
 use super::super::super::WriteError;
 
@@ -53,14 +53,20 @@ impl Session {
         self.client.is_closed()
     }
 
-    pub fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
-        self.block_on(self.client.query(sql, params))
+    /// The client's `query`, waited for.
+    pub fn query<T>(&self, statement: &T, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error>
+    where
+        T: ?Sized + ToStatement,
+    {
+        self.block_on(self.client.query(statement, params))
     }
 
+    /// The client's `query_one`, waited for.
     pub fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, Error> {
         self.block_on(self.client.query_one(sql, params))
     }
 
+    /// The client's `query_opt`, waited for.
     pub fn query_opt(
         &self,
         sql: &str,
@@ -69,24 +75,14 @@ impl Session {
         self.block_on(self.client.query_opt(sql, params))
     }
 
+    /// The client's `batch_execute`, waited for.
     pub fn batch_execute(&self, sql: &str) -> Result<(), Error> {
         self.block_on(self.client.batch_execute(sql))
     }
 
-    pub fn prepare_typed(
-        &self,
-        sql: &str,
-        types: &[::tokio_postgres::types::Type],
-    ) -> Result<Statement, Error> {
+    /// The client's `prepare_typed`, waited for.
+    pub fn prepare_typed(&self, sql: &str, types: &[Type]) -> Result<Statement, Error> {
         self.block_on(self.client.prepare_typed(sql, types))
-    }
-
-    pub fn query_statement(
-        &self,
-        statement: &Statement,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>, Error> {
-        self.block_on(self.client.query(statement, params))
     }
 }
 
