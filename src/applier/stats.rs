@@ -67,6 +67,8 @@ pub struct JobStats {
     pub write_ms: Histogram,
     /// Milliseconds from a change being queued to its commit in the target.
     pub latency_ms: Histogram,
+    /// Batches acknowledged (or about to be) whose changes are not counted yet.
+    counting: AtomicU64,
 }
 
 impl Default for JobStats {
@@ -86,6 +88,7 @@ impl Default for JobStats {
             batch_rows: Histogram::new(BATCH_ROWS_BOUNDS),
             write_ms: Histogram::new(WRITE_MS_BOUNDS),
             latency_ms: Histogram::new(LATENCY_MS_BOUNDS),
+            counting: AtomicU64::default(),
         }
     }
 }
@@ -109,6 +112,28 @@ impl JobStats {
     /// Reads a counter.
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+
+    /// Marks a batch as being counted, from before its acknowledgement until the guard is dropped
+    /// (after its changes are added to the counters): a reader that saw the queue trimmed waits for
+    /// [`JobStats::counted`] before it reads the counters, which then include the batch.
+    pub fn counting(&self) -> Counting<'_> {
+        self.counting.fetch_add(1, Ordering::SeqCst);
+        Counting(&self.counting)
+    }
+
+    /// Whether every acknowledged batch is in the counters.
+    pub fn counted(&self) -> bool {
+        self.counting.load(Ordering::SeqCst) == 0
+    }
+}
+
+/// A batch being counted ([`JobStats::counting`]).
+pub struct Counting<'a>(&'a AtomicU64);
+
+impl Drop for Counting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -165,5 +190,23 @@ impl ConnStats {
     /// The newest error, if any.
     pub fn last_error(&self) -> Option<LastError> {
         get_error(&self.last_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_counted_once_its_guard_is_dropped() {
+        let stats = JobStats::default();
+        assert!(stats.counted());
+        let first = stats.counting();
+        let second = stats.counting();
+        assert!(!stats.counted());
+        drop(first);
+        assert!(!stats.counted());
+        drop(second);
+        assert!(stats.counted());
     }
 }

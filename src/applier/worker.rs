@@ -341,6 +341,8 @@ fn apply_batch(
         // Fault injection for the exactly-once tests: the batch is committed, the queue not trimmed.
         std::process::abort();
     }
+    // RDI.WAIT, once it sees the queue trimmed, waits for this batch's counts below.
+    let _counting = job.stats.counting();
     if let Err(e) = shared
         .queue
         .ack(&job.job.name, last, dead, applier.dlq_max_messages)

@@ -15,6 +15,9 @@ pub const WAIT_TIMEOUT_DEFAULT_MS: u64 = 60_000;
 /// How often the waiting thread looks at the queues.
 const POLL: Duration = Duration::from_millis(10);
 
+/// How often it looks again when the queues are done but a batch is still being counted.
+const COUNTED_POLL: Duration = Duration::from_millis(1);
+
 /// Changes written and rejected by the jobs in force, since they started.
 fn totals() -> (u64, u64) {
     let Some(engine) = runtime::current().and_then(|p| p.engine.clone()) else {
@@ -27,6 +30,14 @@ fn totals() -> (u64, u64) {
             r + JobStats::get(&s.rejected),
         )
     })
+}
+
+/// Whether the counters include every batch acknowledged so far (a writer counts a batch just after
+/// trimming it from the queue).
+fn counted() -> bool {
+    runtime::current()
+        .and_then(|p| p.engine.clone())
+        .is_none_or(|engine| engine.jobs().iter().all(|j| j.stats.counted()))
 }
 
 /// `RDI.WAIT [timeout-ms]`
@@ -84,6 +95,10 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
                         .map(|(name, _, _)| name.clone())
                         .collect()
                 };
+                if remaining.is_empty() && !counted() && Instant::now() < deadline {
+                    std::thread::sleep(COUNTED_POLL);
+                    continue;
+                }
                 if remaining.is_empty() {
                     // Rejections counted meanwhile may include newer changes: never more than awaited.
                     let rejected = totals().1.saturating_sub(rejected0).min(awaited);
