@@ -18,9 +18,14 @@ const POLL: Duration = Duration::from_millis(10);
 /// How often it looks again when the queues are done but a batch is still being counted.
 const COUNTED_POLL: Duration = Duration::from_millis(1);
 
+/// The engine of the pipeline in force, if it runs.
+fn engine() -> Option<std::sync::Arc<crate::applier::Engine>> {
+    runtime::current().and_then(|p| p.engine.clone())
+}
+
 /// Changes written and rejected by the jobs in force, since they started.
 fn totals() -> (u64, u64) {
-    let Some(engine) = runtime::current().and_then(|p| p.engine.clone()) else {
+    let Some(engine) = engine() else {
         return (0, 0);
     };
     engine.jobs().iter().fold((0, 0), |(w, r), j| {
@@ -35,9 +40,7 @@ fn totals() -> (u64, u64) {
 /// Whether the counters include every batch acknowledged so far (a writer counts a batch just after
 /// trimming it from the queue).
 fn counted() -> bool {
-    runtime::current()
-        .and_then(|p| p.engine.clone())
-        .is_none_or(|engine| engine.jobs().iter().all(|j| j.stats.counted()))
+    engine().is_none_or(|engine| engine.jobs().iter().all(|j| j.stats.counted()))
 }
 
 /// `RDI.WAIT [timeout-ms]`

@@ -29,12 +29,23 @@ pub(super) fn write_runs(
     if cp.is_none() && is_one_statement(work) {
         return session.block_on(execute_run(session.client(), work));
     }
+    in_transaction(session, work, cp, run_end)
+}
+
+/// Executes `work` in one transaction with the checkpoint, as consecutive runs, each ending where
+/// `end_of(work, start)` says (always past `start`).
+fn in_transaction(
+    session: &mut Session,
+    work: &[Item],
+    cp: Option<&Checkpoint>,
+    end_of: fn(&[Item], usize) -> usize,
+) -> Result<(), Error> {
     let (runtime, client) = session.parts();
     runtime.block_on(async {
         let tx = client.transaction().await?;
         let mut start = 0;
         while start < work.len() {
-            let end = run_end(work, start);
+            let end = end_of(work, start).max(start + 1);
             execute_run(&tx, &work[start..end]).await?;
             start = end;
         }
@@ -97,15 +108,7 @@ pub(super) fn write_rows(
     work: &[Item],
     cp: Option<&Checkpoint>,
 ) -> Result<(), Error> {
-    let (runtime, client) = session.parts();
-    runtime.block_on(async {
-        let tx = client.transaction().await?;
-        for item in work {
-            execute_one(&tx, item).await?;
-        }
-        record_checkpoint(&tx, cp).await?;
-        tx.commit().await
-    })
+    in_transaction(session, work, cp, |_, start| start + 1)
 }
 
 /// Records the batch's queue position in the same transaction (applier.exactly_once).
