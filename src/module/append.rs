@@ -3,14 +3,17 @@
 //! and parse. Each entry is replicated (and written to the AOF) as `XADD <stream> <id> <fields...>` with
 //! the ID it got, exactly what `XADD *` propagates, so replicas hold the same IDs.
 //!
-//! Field names, opcodes and event names are strings created once and kept; an entry creates only its
-//! key, its value (deletes) and its ID. Measured in bench/RESULTS.md.
+//! An entry is `k <key> o <opcode>`, plus `v <value>` for a delete (the value captured before the key
+//! went). Field names, opcodes and queue names are strings created once and kept; an entry creates only
+//! its key, its value (deletes) and its ID. Measured in bench/RESULTS.md.
 
 use std::cell::RefCell;
 use std::os::raw::{c_char, c_int};
 use std::ptr;
 
 use redis_module::{raw, Context};
+
+use crate::applier::Opcode;
 
 /// A string owned by this module (never freed: a handful of them, kept for the process's life).
 type Str = *mut raw::RedisModuleString;
@@ -51,26 +54,77 @@ impl Drop for Temp {
     }
 }
 
-/// Strings that every entry uses, created on first use on the main thread.
-#[derive(Default)]
-struct Cached {
-    strings: Vec<(Vec<u8>, Str)>,
+/// The strings of every entry: its field names and opcodes.
+#[derive(Clone, Copy)]
+struct Fixed {
+    k: Str,
+    o: Str,
+    v: Str,
+    /// By opcode: `c`, `u`, `d`, `r`.
+    ops: [Str; 4],
 }
 
-/// How many strings are kept: the field names, opcodes, event names and queue names.
+impl Fixed {
+    fn new() -> Result<Fixed, String> {
+        let ops = [
+            Opcode::Create,
+            Opcode::Update,
+            Opcode::Delete,
+            Opcode::Refresh,
+        ];
+        Ok(Fixed {
+            k: create(b"k")?,
+            o: create(b"o")?,
+            v: create(b"v")?,
+            ops: [
+                create(ops[0].as_str().as_bytes())?,
+                create(ops[1].as_str().as_bytes())?,
+                create(ops[2].as_str().as_bytes())?,
+                create(ops[3].as_str().as_bytes())?,
+            ],
+        })
+    }
+
+    fn opcode(&self, op: Opcode) -> Str {
+        self.ops[match op {
+            Opcode::Create => 0,
+            Opcode::Update => 1,
+            Opcode::Delete => 2,
+            Opcode::Refresh => 3,
+        }]
+    }
+}
+
+/// Strings kept for the process's life, created on first use on the main thread.
+#[derive(Default)]
+struct Cached {
+    fixed: Option<Fixed>,
+    /// Queue names.
+    names: Vec<(Vec<u8>, Str)>,
+}
+
+/// How many queue names are kept.
 const CACHE_BOUND: usize = 128;
 
 impl Cached {
-    /// The kept string for `bytes`, made now if there is room; `None` when the cache is full.
-    fn cached(&mut self, bytes: &[u8]) -> Result<Option<Str>, String> {
-        if let Some((_, s)) = self.strings.iter().find(|(b, _)| b == bytes) {
+    fn fixed(&mut self) -> Result<Fixed, String> {
+        match self.fixed {
+            Some(f) => Ok(f),
+            None => Ok(*self.fixed.insert(Fixed::new()?)),
+        }
+    }
+
+    /// The kept string for the queue name `bytes`, made now if there is room; `None` when the cache
+    /// is full.
+    fn name(&mut self, bytes: &[u8]) -> Result<Option<Str>, String> {
+        if let Some((_, s)) = self.names.iter().find(|(b, _)| b == bytes) {
             return Ok(Some(*s));
         }
-        if self.strings.len() >= CACHE_BOUND {
+        if self.names.len() >= CACHE_BOUND {
             return Ok(None);
         }
         let s = create(bytes)?;
-        self.strings.push((bytes.to_vec(), s));
+        self.names.push((bytes.to_vec(), s));
         Ok(Some(s))
     }
 }
@@ -80,10 +134,10 @@ thread_local! {
     static CACHED: RefCell<Cached> = RefCell::new(Cached::default());
 }
 
-/// The kept string for `bytes`, or, when the cache is full, one made now and freed with the
-/// returned [`Temp`].
-fn string_for(bytes: &[u8]) -> Result<(Str, Option<Temp>), String> {
-    match CACHED.with(|c| c.borrow_mut().cached(bytes))? {
+/// The kept string for the queue name `bytes`, or, when the cache is full, one made now and freed
+/// with the returned [`Temp`].
+fn name_for(bytes: &[u8]) -> Result<(Str, Option<Temp>), String> {
+    match CACHED.with(|c| c.borrow_mut().name(bytes))? {
         Some(s) => Ok((s, None)),
         None => {
             let t = Temp::new(bytes)?;
@@ -106,7 +160,7 @@ impl<'c> StreamWriter<'c> {
     /// Opens `stream` for writing; fails if the key holds another type.
     pub fn open(ctx: &'c Context, stream: &str) -> Result<Self, String> {
         // Queue names are few (one per job); past the cache's bound a name is made per unit.
-        let (name, owned) = string_for(stream.as_bytes())?;
+        let (name, owned) = name_for(stream.as_bytes())?;
         // SAFETY: `ctx.ctx` is the live context of the current callback on the main thread (a
         // post-notification job or a command); `name` outlives the key: cached strings are never
         // freed and `owned` is freed after the key is closed (`drop`).
@@ -139,46 +193,23 @@ impl<'c> StreamWriter<'c> {
         Ok(writer)
     }
 
-    /// Appends one entry `k <key> o <opcode> e <event> [v <value>]` with an automatic ID and
-    /// replicates it.
-    pub fn add(
-        &mut self,
-        key: &[u8],
-        opcode: &str,
-        event: &str,
-        value: Option<&[u8]>,
-    ) -> Result<(), String> {
+    /// Appends one entry `k <key> o <opcode> [v <value>]` with an automatic ID and replicates it.
+    pub fn add(&mut self, key: &[u8], opcode: Opcode, value: Option<&[u8]>) -> Result<(), String> {
+        let f = CACHED.with(|c| c.borrow_mut().fixed())?;
         let key_s = Temp::new(key)?;
         let value_s = value.map(Temp::new).transpose()?;
-        // Strings made for this entry only when the cache is full (never in practice).
-        let mut extra: Vec<Temp> = Vec::new();
-        let mut get = |bytes: &[u8]| -> Result<Str, String> {
-            let (s, temp) = string_for(bytes)?;
-            extra.extend(temp);
-            Ok(s)
-        };
-        let [k, o, e, v, op, ev] = [
-            get(b"k")?,
-            get(b"o")?,
-            get(b"e")?,
-            get(b"v")?,
-            get(opcode.as_bytes())?,
-            get(event.as_bytes())?,
-        ];
         // [stream, id, fields...]: the XADD to replicate; StreamAdd takes the fields only.
-        let mut argv: [Str; 10] = [
+        let mut argv: [Str; 8] = [
             self.name,
             ptr::null_mut(),
-            k,
+            f.k,
             key_s.0,
-            o,
-            op,
-            e,
-            ev,
-            v,
+            f.o,
+            f.opcode(opcode),
+            f.v,
             value_s.as_ref().map_or(ptr::null_mut(), |s| s.0),
         ];
-        let pairs: usize = if value_s.is_some() { 4 } else { 3 };
+        let pairs: usize = if value_s.is_some() { 3 } else { 2 };
         let mut id = raw::RedisModuleStreamID { ms: 0, seq: 0 };
         // SAFETY: the API table is read-only after load.
         let add = unsafe { raw::RedisModule_StreamAdd }
@@ -215,7 +246,6 @@ impl<'c> StreamWriter<'c> {
                 2 + 2 * pairs,
             )
         };
-        drop(extra);
         Ok(())
     }
 }

@@ -4,7 +4,6 @@
 //! Runs on the main thread inside every write: no I/O, no reads of values except for a key that is
 //! about to be deleted (see [`super::removal`]).
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::Arc;
@@ -61,7 +60,6 @@ struct Entry {
     /// Its key's bytes in [`Unit::keys`].
     key: Range<usize>,
     opcode: Opcode,
-    event: Cow<'static, str>,
     value: Option<String>,
 }
 
@@ -249,7 +247,6 @@ fn push(
                 job: i,
                 key,
                 opcode,
-                event: event_name(event),
                 value: value.clone().flatten(),
             });
         }
@@ -266,35 +263,7 @@ fn schedule(ctx: &Context, u: &mut Unit, pipeline: &Arc<Pipeline>) {
 
 fn append(w: &mut StreamWriter, e: &Entry, key: &[u8]) -> Result<(), String> {
     let value = e.value.as_deref().map(str::as_bytes);
-    w.add(key, e.opcode.as_str(), &e.event, value)
-}
-
-/// The event name without an allocation for the names capture sees on every write.
-fn event_name(event: &str) -> Cow<'static, str> {
-    const KNOWN: &[&str] = &[
-        "hset",
-        "hsetnx",
-        "hincrby",
-        "hincrbyfloat",
-        "hdel",
-        "del",
-        "json.set",
-        "json.del",
-        "json.merge",
-        "json.mset",
-        "json.numincrby",
-        "json.arrappend",
-        "rename_from",
-        "rename_to",
-        "restore",
-        "copy_to",
-        "move_from",
-        "move_to",
-    ];
-    match KNOWN.iter().find(|k| **k == event) {
-        Some(k) => Cow::Borrowed(k),
-        None => Cow::Owned(event.to_string()),
-    }
+    w.add(key, e.opcode, value)
 }
 
 /// The post-notification job: appends the unit's entries to the queues, then wakes the writers.

@@ -249,16 +249,7 @@ fn queue_key(ctx: &Context, queue: &str, key: &[u8]) -> bool {
         .replicate()
         .errors_as_replies()
         .build();
-    let args: [&[u8]; 8] = [
-        queue.as_bytes(),
-        b"*",
-        b"k",
-        key,
-        b"o",
-        b"r",
-        b"e",
-        b"reset",
-    ];
+    let args: [&[u8]; 6] = [queue.as_bytes(), b"*", b"k", key, b"o", b"r"];
     let res: CallResult = ctx.call_ext("XADD", &opts, &args);
     res.is_ok()
 }
