@@ -629,6 +629,23 @@ fn latency(b: &mut Bench, pg: &PgServer) {
         let (p50, p99, p999, count): (i64, i64, i64, i64) =
             (row.get(0), row.get(1), row.get(2), row.get(3));
         println!("  {rate}/s: {sent} changes sent at {achieved:.0}/s, {count} rows");
+        // Where the tail is: the changes over 5 ms, by their place in the load (ids are sent in order).
+        let slow = raw_client
+            .query(
+                "SELECT id - $1, d FROM (SELECT id, (extract(epoch FROM committed) * 1000000)::bigint - ts AS d \
+                 FROM lat WHERE id >= $1 AND id < $2) s WHERE d > 5000 ORDER BY id",
+                &[&(offset as i64), &((offset + sent) as i64)],
+            )
+            .expect("latency tail query");
+        let tail: Vec<String> = slow
+            .iter()
+            .map(|r| format!("#{} {}", r.get::<_, i64>(0), ms(r.get::<_, i64>(1) as u64)))
+            .collect();
+        println!(
+            "  {rate}/s: {} changes over 5 ms: {}",
+            tail.len(),
+            tail.join(", ")
+        );
         let met = if rate == 1_000 {
             p50 <= 5_000
         } else {

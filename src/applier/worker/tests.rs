@@ -63,12 +63,17 @@ struct Target {
     checkpoint: Mutex<Option<String>>,
     /// `write_many` writes every batch before answering, like a pipelining writer.
     pipelined: std::sync::atomic::AtomicBool,
+    /// The tables checked, in order.
+    checked: Mutex<Vec<String>>,
+    /// Writers opened.
+    connects: AtomicUsize,
 }
 
 struct FakeWriter(Arc<Target>);
 
 impl Writer for FakeWriter {
-    fn check(&mut self, _t: &TableTarget) -> Result<(), WriteError> {
+    fn check(&mut self, t: &TableTarget) -> Result<(), WriteError> {
+        self.0.checked.lock().unwrap().push(t.table.clone());
         Ok(())
     }
     fn write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError> {
@@ -168,7 +173,10 @@ fn run_engine_with(queue: Arc<MemQueue>, target: Arc<Target>, d: Deployment) -> 
     Engine::start(
         d,
         queue,
-        Arc::new(move |_c: &Connection| Ok(Box::new(FakeWriter(t.clone())) as Box<dyn Writer>)),
+        Arc::new(move |_c: &Connection| {
+            t.connects.fetch_add(1, Ordering::SeqCst);
+            Ok(Box::new(FakeWriter(t.clone())) as Box<dyn Writer>)
+        }),
         &|_| None,
         &|_| None,
     )
@@ -206,6 +214,32 @@ fn transient_failures_are_retried_until_the_target_recovers() {
         .unwrap()
         .message
         .contains("connection refused"));
+    assert!(engine.stop_and_join(Duration::from_secs(5)));
+}
+
+#[test]
+fn writers_connect_and_check_their_tables_when_they_start_before_any_change() {
+    let queue = Arc::new(MemQueue::default());
+    let target = Arc::new(Target::default());
+    let engine = run_engine(queue.clone(), target.clone());
+    wait_for("the table to be checked", || {
+        !target.checked.lock().unwrap().is_empty()
+    });
+    assert_eq!(*target.checked.lock().unwrap(), ["emp"]);
+    assert_eq!(target.attempts.load(Ordering::SeqCst), 0);
+    assert_eq!(target.connects.load(Ordering::SeqCst), 1);
+    wait_for("the connection to show healthy", || {
+        engine.connection_stats()["t"].health().as_str() == "ok"
+    });
+
+    // The first change is written through the connection the warm-up opened.
+    queue.entries.lock().unwrap().push(upsert(1, "1", "a"));
+    engine.wake_all();
+    wait_for("the queue to drain", || {
+        queue.entries.lock().unwrap().is_empty()
+    });
+    assert_eq!(target.rows.lock().unwrap().len(), 1);
+    assert_eq!(target.connects.load(Ordering::SeqCst), 1);
     assert!(engine.stop_and_join(Duration::from_secs(5)));
 }
 
@@ -362,7 +396,10 @@ fn each_jobs_changes_are_applied_in_queue_order_with_several_writer_threads() {
     let engine = Engine::start(
         d,
         queues.clone(),
-        Arc::new(move |_c: &Connection| Ok(Box::new(FakeWriter(t.clone())) as Box<dyn Writer>)),
+        Arc::new(move |_c: &Connection| {
+            t.connects.fetch_add(1, Ordering::SeqCst);
+            Ok(Box::new(FakeWriter(t.clone())) as Box<dyn Writer>)
+        }),
         &|_| None,
         &|_| None,
     );
