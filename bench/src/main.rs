@@ -641,10 +641,15 @@ fn latency(b: &mut Bench, pg: &PgServer) {
             .iter()
             .map(|r| format!("#{} {}", r.get::<_, i64>(0), ms(r.get::<_, i64>(1) as u64)))
             .collect();
+        const SHOWN: usize = 12;
+        let more = match tail.len().saturating_sub(SHOWN) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
         println!(
-            "  {rate}/s: {} changes over 5 ms: {}",
+            "  {rate}/s: {} changes over 5 ms: {}{more}",
             tail.len(),
-            tail.join(", ")
+            tail[..tail.len().min(SHOWN)].join(", ")
         );
         let met = if rate == 1_000 {
             p50 <= 5_000
