@@ -106,6 +106,33 @@ pub fn drain_within(connection: &mut redis::Connection, timeout_ms: u64) -> Wait
     })
 }
 
+/// `RDI.WAIT` that counts every change queued while the writers were stopped. The caller sent
+/// `RDI.STOP` before writing them; the wait is sent on `waiter` (a second connection), and `RDI.START`
+/// follows only once the server shows it blocked. No change can then be written before the wait
+/// began, so its `written` and `rejected` cover all of them. (A plain [`drain`] right after a write
+/// can miss a change that a writer took first: RDI.WAIT counts only what was pending when it came.)
+pub fn wait_from_stopped(
+    control: &mut redis::Connection,
+    mut waiter: redis::Connection,
+) -> WaitReply {
+    let wait = std::thread::spawn(move || rdi_wait(&mut waiter, DRAIN_TIMEOUT_MS));
+    crate::wait::wait_until(
+        std::time::Duration::from_secs(10),
+        "RDI.WAIT is blocked on the server",
+        || {
+            let info: String = redis::cmd("INFO").arg("clients").query(control).unwrap();
+            info.lines().any(|l| {
+                l.strip_prefix("blocked_clients:")
+                    .is_some_and(|n| n.trim() != "0")
+            })
+        },
+    );
+    call(control, &["RDI.START"]);
+    wait.join()
+        .expect("the RDI.WAIT thread")
+        .unwrap_or_else(|e| panic!("RDI.WAIT: {e}"))
+}
+
 /// Runs one command given as words (`&["HSET", "emp:1", "id", "1"]`); panics with the error reply.
 pub fn call(connection: &mut redis::Connection, words: &[&str]) -> Value {
     let mut command = redis::cmd(words[0]);

@@ -19,7 +19,8 @@ pub mod watchdog;
 pub mod yaml;
 
 pub use commands::{
-    call, deploy, deploy_err, deploy_ok, drain, drain_within, error_text, rdi_wait, WaitReply,
+    call, deploy, deploy_err, deploy_ok, drain, drain_within, error_text, rdi_wait,
+    wait_from_stopped, WaitReply,
 };
 pub use fixture::{query_text, row, PgPipeline, FAST_RETRY};
 pub use postgres_server::PgServer;

@@ -3,7 +3,7 @@
 
 use module_tests::replies::{field_int, fields, string};
 use module_tests::yaml::pg_job;
-use module_tests::{call, wait_until, PgPipeline, PgServer, RedisOpts};
+use module_tests::{call, wait_from_stopped, wait_until, PgPipeline, PgServer, RedisOpts};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -182,8 +182,9 @@ fn metrics_have_rdi_names_labels_and_values_matching_status() {
     p.drain();
     call(&mut r, &["DEL", "emp:2"]);
     p.drain();
+    call(&mut r, &["RDI.STOP"]);
     call(&mut r, &["HSET", "emp:9", "id", "9", "qty", "-1"]);
-    assert_eq!(p.drain().rejected, 1);
+    assert_eq!(wait_from_stopped(&mut r, p.redis()).rejected, 1);
 
     let e = metrics(&mut r);
     let status = fields(&call(&mut r, &["RDI.DESCRIBE-JOB", "emp"]));

@@ -4,7 +4,7 @@
 
 use module_tests::replies::{field_int, field_text, fields, items};
 use module_tests::yaml::pg_job;
-use module_tests::{call, PgPipeline, PgServer, RedisOpts};
+use module_tests::{call, wait_from_stopped, PgPipeline, PgServer, RedisOpts};
 use redis::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -51,6 +51,8 @@ fn constraint_violations_are_rejected_with_their_reason_and_the_rest_is_written(
         &[("emp", &emp), ("dept", &dept)],
     );
     let mut r = p.redis();
+    // Stopped while the records are queued, so that RDI.WAIT counts every one of them.
+    call(&mut r, &["RDI.STOP"]);
     let started = now_ms();
     let mut pipe = redis::pipe();
     let mut bad_keys = BTreeSet::new();
@@ -80,7 +82,7 @@ fn constraint_violations_are_rejected_with_their_reason_and_the_rest_is_written(
         .arg("ops")
         .ignore();
     pipe.query::<()>(&mut r).unwrap();
-    let waited = p.drain();
+    let waited = wait_from_stopped(&mut r, p.redis());
     let bad = bad_keys.len() as i64;
     assert_eq!(bad, 20);
     assert_eq!(waited.rejected, bad, "{waited:?}");
@@ -163,6 +165,7 @@ fn undeploy_keeps_the_dead_letter_stream() {
         &[("emp", &emp)],
     );
     let mut r = p.redis();
+    call(&mut r, &["RDI.STOP"]);
     call(
         &mut r,
         &["HSET", "emp:1", "id", "1", "name", "a", "qty", "-1"],
@@ -171,7 +174,7 @@ fn undeploy_keeps_the_dead_letter_stream() {
         &mut r,
         &["HSET", "emp:2", "id", "2", "name", "b", "qty", "2"],
     );
-    assert_eq!(p.drain().rejected, 1);
+    assert_eq!(wait_from_stopped(&mut r, p.redis()).rejected, 1);
     call(&mut r, &["RDI.UNDEPLOY"]);
     let len: i64 = redis::cmd("XLEN")
         .arg("__rdi__:dlq:emp")
