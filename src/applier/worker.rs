@@ -17,7 +17,7 @@ use super::trace_batch::traced;
 use super::write::{write_chunks, writer_for, Origin, Stamp};
 use crate::applier::change::{Change, EntryId, Opcode};
 use crate::config::ErrorHandling;
-use crate::writer::{RowChange, Writer};
+use crate::writer::{RowChange, WriteError, Writer};
 
 /// What one pass over a job did.
 enum Pass {
@@ -161,15 +161,23 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receive
 /// outcome; a target that fails here is left to the first write, which connects and retries as usual.
 /// On a replica, a paused or a loading server nothing is done.
 fn warm_up(shared: &Shared, slots: &[JobSlot], writers: &mut HashMap<String, Box<dyn Writer>>) {
+    // A connection that is down is not tried again for its other tables (a connect can take seconds).
+    let mut failed: Vec<&str> = Vec::new();
     for slot in slots {
         for plan in &slot.job.outputs {
             if shared.stop.load(Ordering::Acquire) || !shared.queue.can_write() {
                 return;
             }
+            if failed.contains(&plan.connection.as_str()) {
+                continue;
+            }
             let checked =
                 writer_for(shared, &plan.connection, writers).and_then(|w| w.check(&plan.target));
-            if checked.is_err() {
+            if let Err(e) = &checked {
                 writers.remove(&plan.connection);
+                if matches!(e, WriteError::Transient(_)) {
+                    failed.push(&plan.connection);
+                }
             }
             if let Some(cs) = shared.conn_stats.get(&plan.connection) {
                 match checked {

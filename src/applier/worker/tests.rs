@@ -244,6 +244,37 @@ fn writers_connect_and_check_their_tables_when_they_start_before_any_change() {
 }
 
 #[test]
+fn a_target_down_when_the_writers_start_is_tried_once_for_all_its_tables() {
+    let mut d = deployment();
+    let second = d.jobs[0].outputs[0].clone();
+    d.jobs[0].outputs.push(second);
+    let tries = Arc::new(AtomicUsize::new(0));
+    let t = tries.clone();
+    let engine = Engine::start(
+        d,
+        Arc::new(MemQueue::default()),
+        Arc::new(move |_c: &Connection| {
+            t.fetch_add(1, Ordering::SeqCst);
+            Err(WriteError::Transient("connection refused".into()))
+        }),
+        &|_| None,
+        &|_| None,
+    );
+    wait_for("the connection to show the error", || {
+        engine.connection_stats()["t"].health().as_str() == "error"
+    });
+    // The warm-up goes on to the second table; nothing is queued, so nothing else connects.
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(tries.load(Ordering::SeqCst), 1);
+    assert!(engine.connection_stats()["t"]
+        .last_error()
+        .unwrap()
+        .message
+        .contains("connection refused"));
+    assert!(engine.stop_and_join(Duration::from_secs(5)));
+}
+
+#[test]
 fn a_refused_record_is_isolated_and_the_rest_is_written() {
     let queue = Arc::new(MemQueue::default());
     queue.entries.lock().unwrap().extend([
