@@ -36,3 +36,20 @@ pub fn rows(path: &Path, sql: &str) -> Vec<Vec<Option<String>>> {
     }
     result
 }
+
+/// The usual small pipeline: a SQLite file `target.db` in the server's directory with table
+/// `emp (id, name)`, and job `emp` (`emp:*` → emp, key `id`, column `name`) deployed on `redis`.
+/// Returns the file's path.
+pub fn deploy_emp(redis: &crate::RedisServer) -> std::path::PathBuf {
+    let db = redis.dir().join("target.db");
+    create(&db, "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)");
+    crate::deploy_ok(
+        &mut redis.client(),
+        &crate::yaml::sqlite_config(&db, &[]),
+        &[(
+            "emp",
+            &crate::yaml::sqlite_job("emp:*", "emp", &["id"], &["name"]),
+        )],
+    );
+    db
+}

@@ -1,8 +1,7 @@
 //! ACL categories of the commands: read-only users may watch the pipeline but not change it.
 
 use module_tests::replies::{items, string, try_call};
-use module_tests::yaml::{sqlite_config, sqlite_job};
-use module_tests::{call, deploy_ok, sqlite_target, RedisOpts, RedisServer, Status};
+use module_tests::{call, sqlite_target, RedisOpts, RedisServer, Status};
 use std::time::Duration;
 
 const ADMIN: [&str; 6] = [
@@ -24,13 +23,7 @@ const READ: [&str; 6] = [
 
 fn deployed() -> RedisServer {
     let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
-    let db = redis.dir().join("target.db");
-    sqlite_target::create(&db, "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)");
-    deploy_ok(
-        &mut redis.client(),
-        &sqlite_config(&db, &[]),
-        &[("emp", &sqlite_job("emp:*", "emp", &["id"], &["name"]))],
-    );
+    sqlite_target::deploy_emp(&redis);
     redis
 }
 

@@ -1,19 +1,12 @@
 //! Every operator command given bad arguments answers a clear error, and the server keeps serving.
 
 use module_tests::replies::{call_err, try_call};
-use module_tests::yaml::{sqlite_config, sqlite_job};
-use module_tests::{call, deploy_ok, sqlite_target, RedisOpts, RedisServer, Status};
+use module_tests::{call, sqlite_target, RedisOpts, RedisServer, Status};
 
 /// Redis with a SQLite job `emp` on `emp:*` deployed.
 fn deployed() -> RedisServer {
     let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
-    let db = redis.dir().join("target.db");
-    sqlite_target::create(&db, "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)");
-    deploy_ok(
-        &mut redis.client(),
-        &sqlite_config(&db, &[]),
-        &[("emp", &sqlite_job("emp:*", "emp", &["id"], &["name"]))],
-    );
+    sqlite_target::deploy_emp(&redis);
     redis
 }
 

@@ -2,9 +2,8 @@
 //! Redis 7.4 and Valkey 9 load it.
 
 use module_tests::status::{pairs, render, text};
-use module_tests::yaml::{sqlite_config, sqlite_job};
 use module_tests::{
-    call, deploy_ok, drain, env, error_text, row, sqlite_target, RedisOpts, RedisServer, Status,
+    call, drain, env, error_text, row, sqlite_target, RedisOpts, RedisServer, Status,
 };
 use std::os::unix::process::ExitStatusExt;
 
@@ -129,14 +128,8 @@ fn redis_74_loads_the_module_named_rdi_at_start_and_with_module_load() {
 #[test]
 fn valkey_9_loads_the_module_and_writes_hashes_to_sqlite() {
     let redis = RedisServer::start(RedisOpts::valkey9()).expect("start valkey 9 with the module");
-    let db = redis.dir().join("target.db");
-    sqlite_target::create(&db, "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)");
+    let db = sqlite_target::deploy_emp(&redis);
     let mut r = redis.client();
-    deploy_ok(
-        &mut r,
-        &sqlite_config(&db, &[]),
-        &[("emp", &sqlite_job("emp:*", "emp", &["id"], &["name"]))],
-    );
     call(&mut r, &["HSET", "emp:1", "id", "1", "name", "Valkey"]);
     call(&mut r, &["HSET", "emp:2", "id", "2", "name", "Gone"]);
     call(&mut r, &["UNLINK", "emp:2"]);

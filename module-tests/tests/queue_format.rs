@@ -2,8 +2,7 @@
 //! versions that also stored the event name (`e <event>`) are still applied after an upgrade.
 
 use module_tests::replies::string;
-use module_tests::yaml::{sqlite_config, sqlite_job};
-use module_tests::{call, deploy_ok, drain, sqlite_target, RedisOpts, RedisServer};
+use module_tests::{call, drain, sqlite_target, RedisOpts, RedisServer};
 
 const QUEUE: &str = "__rdi__:queue:emp";
 
@@ -21,16 +20,10 @@ fn entries(r: &mut redis::Connection) -> Vec<Vec<String>> {
 #[test]
 fn entries_hold_key_and_opcode_and_old_entries_with_an_event_are_still_applied() {
     let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
-    let db = redis.dir().join("target.db");
-    sqlite_target::create(&db, "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)");
     let mut r = redis.client();
     // Written before the deploy, so not captured: only the old-format entry below brings it.
     call(&mut r, &["HSET", "emp:3", "id", "3", "name", "y"]);
-    deploy_ok(
-        &mut r,
-        &sqlite_config(&db, &[]),
-        &[("emp", &sqlite_job("emp:*", "emp", &["id"], &["name"]))],
-    );
+    let db = sqlite_target::deploy_emp(&redis);
     assert_eq!(string(&call(&mut r, &["RDI.STOP"])), "OK");
 
     call(&mut r, &["HSET", "emp:1", "id", "1", "name", "a"]);

@@ -240,14 +240,8 @@ fn reset_backfills_every_existing_hash_while_ping_stays_fast() {
 #[test]
 fn reset_of_an_unknown_job_is_refused() {
     let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
-    let db = redis.dir().join("target.db");
-    sqlite_target::create(&db, "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)");
+    sqlite_target::deploy_emp(&redis);
     let mut r = redis.client();
-    deploy_ok(
-        &mut r,
-        &sqlite_config(&db, &[]),
-        &[("emp", &sqlite_job("emp:*", "emp", &["id"], &["name"]))],
-    );
     let e = call_err(&mut r, &["RDI.RESET", "JOB", "nosuch"]);
     assert!(
         e.starts_with("ERR") && e.contains("no job named `nosuch`"),

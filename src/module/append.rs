@@ -60,38 +60,33 @@ struct Fixed {
     k: Str,
     o: Str,
     v: Str,
-    /// By opcode: `c`, `u`, `d`, `r`.
-    ops: [Str; 4],
+    create: Str,
+    update: Str,
+    delete: Str,
+    refresh: Str,
 }
 
 impl Fixed {
     fn new() -> Result<Fixed, String> {
-        let ops = [
-            Opcode::Create,
-            Opcode::Update,
-            Opcode::Delete,
-            Opcode::Refresh,
-        ];
+        let op = |o: Opcode| create(o.as_str().as_bytes());
         Ok(Fixed {
             k: create(b"k")?,
             o: create(b"o")?,
             v: create(b"v")?,
-            ops: [
-                create(ops[0].as_str().as_bytes())?,
-                create(ops[1].as_str().as_bytes())?,
-                create(ops[2].as_str().as_bytes())?,
-                create(ops[3].as_str().as_bytes())?,
-            ],
+            create: op(Opcode::Create)?,
+            update: op(Opcode::Update)?,
+            delete: op(Opcode::Delete)?,
+            refresh: op(Opcode::Refresh)?,
         })
     }
 
     fn opcode(&self, op: Opcode) -> Str {
-        self.ops[match op {
-            Opcode::Create => 0,
-            Opcode::Update => 1,
-            Opcode::Delete => 2,
-            Opcode::Refresh => 3,
-        }]
+        match op {
+            Opcode::Create => self.create,
+            Opcode::Update => self.update,
+            Opcode::Delete => self.delete,
+            Opcode::Refresh => self.refresh,
+        }
     }
 }
 
@@ -134,14 +129,18 @@ thread_local! {
     static CACHED: RefCell<Cached> = RefCell::new(Cached::default());
 }
 
-/// The kept string for the queue name `bytes`, or, when the cache is full, one made now and freed
-/// with the returned [`Temp`].
-fn name_for(bytes: &[u8]) -> Result<(Str, Option<Temp>), String> {
-    match CACHED.with(|c| c.borrow_mut().name(bytes))? {
-        Some(s) => Ok((s, None)),
+/// The entry strings, and the kept string for the queue name `bytes` or, when the cache is full, one
+/// made now and freed with the returned [`Temp`].
+fn strings_for(bytes: &[u8]) -> Result<(Fixed, Str, Option<Temp>), String> {
+    let (fixed, name) = CACHED.with(|c| {
+        let mut c = c.borrow_mut();
+        Ok::<_, String>((c.fixed()?, c.name(bytes)?))
+    })?;
+    match name {
+        Some(s) => Ok((fixed, s, None)),
         None => {
             let t = Temp::new(bytes)?;
-            Ok((t.0, Some(t)))
+            Ok((fixed, t.0, Some(t)))
         }
     }
 }
@@ -151,6 +150,7 @@ pub struct StreamWriter<'c> {
     ctx: &'c Context,
     /// The stream's name: a cached string, or `owned`'s.
     name: Str,
+    fixed: Fixed,
     /// The name when the cache was full, freed after the key is closed.
     _owned: Option<Temp>,
     key: *mut raw::RedisModuleKey,
@@ -160,7 +160,7 @@ impl<'c> StreamWriter<'c> {
     /// Opens `stream` for writing; fails if the key holds another type.
     pub fn open(ctx: &'c Context, stream: &str) -> Result<Self, String> {
         // Queue names are few (one per job); past the cache's bound a name is made per unit.
-        let (name, owned) = name_for(stream.as_bytes())?;
+        let (fixed, name, owned) = strings_for(stream.as_bytes())?;
         // SAFETY: `ctx.ctx` is the live context of the current callback on the main thread (a
         // post-notification job or a command); `name` outlives the key: cached strings are never
         // freed and `owned` is freed after the key is closed (`drop`).
@@ -178,6 +178,7 @@ impl<'c> StreamWriter<'c> {
         let writer = StreamWriter {
             ctx,
             name,
+            fixed,
             _owned: owned,
             key,
         };
@@ -195,7 +196,7 @@ impl<'c> StreamWriter<'c> {
 
     /// Appends one entry `k <key> o <opcode> [v <value>]` with an automatic ID and replicates it.
     pub fn add(&mut self, key: &[u8], opcode: Opcode, value: Option<&[u8]>) -> Result<(), String> {
-        let f = CACHED.with(|c| c.borrow_mut().fixed())?;
+        let f = self.fixed;
         let key_s = Temp::new(key)?;
         let value_s = value.map(Temp::new).transpose()?;
         // [stream, id, fields...]: the XADD to replicate; StreamAdd takes the fields only.

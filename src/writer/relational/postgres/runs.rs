@@ -191,26 +191,30 @@ pub(super) fn prepare_many(
     sql: &str,
     params: usize,
 ) -> Result<Statement, WriteError> {
-    let types = vec![Type::TEXT_ARRAY; params];
     let empty: Vec<Vec<Option<&str>>> = vec![Vec::new(); params];
     let refs: Vec<&(dyn ToSql + Sync)> = empty.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    let explain = client
-        .prepare_typed(&format!("EXPLAIN {sql}"), &types)
-        .map_err(|e| classify(&e))?;
-    client.query(&explain, &refs).map_err(|e| classify(&e))?;
-    client.prepare_typed(sql, &types).map_err(|e| classify(&e))
+    explained(client, sql, &vec![Type::TEXT_ARRAY; params], &refs)
 }
 
 /// Prepares a statement of `params` text parameters, after planning it once with `EXPLAIN`: planning
 /// checks what the catalog and the parser do not (keys without a unique index for `ON CONFLICT`,
 /// table rights), so that `check` finds it rather than the first write.
 pub(super) fn prepare(client: &Session, sql: &str, params: usize) -> Result<Statement, WriteError> {
-    let types = vec![Type::TEXT; params];
     let nulls: Vec<Option<&str>> = vec![None; params];
     let refs: Vec<&(dyn ToSql + Sync)> = nulls.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+    explained(client, sql, &vec![Type::TEXT; params], &refs)
+}
+
+/// Plans `sql` with `EXPLAIN` for `empty` parameters of `types`, then prepares it.
+fn explained(
+    client: &Session,
+    sql: &str,
+    types: &[Type],
+    empty: &[&(dyn ToSql + Sync)],
+) -> Result<Statement, WriteError> {
     let explain = client
-        .prepare_typed(&format!("EXPLAIN {sql}"), &types)
+        .prepare_typed(&format!("EXPLAIN {sql}"), types)
         .map_err(|e| classify(&e))?;
-    client.query(&explain, &refs).map_err(|e| classify(&e))?;
-    client.prepare_typed(sql, &types).map_err(|e| classify(&e))
+    client.query(&explain, empty).map_err(|e| classify(&e))?;
+    client.prepare_typed(sql, types).map_err(|e| classify(&e))
 }
