@@ -9,6 +9,7 @@ pub mod config;
 pub mod expr;
 pub mod module;
 pub mod pattern;
+pub mod thread_cache;
 pub mod transform;
 pub mod writer;
 

@@ -79,6 +79,7 @@ const PAUSED_POLL: Duration = Duration::from_millis(20);
 /// Runs until the engine stops. `jobs` are applied one at a time each, in queue order.
 pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receiver<()>) {
     super::priority::lower_current_thread();
+    let _caching = crate::thread_cache::enable();
     let cap = Duration::from_secs(shared.deployment.applier.on_failed_retry_interval_s);
     let idle_wait = Duration::from_millis(shared.deployment.applier.duration_ms.max(1));
     let mut slots: Vec<JobSlot> = jobs
@@ -137,6 +138,7 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receive
             // full and wakes no thread per command (that wake-up cost the main thread ~25 % of its
             // time under pipelined writes: bench/RESULTS.md §15). RDI.START is seen within
             // `PAUSED_POLL`, and so is a stop.
+            crate::thread_cache::release();
             std::thread::sleep(PAUSED_POLL.min(idle_wait));
             continue;
         }
@@ -147,6 +149,8 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receive
             .map(|t| t.saturating_duration_since(now))
             .min()
             .map_or(idle_wait, |d| d.min(idle_wait));
+        // Idle: the blocks this thread cached go back to Redis (see `thread_cache`).
+        crate::thread_cache::release();
         match wake.recv_timeout(wait) {
             Ok(()) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
@@ -225,6 +229,8 @@ fn apply_next(
             let reader = std::thread::Builder::new()
                 .name("rdi-read-ahead".into())
                 .spawn_scoped(scope, move || {
+                    // The blocks freed with the last batch make most of this one.
+                    let _caching = crate::thread_cache::enable();
                     drop(old);
                     read_batch(shared, job, Some(last))
                 });
