@@ -5,10 +5,12 @@
 //! about to be deleted (see [`super::removal`]).
 
 use std::cell::RefCell;
+use std::ffi::c_void;
 use std::ops::Range;
+use std::os::raw::c_int;
 use std::sync::Arc;
 
-use redis_module::{Context, NotifyEvent};
+use redis_module::{raw, Context, NotifyEvent};
 
 use super::append::StreamWriter;
 
@@ -258,7 +260,22 @@ fn schedule(ctx: &Context, u: &mut Unit, pipeline: &Arc<Pipeline>) {
         return;
     }
     u.pipeline = Some(pipeline.clone());
-    let _ = ctx.add_post_notification_job(flush);
+    // Through the raw API: the crate's wrapper boxes the callback, an allocation per write command.
+    // SAFETY: the API table is read-only after load; `ctx` is the notification's context; the job
+    // has no private data to free.
+    let added = unsafe {
+        raw::RedisModule_AddPostNotificationJob
+            .map(|add| add(ctx.ctx, Some(run_flush), std::ptr::null_mut(), None))
+    };
+    if added != Some(raw::Status::Ok as c_int) {
+        // Refused (only while loading or on a read-only replica, where nothing is captured): the
+        // next unit schedules again and appends what this one gathered.
+        u.pipeline = None;
+    }
+}
+
+extern "C" fn run_flush(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void) {
+    flush(&Context::new(ctx));
 }
 
 fn append(w: &mut StreamWriter, e: &Entry, key: &[u8]) -> Result<(), String> {
