@@ -17,6 +17,10 @@
 //! The global allocator (`module/alloc.rs`) decides which layouts are cached (`class_of`) and
 //! always allocates a block of such a layout with its class's full size, from the cache or not, so
 //! that any cached block fits any layout of its class, whichever thread allocated it.
+//!
+//! It lives outside `module/`, the FFI edge that holds the crate's other `unsafe` code, because the
+//! writer threads of `applier/` switch it on and off, and `applier/` does not depend on `module/`. It
+//! has no Redis dependency: the `unsafe` here is about raw heap blocks only.
 
 use std::alloc::Layout;
 use std::cell::UnsafeCell;
