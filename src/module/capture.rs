@@ -126,7 +126,9 @@ pub fn on_keyspace_event(ctx: &Context, _kind: NotifyEvent, event: &str, key: &[
     }
     UNIT.with(|u| {
         let mut u = u.borrow_mut();
-        schedule(ctx, &mut u, &pipeline);
+        if !schedule(ctx, &mut u, &pipeline) {
+            return;
+        }
         match kind {
             EventKind::New => {
                 let r = u.add_key(key);
@@ -187,7 +189,9 @@ pub fn on_key_removed(ctx: &Context, key: &[u8], value: Option<String>, overwrit
     };
     UNIT.with(|u| {
         let mut u = u.borrow_mut();
-        schedule(ctx, &mut u, &pipeline);
+        if !schedule(ctx, &mut u, &pipeline) {
+            return;
+        }
         u.removed.push(Removed {
             key: key.to_vec(),
             value,
@@ -255,9 +259,11 @@ fn push(
     }
 }
 
-fn schedule(ctx: &Context, u: &mut Unit, pipeline: &Arc<Pipeline>) {
+/// Makes sure the unit's entries are appended when the execution unit ends; `false` when Redis
+/// refused the job, and the change must not be gathered.
+fn schedule(ctx: &Context, u: &mut Unit, pipeline: &Arc<Pipeline>) -> bool {
     if u.pipeline.is_some() {
-        return;
+        return true;
     }
     u.pipeline = Some(pipeline.clone());
     // Through the raw API: the crate's wrapper boxes the callback, an allocation per write command.
@@ -267,12 +273,23 @@ fn schedule(ctx: &Context, u: &mut Unit, pipeline: &Arc<Pipeline>) {
         raw::RedisModule_AddPostNotificationJob
             .map(|add| add(ctx.ctx, Some(run_flush), std::ptr::null_mut(), None))
     };
-    if added != Some(raw::Status::Ok as c_int) {
-        // Refused (only while loading or on a read-only replica, where nothing is captured): the
-        // next unit schedules again and appends what this one gathered.
-        u.pipeline = None;
+    if added == Some(raw::Status::Ok as c_int) {
+        return true;
     }
+    // Redis refuses only while loading or on a read-only replica, where nothing is captured (checked
+    // before scheduling). The unit is left unscheduled, so that the next one tries again instead of
+    // waiting for a job that never runs.
+    u.pipeline = None;
+    if !REFUSED_LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        ctx.log_warning(
+            "rdi: the server refused a post-notification job; the change of that command was not queued",
+        );
+    }
+    false
 }
+
+/// Whether a refused post-notification job was logged already (once per process).
+static REFUSED_LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 extern "C" fn run_flush(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void) {
     flush(&Context::new(ctx));
