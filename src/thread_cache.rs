@@ -199,6 +199,11 @@ impl Drop for Caching {
 mod tests {
     use super::*;
 
+    /// Runs `f` on a thread of its own, whose cache starts empty and disabled.
+    fn on_a_new_thread(f: impl FnOnce() + Send + 'static) {
+        std::thread::spawn(f).join().unwrap();
+    }
+
     fn block(class: usize) -> *mut u8 {
         // SAFETY: a non-zero size.
         let p = unsafe { std::alloc::alloc(class_layout(class)) };
@@ -229,21 +234,19 @@ mod tests {
 
     #[test]
     fn a_thread_that_does_not_cache_keeps_nothing() {
-        std::thread::spawn(|| {
+        on_a_new_thread(|| {
             let p = block(3);
             // SAFETY: `p` is a free block of class 3.
             assert!(!unsafe { keep(3, p) });
             assert_eq!(take(3), None);
             // SAFETY: not kept, so still ours to free.
             unsafe { std::alloc::dealloc(p, class_layout(3)) };
-        })
-        .join()
-        .unwrap();
+        });
     }
 
     #[test]
     fn a_caching_thread_reuses_its_blocks_last_in_first_out_per_class() {
-        std::thread::spawn(|| {
+        on_a_new_thread(|| {
             let _caching = enable();
             let (a, b, c) = (block(2), block(2), block(5));
             // SAFETY: free blocks of their classes.
@@ -264,14 +267,12 @@ mod tests {
                 std::alloc::dealloc(b, class_layout(2));
             }
             // `c` is freed when `_caching` drops.
-        })
-        .join()
-        .unwrap();
+        });
     }
 
     #[test]
     fn the_cache_stops_at_its_bound_and_empties_on_release_and_when_disabled() {
-        std::thread::spawn(|| {
+        on_a_new_thread(|| {
             let caching = enable();
             let class = CLASSES - 1;
             let fits = MAX_BYTES / class_bytes(class);
@@ -302,8 +303,6 @@ mod tests {
             assert!(!unsafe { keep(1, q) });
             // SAFETY: not kept.
             unsafe { std::alloc::dealloc(q, class_layout(1)) };
-        })
-        .join()
-        .unwrap();
+        });
     }
 }

@@ -133,12 +133,13 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receive
         if busy {
             continue;
         }
+        // Idle or paused: the blocks this thread cached go back to Redis (see `thread_cache`).
+        crate::thread_cache::release();
         if !shared.queue.can_write() {
             // Paused: leave the wake-up hint unread, so that capture's `try_send` finds the channel
             // full and wakes no thread per command (that wake-up cost the main thread ~25 % of its
             // time under pipelined writes: bench/RESULTS.md §15). RDI.START is seen within
             // `PAUSED_POLL`, and so is a stop.
-            crate::thread_cache::release();
             std::thread::sleep(PAUSED_POLL.min(idle_wait));
             continue;
         }
@@ -149,8 +150,6 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receive
             .map(|t| t.saturating_duration_since(now))
             .min()
             .map_or(idle_wait, |d| d.min(idle_wait));
-        // Idle: the blocks this thread cached go back to Redis (see `thread_cache`).
-        crate::thread_cache::release();
         match wake.recv_timeout(wait) {
             Ok(()) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,

@@ -25,10 +25,10 @@ fn rounded(size: usize, align: usize) -> usize {
     (size + align - 1) & !(align - 1)
 }
 
-/// The size to ask Redis for: a cached layout's whole class (see `thread_cache`), otherwise the size
-/// rounded to the alignment.
-fn request(layout: Layout) -> usize {
-    match thread_cache::class_of(layout) {
+/// The size to ask Redis for a layout of `class` (its `thread_cache::class_of`): a cached layout's
+/// whole class, otherwise the size rounded to the alignment.
+fn request(layout: Layout, class: Option<usize>) -> usize {
+    match class {
         Some(class) => thread_cache::class_bytes(class),
         None => rounded(layout.size(), layout.align()),
     }
@@ -42,19 +42,21 @@ fn request(layout: Layout) -> usize {
 // loaded) allocation returns null, which Rust reports as an allocation failure.
 unsafe impl GlobalAlloc for ModuleAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if let Some(block) = thread_cache::class_of(layout).and_then(thread_cache::take) {
+        let class = thread_cache::class_of(layout);
+        if let Some(block) = class.and_then(thread_cache::take) {
             return block;
         }
         // SAFETY: the API table is filled when the module loads and only read afterwards.
         match unsafe { raw::RedisModule_Alloc } {
             // SAFETY: a plain allocation of a non-zero size (GlobalAlloc never asks for zero).
-            Some(alloc) => unsafe { alloc(request(layout)) }.cast(),
+            Some(alloc) => unsafe { alloc(request(layout, class)) }.cast(),
             None => std::ptr::null_mut(),
         }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if let Some(block) = thread_cache::class_of(layout).and_then(thread_cache::take) {
+        let class = thread_cache::class_of(layout);
+        if let Some(block) = class.and_then(thread_cache::take) {
             // SAFETY: the block has at least `layout.size()` bytes (its class's size).
             unsafe { block.write_bytes(0, layout.size()) };
             return block;
@@ -62,7 +64,7 @@ unsafe impl GlobalAlloc for ModuleAlloc {
         // SAFETY: as in `alloc`.
         match unsafe { raw::RedisModule_Calloc } {
             // SAFETY: one zeroed element of the requested size.
-            Some(calloc) => unsafe { calloc(1, request(layout)) }.cast(),
+            Some(calloc) => unsafe { calloc(1, request(layout, class)) }.cast(),
             None => std::ptr::null_mut(),
         }
     }
@@ -84,8 +86,8 @@ unsafe impl GlobalAlloc for ModuleAlloc {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let new = Layout::from_size_align(new_size, layout.align()).unwrap_or(layout);
-        let class = thread_cache::class_of(layout);
-        if class.is_some() && class == thread_cache::class_of(new) {
+        let class = thread_cache::class_of(new);
+        if class.is_some() && class == thread_cache::class_of(layout) {
             // The block already has its class's whole size.
             return ptr;
         }
@@ -93,7 +95,7 @@ unsafe impl GlobalAlloc for ModuleAlloc {
         match unsafe { raw::RedisModule_Realloc } {
             // SAFETY: `ptr` came from this allocator with `layout` (GlobalAlloc's contract); on
             // failure Redis's allocator aborts the server (out of memory), as for every allocation.
-            Some(realloc) => unsafe { realloc(ptr.cast::<c_void>(), request(new)) }.cast(),
+            Some(realloc) => unsafe { realloc(ptr.cast::<c_void>(), request(new, class)) }.cast(),
             None => std::ptr::null_mut(),
         }
     }

@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use std::ffi::c_void;
 use std::ops::Range;
 use std::os::raw::c_int;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use redis_module::{raw, Context, NotifyEvent};
@@ -280,7 +281,7 @@ fn schedule(ctx: &Context, u: &mut Unit, pipeline: &Arc<Pipeline>) -> bool {
     // before scheduling). The unit is left unscheduled, so that the next one tries again instead of
     // waiting for a job that never runs.
     u.pipeline = None;
-    if !REFUSED_LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+    if !REFUSED_LOGGED.swap(true, Ordering::Relaxed) {
         ctx.log_warning(
             "rdi: the server refused a post-notification job; the change of that command was not queued",
         );
@@ -289,7 +290,7 @@ fn schedule(ctx: &Context, u: &mut Unit, pipeline: &Arc<Pipeline>) -> bool {
 }
 
 /// Whether a refused post-notification job was logged already (once per process).
-static REFUSED_LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static REFUSED_LOGGED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn run_flush(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void) {
     flush(&Context::new(ctx));
