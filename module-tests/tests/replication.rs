@@ -1,10 +1,12 @@
 //! A replica of a deployed primary knows the deployment (it arrives with the data) and writes nothing.
 
+use module_tests::replica::xlen;
 use module_tests::yaml::pg_job;
 use module_tests::{call, row, wait_until, PgPipeline, PgServer, RedisOpts, RedisServer, Status};
 use std::time::Duration;
 
 const DDL: &str = "CREATE TABLE emp (id integer PRIMARY KEY, name text)";
+const QUEUE: &str = "__rdi__:queue:emp";
 
 #[test]
 fn replica_shows_the_deployed_job_with_role_replica_and_writes_nothing() {
@@ -65,6 +67,14 @@ fn replica_shows_the_deployed_job_with_role_replica_and_writes_nothing() {
     assert_eq!(
         p.rows("SELECT id::text, name FROM emp ORDER BY emp.id"),
         vec![row(&["1", "changed"]), row(&["2", "after"])]
+    );
+    // The writer trims what committed from a thread that keeps its context between sections: the
+    // trim reaches the replica when the section ends, not when the thread does.
+    let mut primary = p.redis();
+    wait_until(
+        Duration::from_secs(30),
+        "the queue is trimmed on the primary and on the replica",
+        || xlen(&mut primary, QUEUE) == 0 && xlen(&mut rr, QUEUE) == 0,
     );
 
     let status = Status::query(&mut rr);

@@ -8,6 +8,7 @@ pub mod histogram;
 mod plan;
 mod plan_redis;
 pub mod priority;
+pub mod prompt;
 pub mod queue;
 pub mod retry;
 pub mod stats;

@@ -151,7 +151,8 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receive
             .min()
             .map_or(idle_wait, |d| d.min(idle_wait));
         match wake.recv_timeout(wait) {
-            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) => super::prompt::mark_woken(),
+            Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }

@@ -13,6 +13,16 @@
 //! [`MIN_WAIT`], and at most once per [`MIN_GAP`]: while the main thread has short idle windows the
 //! writers take the lock in them as before, and under a saturating load they get at most about a
 //! third of the lock (one section of 0.5 ms per 1 ms), so neither side starves.
+//!
+//! The same event fired before the main thread sleeps tells a waiting thread that the lock is about
+//! to be free, if that thread asked to hear it (`prompt`). A writer woken by a client's write finds
+//! the lock held by the main thread, which is still serving that client; without this it slept its
+//! full retry interval (200 µs) before trying again, which was half of the time from a write to its
+//! commit at 1 k writes/s (bench/RESULTS.md §38). Only a writer just woken by a new change asks
+//! (`applier::prompt`): a thread reading a backlog section after section keeps retrying at its own
+//! pace, which leaves the main thread free windows between sections (with hints there too, PING p99
+//! while draining doubled). A writer asks once per wake-up, so a saturating load, which never lets
+//! it idle, gets no hints.
 
 use std::cell::Cell;
 use std::ffi::c_void;
@@ -35,6 +45,9 @@ const MIN_GAP: Duration = Duration::from_millis(1);
 /// Background threads waiting for the lock right now.
 static WAITING: AtomicUsize = AtomicUsize::new(0);
 
+/// Of those, the threads that want to hear when the main thread is about to sleep.
+static PROMPT_WAITING: AtomicUsize = AtomicUsize::new(0);
+
 /// When the longest-waiting thread started to wait ([`now_us`]); `u64::MAX` when none waits.
 static WAITING_SINCE: AtomicU64 = AtomicU64::new(u64::MAX);
 
@@ -52,11 +65,14 @@ struct State {
     open: bool,
     /// Counts offers, so that a thread that lost one waits for the next.
     seq: u64,
+    /// Counts the times the main thread said it was about to sleep (and free the lock).
+    sleeps: u64,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
     open: false,
     seq: 0,
+    sleeps: 0,
 });
 static CHANGED: Condvar = Condvar::new();
 
@@ -97,10 +113,16 @@ extern "C" fn on_event_loop(
     subevent: u64,
     _data: *mut c_void,
 ) {
-    if subevent != raw::REDISMODULE_SUBEVENT_EVENTLOOP_AFTER_SLEEP
-        || WAITING.load(Ordering::Acquire) == 0
-        || super::lock::is_unloading()
-    {
+    if WAITING.load(Ordering::Acquire) == 0 || super::lock::is_unloading() {
+        return;
+    }
+    if subevent == raw::REDISMODULE_SUBEVENT_EVENTLOOP_BEFORE_SLEEP {
+        if PROMPT_WAITING.load(Ordering::Acquire) > 0 {
+            hint_sleep();
+        }
+        return;
+    }
+    if subevent != raw::REDISMODULE_SUBEVENT_EVENTLOOP_AFTER_SLEEP {
         return;
     }
     let now = now_us();
@@ -150,19 +172,56 @@ impl Wait {
     }
 }
 
-/// Waits until the main thread offers the lock, or `max` passes. The caller then tries the lock.
-pub fn wait_for_offer(wait: &Wait, max: Duration) {
+/// Tells the waiting threads that the main thread is about to sleep, which frees the lock (on the
+/// main thread, before it sleeps).
+fn hint_sleep() {
+    {
+        let mut s = state();
+        s.sleeps = s.sleeps.wrapping_add(1);
+    }
+    CHANGED.notify_all();
+}
+
+/// How a wait for the lock ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woken {
+    /// The main thread released the lock for the waiting threads.
+    Offer,
+    /// The main thread is about to sleep: the lock is free in a moment.
+    Sleep,
+    /// Neither came within the time given.
+    Timeout,
+}
+
+/// Waits until the main thread offers the lock, or is about to sleep (when `prompt`), or `max`
+/// passes. The caller then tries the lock.
+pub fn wait_for_offer(wait: &Wait, max: Duration, prompt: bool) -> Woken {
     let last = LAST_SEEN.with(Cell::get);
     WAITING_SINCE.fetch_min(wait.since, Ordering::AcqRel);
     WAITING.fetch_add(1, Ordering::AcqRel);
-    let (s, _) = CHANGED
-        .wait_timeout_while(state(), max, |s| !s.open || s.seq == last)
-        .unwrap_or_else(|e| e.into_inner());
-    if s.open {
-        LAST_SEEN.with(|l| l.set(s.seq));
+    if prompt {
+        PROMPT_WAITING.fetch_add(1, Ordering::AcqRel);
     }
+    let sleeps = state().sleeps;
+    let (s, _) = CHANGED
+        .wait_timeout_while(state(), max, |s| {
+            (!s.open || s.seq == last) && (!prompt || s.sleeps == sleeps)
+        })
+        .unwrap_or_else(|e| e.into_inner());
+    let woken = if s.open && s.seq != last {
+        LAST_SEEN.with(|l| l.set(s.seq));
+        Woken::Offer
+    } else if prompt && s.sleeps != sleeps {
+        Woken::Sleep
+    } else {
+        Woken::Timeout
+    };
     drop(s);
+    if prompt {
+        PROMPT_WAITING.fetch_sub(1, Ordering::AcqRel);
+    }
     WAITING.fetch_sub(1, Ordering::AcqRel);
+    woken
 }
 
 /// Tells the main thread that the lock it offered was taken (called after every successful try).

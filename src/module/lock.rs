@@ -1,7 +1,15 @@
 //! Taking the server lock from a background thread without ever blocking module unload: the lock is
 //! tried in a loop that gives up once the module is unloading (the main thread, which holds the lock
 //! while it unloads the module, could otherwise never be waited for).
+//!
+//! Each thread makes one thread-safe context, on its first section, and keeps it until it ends.
+//! Making one creates a client object with its 16 KB reply buffer, and freeing it frees them: a
+//! writer at 10 k changes/s took three sections per small batch, so that was a few percent of its
+//! CPU and a wait on the allocator in every section (bench/RESULTS.md §38). Reusing the context is
+//! what the API intends for a thread that locks many times: since Redis 7.2 what a section
+//! replicates is propagated when it unlocks, not when its context is freed.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -13,6 +21,9 @@ static UNLOADING: AtomicBool = AtomicBool::new(false);
 /// Longest wait between two tries of the lock (the main thread's offer usually ends it sooner:
 /// [`super::handoff`]).
 const RETRY: Duration = Duration::from_micros(200);
+
+/// Tries of the lock, each after yielding the CPU, once the main thread has said it is about to sleep.
+const SLEEP_TRIES: usize = 20;
 
 /// Work a background thread does under the server lock before it gives the lock back: a client command
 /// arriving meanwhile waits about this long (more if the machine deschedules the thread holding it).
@@ -37,37 +48,45 @@ pub struct ServerLock {
 impl ServerLock {
     /// Takes the lock, or returns `None` when the module is unloading or `give_up` says so.
     pub fn acquire(give_up: &dyn Fn() -> bool) -> Option<ServerLock> {
-        // SAFETY: a detached thread-safe context, freed in every path below or by Drop.
-        let ctx = unsafe { raw::RedisModule_GetThreadSafeContext?(std::ptr::null_mut()) };
-        if ctx.is_null() {
-            return None;
-        }
+        let ctx = thread_context()?;
+        // A writer just woken by a new change wants the lock as soon as it is free; a thread
+        // reading a backlog waits at its own pace (see `handoff`).
+        let prompt = crate::applier::prompt::take_woken();
         let mut wait: Option<super::handoff::Wait> = None;
         loop {
-            // SAFETY: `ctx` is the thread-safe context created above.
-            let got = unsafe {
-                raw::RedisModule_ThreadSafeContextTryLock
-                    .map_or(raw::Status::Err as i32, |f| f(ctx))
-            };
-            if got == raw::Status::Ok as i32 {
-                super::handoff::took();
-                return Some(ServerLock {
-                    ctx,
-                    taken: Instant::now(),
-                });
+            if let Some(lock) = ServerLock::try_take(ctx) {
+                return Some(lock);
             }
             if is_unloading() || give_up() {
-                // SAFETY: not locked; freed once.
-                unsafe {
-                    if let Some(free) = raw::RedisModule_FreeThreadSafeContext {
-                        free(ctx);
-                    }
-                }
                 return None;
             }
             let wait = wait.get_or_insert_with(super::handoff::Wait::start);
-            super::handoff::wait_for_offer(wait, RETRY);
+            if super::handoff::wait_for_offer(wait, RETRY, prompt) == super::handoff::Woken::Sleep {
+                // The main thread frees the lock a few microseconds after it says so.
+                for _ in 0..SLEEP_TRIES {
+                    std::thread::yield_now();
+                    if let Some(lock) = ServerLock::try_take(ctx) {
+                        return Some(lock);
+                    }
+                }
+            }
         }
+    }
+
+    /// Takes the lock if it is free.
+    fn try_take(ctx: *mut raw::RedisModuleCtx) -> Option<ServerLock> {
+        // SAFETY: `ctx` is this thread's thread-safe context (`thread_context`).
+        let got = unsafe {
+            raw::RedisModule_ThreadSafeContextTryLock.map_or(raw::Status::Err as i32, |f| f(ctx))
+        };
+        if got != raw::Status::Ok as i32 {
+            return None;
+        }
+        super::handoff::took();
+        Some(ServerLock {
+            ctx,
+            taken: Instant::now(),
+        })
     }
 
     /// Whether this section has used up [`SECTION_BUDGET`] and should give the lock back.
@@ -83,14 +102,53 @@ impl ServerLock {
 
 impl Drop for ServerLock {
     fn drop(&mut self) {
-        // SAFETY: the lock was taken with this context in `acquire`; unlocked and freed once.
+        // SAFETY: the lock was taken with this context in `acquire` and is released once, here; the
+        // context stays the thread's (see `ThreadContext`).
         unsafe {
             if let Some(unlock) = raw::RedisModule_ThreadSafeContextUnlock {
                 unlock(self.ctx);
             }
+        }
+    }
+}
+
+/// The calling thread's detached thread-safe context, freed when the thread ends (before a writer
+/// thread is joined, so before the module can be unloaded).
+struct ThreadContext(Cell<*mut raw::RedisModuleCtx>);
+
+impl Drop for ThreadContext {
+    fn drop(&mut self) {
+        let ctx = self.0.replace(std::ptr::null_mut());
+        if ctx.is_null() {
+            return;
+        }
+        // SAFETY: made by `thread_context` on this thread, not locked (a `ServerLock` borrows it
+        // only while it lives, and none outlives its thread), freed once.
+        unsafe {
             if let Some(free) = raw::RedisModule_FreeThreadSafeContext {
-                free(self.ctx);
+                free(ctx);
             }
         }
     }
+}
+
+thread_local! {
+    static CONTEXT: ThreadContext = const { ThreadContext(Cell::new(std::ptr::null_mut())) };
+}
+
+/// This thread's context, made on first use; `None` if Redis gave none or the thread is ending.
+fn thread_context() -> Option<*mut raw::RedisModuleCtx> {
+    CONTEXT
+        .try_with(|c| {
+            if c.0.get().is_null() {
+                // SAFETY: the API table is filled once when the module loads and only read
+                // afterwards; a null blocked client makes a detached context, kept in `CONTEXT`
+                // and freed by its `Drop`.
+                let made = unsafe { raw::RedisModule_GetThreadSafeContext?(std::ptr::null_mut()) };
+                c.0.set(made);
+            }
+            Some(c.0.get()).filter(|ctx| !ctx.is_null())
+        })
+        .ok()
+        .flatten()
 }

@@ -199,23 +199,33 @@ impl Queue for RedisQueue {
         // stopped.
         let mut raw: Vec<RawEntry> = Vec::new();
         let mut cursor = after;
-        'entries: while raw.len() < max {
+        // The section that read the last entries, kept for the first values if it has time left: a
+        // small batch is then read in one section.
+        let mut held: Option<ServerLock> = None;
+        while held.is_none() {
             let lock = ServerLock::acquire(&|| false).ok_or_else(unloading)?;
             let ctx = lock.context();
             // Re-check under the lock: the role may have changed while this thread waited for it.
             if !self.can_write() {
                 return Ok(Vec::new());
             }
-            while raw.len() < max && !lock.spent() {
+            let mut done = false;
+            while !done && !lock.spent() {
                 let want = (max - raw.len()).min(ENTRIES_PER_READ);
                 let entries = read_entries(&ctx, &stream, cursor, want)?;
                 let got = entries.len();
                 raw.extend(entries);
                 match raw.last() {
-                    Some(last) if got == want => cursor = Some(last.id),
-                    _ => break 'entries,
+                    Some(last) if got == want && raw.len() < max => cursor = Some(last.id),
+                    _ => done = true,
                 }
             }
+            if done {
+                held = Some(lock);
+            }
+        }
+        if raw.is_empty() {
+            return Ok(Vec::new());
         }
         // Each value is the key's state when read: newer than the entry, which is what state
         // synchronisation wants. Each key is read once: `slot[i]` is where entry `i` finds its value
@@ -239,11 +249,18 @@ impl Queue for RedisQueue {
         }
         let mut values: Vec<(KeyValue, usize)> = Vec::with_capacity(keys.len());
         let mut pending = keys.iter().peekable();
+        let mut held = held.filter(|lock| !lock.spent());
         while pending.peek().is_some() {
-            // The main thread, blocked on the lock while this thread held it, gets it first: without
-            // the pause this thread takes it back before the main thread wakes up.
-            std::thread::sleep(SECTION_PAUSE);
-            let lock = ServerLock::acquire(&|| false).ok_or_else(unloading)?;
+            let lock = match held.take() {
+                Some(lock) => lock,
+                None => {
+                    // The main thread, blocked on the lock while this thread held it, gets it
+                    // first: without the pause this thread takes it back before the main thread
+                    // wakes up.
+                    std::thread::sleep(SECTION_PAUSE);
+                    ServerLock::acquire(&|| false).ok_or_else(unloading)?
+                }
+            };
             let ctx = lock.context();
             for (key, uses) in pending.by_ref() {
                 values.push((read_value(&ctx, key), *uses));
