@@ -104,10 +104,13 @@ fn hot_keys(db: &str, paused: bool) -> f64 {
          coalesced {coalesced}; inserted {} updated {}; RDI.WAIT {waited:?}",
         job.inserted, job.updated
     );
-    // How much is folded depends on how fast the writer is next to the load: 8–20× fewer rows on a
-    // quiet machine, 4.9× once in CI with other tests on the same 2 cores. Without coalescing it is 1×.
+    // While the writers run, how much is folded depends on how fast the writer is next to the load.
+    // Since a writer woken by a change takes the lock as soon as it is free (bench/RESULTS.md §38), it
+    // reads smaller batches: 4.5–20× fewer rows on a quiet machine, 2.3× once in CI with other tests
+    // on the same 2 cores (before: 8–20× and 4.9×). Without coalescing it is 1×. The exact fold is
+    // checked with the writers paused (the other test).
     assert!(
-        rows_written < (UPDATES / 3) as f64,
+        rows_written < (UPDATES * 2 / 3) as f64,
         "{rows_written} rows written for {UPDATES} updates: not coalesced enough"
     );
     assert!(rows_written >= KEYS as f64, "fewer rows than keys");
