@@ -4,8 +4,8 @@
 //!
 //! Each thread makes one thread-safe context, on its first section, and keeps it until it ends.
 //! Making one creates a client object with its 16 KB reply buffer, and freeing it frees them: a
-//! writer at 10 k changes/s took three sections per small batch, so that was a few percent of its
-//! CPU and a wait on the allocator in every section (bench/RESULTS.md §38). Reusing the context is
+//! writer at 10 k changes/s took three sections per small batch, and making and freeing their
+//! contexts was about 4 % of its CPU (bench/RESULTS.md §38). Reusing the context is
 //! what the API intends for a thread that locks many times: since Redis 7.2 what a section
 //! replicates is propagated when it unlocks, not when its context is freed.
 
