@@ -202,9 +202,10 @@ pub fn wait_for_offer(wait: &Wait, max: Duration, prompt: bool) -> Woken {
     if prompt {
         PROMPT_WAITING.fetch_add(1, Ordering::AcqRel);
     }
-    let sleeps = state().sleeps;
+    let s = state();
+    let sleeps = s.sleeps;
     let (s, _) = CHANGED
-        .wait_timeout_while(state(), max, |s| {
+        .wait_timeout_while(s, max, |s| {
             (!s.open || s.seq == last) && (!prompt || s.sleeps == sleeps)
         })
         .unwrap_or_else(|e| e.into_inner());

@@ -199,31 +199,26 @@ impl Queue for RedisQueue {
         // stopped.
         let mut raw: Vec<RawEntry> = Vec::new();
         let mut cursor = after;
-        // The section that read the last entries, kept for the first values if it has time left: a
-        // small batch is then read in one section.
-        let mut held: Option<ServerLock> = None;
-        while held.is_none() {
+        // The section that reads the last entries is kept for the first values if it has time
+        // left: a small batch is then read in one section.
+        let held = 'sections: loop {
             let lock = ServerLock::acquire(&|| false).ok_or_else(unloading)?;
             let ctx = lock.context();
             // Re-check under the lock: the role may have changed while this thread waited for it.
             if !self.can_write() {
                 return Ok(Vec::new());
             }
-            let mut done = false;
-            while !done && !lock.spent() {
+            while !lock.spent() {
                 let want = (max - raw.len()).min(ENTRIES_PER_READ);
                 let entries = read_entries(&ctx, &stream, cursor, want)?;
                 let got = entries.len();
                 raw.extend(entries);
                 match raw.last() {
                     Some(last) if got == want && raw.len() < max => cursor = Some(last.id),
-                    _ => done = true,
+                    _ => break 'sections lock,
                 }
             }
-            if done {
-                held = Some(lock);
-            }
-        }
+        };
         if raw.is_empty() {
             return Ok(Vec::new());
         }
@@ -249,7 +244,7 @@ impl Queue for RedisQueue {
         }
         let mut values: Vec<(KeyValue, usize)> = Vec::with_capacity(keys.len());
         let mut pending = keys.iter().peekable();
-        let mut held = held.filter(|lock| !lock.spent());
+        let mut held = Some(held).filter(|lock| !lock.spent());
         while pending.peek().is_some() {
             let lock = match held.take() {
                 Some(lock) => lock,
