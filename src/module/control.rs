@@ -84,6 +84,12 @@ pub fn undeploy(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
                 }
             }
             let ctx = tsc.lock();
+            if super::lock::writes_paused() {
+                super::deploy::restart_current();
+                drop(ctx);
+                tsc.reply(Err(RedisError::Str(super::deploy::PAUSED)));
+                return;
+            }
             let opts = CallOptionsBuilder::new()
                 .replicate()
                 .errors_as_replies()

@@ -102,6 +102,10 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     }
 }
 
+/// The reply of a deploy or undeploy that found the server pausing writes (it began before the pause).
+pub(super) const PAUSED: &str = "ERR the server pauses writes (CLIENT PAUSE, FAILOVER or a manual \
+     failover); nothing was changed: try again once the pause ends";
+
 /// Checks targets, then puts the deployment in force. Runs on a deploy thread.
 fn apply(src: Sources, deployment: Deployment, notes: Vec<String>, dry_run: bool) -> RedisResult {
     let _one_at_a_time = DEPLOYING
@@ -135,6 +139,10 @@ fn apply(src: Sources, deployment: Deployment, notes: Vec<String>, dry_run: bool
     }
     let tsc = ThreadSafeContext::new();
     let ctx = tsc.lock();
+    if super::lock::writes_paused() {
+        restart_current();
+        return Err(RedisError::Str(PAUSED));
+    }
     if let Err(e) = super::cluster::settle_tag(&ctx).and_then(|()| store(&ctx, &src)) {
         // Put the old pipeline back to work before failing.
         restart_current();
@@ -188,7 +196,7 @@ fn reply(notes: Vec<String>) -> RedisValue {
 }
 
 /// Restarts the writers of the pipeline in force (after a failed swap).
-fn restart_current() {
+pub(super) fn restart_current() {
     if let Some(cur) = runtime::current() {
         let p = Pipeline::new(
             cur.deployment.clone(),

@@ -25,6 +25,9 @@ const RETRY: Duration = Duration::from_micros(200);
 /// Tries of the lock, each after yielding the CPU, once the main thread has said it is about to sleep.
 const SLEEP_TRIES: usize = 20;
 
+/// How often a thread waiting to write looks whether the server still pauses writes.
+const PAUSED_POLL: Duration = Duration::from_millis(10);
+
 /// Work a background thread does under the server lock before it gives the lock back: a client command
 /// arriving meanwhile waits about this long (more if the machine deschedules the thread holding it).
 pub const SECTION_BUDGET: Duration = Duration::from_micros(500);
@@ -37,6 +40,18 @@ pub fn set_unloading(on: bool) {
 /// Whether the module is unloading.
 pub fn is_unloading() -> bool {
     UNLOADING.load(Ordering::Acquire)
+}
+
+/// Whether the server pauses writes now: `CLIENT PAUSE` (`WRITE` or `ALL`), `FAILOVER`, a cluster
+/// manual failover, or a shutdown waiting for its replicas. Call it with the server lock held.
+///
+/// Meanwhile nothing may reach the replication stream: Redis asserts it, and what a background section
+/// writes is replicated when it unlocks, so a section that wrote during a pause would crash the server.
+/// Clients' writes wait for the pause to end; the module's threads must wait too.
+pub fn writes_paused() -> bool {
+    // SAFETY: the API table is filled once when the module loads and only read afterwards; the caller
+    // holds the server lock, which the call needs (it reads and updates the server's pause state).
+    unsafe { raw::RedisModule_AvoidReplicaTraffic.is_some_and(|f| f() != 0) }
 }
 
 /// The server lock, held until dropped.
@@ -70,6 +85,37 @@ impl ServerLock {
                     }
                 }
             }
+        }
+    }
+
+    /// Takes the lock for a section that writes to the keyspace. While the server pauses writes (see
+    /// [`writes_paused`]) it gives the lock back and waits, logging when the wait starts and ends.
+    /// `None` when the module is unloading or `give_up` says so.
+    pub fn acquire_for_writes(give_up: &dyn Fn() -> bool) -> Option<ServerLock> {
+        let mut paused_since: Option<Instant> = None;
+        loop {
+            let lock = ServerLock::acquire(give_up)?;
+            if !writes_paused() {
+                if let Some(since) = paused_since {
+                    lock.context().log_notice(&format!(
+                        "rdi: the server resumed writes; a writer waited {} ms for it",
+                        since.elapsed().as_millis()
+                    ));
+                }
+                return Some(lock);
+            }
+            if paused_since.is_none() {
+                paused_since = Some(Instant::now());
+                lock.context().log_notice(
+                    "rdi: the server pauses writes (CLIENT PAUSE, FAILOVER or a manual failover): \
+                     a writer waits for the pause to end before it writes to the keyspace",
+                );
+            }
+            drop(lock);
+            if is_unloading() || give_up() {
+                return None;
+            }
+            std::thread::sleep(PAUSED_POLL);
         }
     }
 

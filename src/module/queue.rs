@@ -299,7 +299,18 @@ impl Queue for RedisQueue {
         dead: &[DeadLetter],
         dlq_cap: usize,
     ) -> Result<(), String> {
-        let lock = ServerLock::acquire(&|| false).ok_or_else(unloading)?;
+        // Trimming writes to the keyspace: it waits while the server pauses writes. A server that
+        // stops being a primary meanwhile (a failover) leaves the entries to the new primary, which
+        // writes them again.
+        let lock = ServerLock::acquire_for_writes(&|| !runtime::is_primary()).ok_or_else(|| {
+            if super::lock::is_unloading() {
+                unloading()
+            } else {
+                "this server stopped being a primary before the batch was acknowledged; the new \
+                 primary writes it again"
+                    .to_string()
+            }
+        })?;
         let ctx = lock.context();
         let opts = CallOptionsBuilder::new()
             .replicate()

@@ -152,7 +152,8 @@ fn backfill(job: &str, queue: &str, pattern: &str) -> &'static str {
     };
     loop {
         {
-            let Some(lock) = ServerLock::acquire(&|| false) else {
+            // Queueing writes to the keyspace: wait while the server pauses writes.
+            let Some(lock) = ServerLock::acquire_for_writes(&|| !runtime::is_primary()) else {
                 return "aborted";
             };
             let ctx = lock.context();

@@ -1,0 +1,175 @@
+//! While the server pauses writes (`CLIENT PAUSE ... WRITE`, `FAILOVER`, a cluster manual failover),
+//! Redis asserts that nothing reaches the replication stream, and it crashes if something does. The
+//! writers and the backfill write to the keyspace (trimming the queue, queueing keys) from their own
+//! threads: they must wait for the pause to end, and the server must stay up. Before this was handled,
+//! the first acknowledgement during a pause aborted the server (`server.c` assertion
+//! `!(isPausedActions(PAUSE_ACTION_REPLICA) ...)`).
+
+use module_tests::replica::{start_replica_of, wait_replicas, xlen};
+use module_tests::replies::string;
+use module_tests::yaml::{sqlite_config, sqlite_job};
+use module_tests::{call, deploy_ok, drain, sqlite_target, wait_until, RedisOpts, RedisServer};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const QUEUE: &str = "__rdi__:queue:emp";
+const KEYS: usize = 300;
+
+fn deployed(opts: RedisOpts) -> (RedisServer, PathBuf) {
+    let redis = RedisServer::start(opts).expect("start redis");
+    let db = redis.dir().join("target.db");
+    sqlite_target::create(&db, "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)");
+    let job = sqlite_job("emp:*", "emp", &["id"], &["name"]);
+    deploy_ok(
+        &mut redis.client(),
+        &sqlite_config(&db, &[]),
+        &[("emp", &job)],
+    );
+    (redis, db)
+}
+
+fn hset_all(r: &mut redis::Connection, keys: usize) {
+    let mut pipe = redis::pipe();
+    for i in 1..=keys {
+        pipe.cmd("HSET")
+            .arg(format!("emp:{i}"))
+            .arg("id")
+            .arg(i)
+            .arg("name")
+            .arg(format!("n{i}"))
+            .ignore();
+    }
+    pipe.query::<()>(r).expect("HSET pipeline");
+}
+
+fn rows(db: &Path) -> i64 {
+    sqlite_target::rows(db, "SELECT count(*) FROM emp")[0][0]
+        .as_deref()
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0)
+}
+
+fn ping(r: &mut redis::Connection) -> String {
+    redis::cmd("PING")
+        .query(r)
+        .unwrap_or_else(|e| format!("{e}"))
+}
+
+/// With AOF on, Redis propagates every write, so one made during the pause would abort the server
+/// (without AOF or replicas it would only break the pause's promise that nothing is written).
+///
+/// The writers find a backlog while writes are paused: they may write it to the target, but they
+/// trim nothing until the pause ends, the server answers throughout, and everything arrives after.
+fn writers_wait_through_a_write_pause(opts: RedisOpts) {
+    let (mut redis, db) = deployed(opts);
+    let mut r = redis.client();
+    assert_eq!(string(&call(&mut r, &["RDI.STOP"])), "OK");
+    hset_all(&mut r, KEYS);
+    assert_eq!(xlen(&mut r, QUEUE), KEYS as i64);
+
+    call(&mut r, &["CLIENT", "PAUSE", "1500", "WRITE"]);
+    let paused_at = Instant::now();
+    // RDI.START writes nothing to the keyspace, so it runs during the pause.
+    assert_eq!(string(&call(&mut r, &["RDI.START"])), "OK");
+    wait_until(
+        Duration::from_secs(5),
+        "the writers reach the target",
+        || rows(&db) > 0,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let during = xlen(&mut r, QUEUE);
+    assert!(
+        paused_at.elapsed() < Duration::from_millis(1400),
+        "the checks during the pause took too long to mean anything"
+    );
+    assert_eq!(ping(&mut r), "PONG", "{}", redis.log());
+    assert_eq!(
+        during, KEYS as i64,
+        "nothing may be trimmed while writes are paused"
+    );
+    assert!(
+        redis.wait_exit(Duration::from_millis(10)).is_none(),
+        "the server died during the pause:\n{}",
+        redis.log()
+    );
+
+    drain(&mut r);
+    assert_eq!(rows(&db), KEYS as i64);
+    assert_eq!(xlen(&mut r, QUEUE), 0);
+    let log = redis.log();
+    assert!(
+        log.contains("the server pauses writes") && log.contains("the server resumed writes"),
+        "the wait is logged:\n{log}"
+    );
+}
+
+#[test]
+fn writers_wait_through_a_write_pause_on_redis() {
+    writers_wait_through_a_write_pause(RedisOpts::redis74().appendonly());
+}
+
+#[test]
+fn writers_wait_through_a_write_pause_on_valkey() {
+    writers_wait_through_a_write_pause(RedisOpts::valkey9().appendonly());
+}
+
+/// RDI.RESET is an admin command, not a write, so it runs during a pause: its backfill waits for the
+/// pause to end before it queues anything.
+#[test]
+fn a_backfill_started_during_a_write_pause_waits_for_it() {
+    let (mut redis, db) = deployed(RedisOpts::redis74().appendonly());
+    let mut r = redis.client();
+    assert_eq!(string(&call(&mut r, &["RDI.STOP"])), "OK");
+    hset_all(&mut r, KEYS);
+    call(&mut r, &["DEL", QUEUE]);
+    assert_eq!(string(&call(&mut r, &["RDI.START"])), "OK");
+
+    call(&mut r, &["CLIENT", "PAUSE", "1000", "WRITE"]);
+    assert_eq!(string(&call(&mut r, &["RDI.RESET"])), "OK");
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(ping(&mut r), "PONG", "{}", redis.log());
+    assert_eq!(xlen(&mut r, QUEUE), 0, "nothing is queued during the pause");
+    assert!(
+        redis.wait_exit(Duration::from_millis(10)).is_none(),
+        "the server died during the pause:\n{}",
+        redis.log()
+    );
+
+    wait_until(
+        Duration::from_secs(30),
+        "the backfill writes every key",
+        || rows(&db) == KEYS as i64,
+    );
+    drain(&mut r);
+}
+
+/// `FAILOVER` pauses writes on the primary until its replica has caught up, then swaps the roles. A
+/// backlog being written meanwhile must not crash the old primary, and the new primary writes what
+/// the old one had not acknowledged.
+#[test]
+fn a_failover_with_a_backlog_keeps_both_servers_up_and_loses_nothing() {
+    let (mut primary, db) = deployed(RedisOpts::redis74());
+    let mut p = primary.client();
+    let replica = start_replica_of(&primary, RedisOpts::redis74(), "emp");
+    assert_eq!(string(&call(&mut p, &["RDI.STOP"])), "OK");
+    hset_all(&mut p, 20_000);
+    assert_eq!(wait_replicas(&mut p, 1, 5_000), 1);
+    assert_eq!(string(&call(&mut p, &["RDI.START"])), "OK");
+    call(&mut p, &["FAILOVER", "TIMEOUT", "5000"]);
+
+    let mut n = replica.client();
+    wait_until(
+        Duration::from_secs(30),
+        "the replica becomes the primary",
+        || module_tests::Status::query(&mut n).role == "primary",
+    );
+    assert!(
+        primary.wait_exit(Duration::from_millis(500)).is_none(),
+        "the old primary died during the failover:\n{}",
+        primary.log()
+    );
+    assert_eq!(ping(&mut p), "PONG");
+    drain(&mut n);
+    assert_eq!(rows(&db), 20_000);
+}
