@@ -1,7 +1,7 @@
 //! `make chaos`: fault scenarios under write load, each run several times, every run ending with a
 //! comparison of every tracked key in Redis against its row in PostgreSQL.
 //!
-//! Usage: `chaos [--runs N] [--only kill9|outage|failover|redeploy|cluster]`. Prints one line per run and a
+//! Usage: `chaos [--runs N] [--only kill9|outage|failover|graceful|redeploy|cluster]`. Prints one line per run and a
 //! final table; exits 1 when any run lost or diverged anything (or failed), leaving the differing keys
 //! and the server logs under `target/chaos/<time>/<scenario>_<n>/`.
 
@@ -25,6 +25,7 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
     ("kill9", "kill -9 Redis, AOF always", scenarios::kill9),
     ("outage", "PostgreSQL outage", scenarios::outage),
     ("failover", "failover to replica", scenarios::failover),
+    ("graceful", "graceful FAILOVER, AOF on", scenarios::graceful),
     ("redeploy", "redeploy x4", scenarios::redeploy),
     (
         "cluster",
@@ -51,7 +52,7 @@ fn main() {
             ("--only", Some(s)) => only = Some(s.clone()),
             _ => {
                 eprintln!(
-                    "usage: chaos [--runs N] [--only kill9|outage|failover|redeploy|cluster]"
+                    "usage: chaos [--runs N] [--only kill9|outage|failover|graceful|redeploy|cluster]"
                 );
                 std::process::exit(2);
             }

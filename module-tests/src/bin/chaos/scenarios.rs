@@ -282,3 +282,41 @@ pub fn cluster(run: &Run) -> Report {
         pending_at_fault,
     }
 }
+
+/// (f) A graceful `FAILOVER` to the replica under load, with a backlog being written: the primary
+/// pauses writes until the replica has caught up (the writers may not trim meanwhile: Redis aborts if
+/// anything is replicated during the pause), then the two swap roles and the load moves to the new
+/// primary. AOF is on, so every write of the old primary is propagated. Both servers must stay up.
+pub fn graceful(run: &Run) -> Report {
+    let (mut primary, db) = run.setup(RedisOpts::redis74().appendonly());
+    let replica = start_replica_of(&primary, RedisOpts::redis74(), "kv");
+    let load = Load::start(primary.port(), true, LOAD_LIMIT, &run.name);
+    sleep_ms(2500);
+    let mut locker = stall(run.pg, &db);
+    sleep_ms(1000);
+    let pending_at_fault = pending(&primary);
+    redis::cmd("FAILOVER")
+        .arg("TIMEOUT")
+        .arg(10_000)
+        .query::<()>(&mut primary.client())
+        .expect("FAILOVER");
+    // The writers finish their batch while the primary pauses writes.
+    locker.batch_execute("COMMIT").expect("unlock kv");
+    let mut next = replica.client();
+    wait_until(
+        Duration::from_secs(30),
+        "the replica becomes primary",
+        || Status::query(&mut next).role == "primary",
+    );
+    load.target().port.store(replica.port(), Ordering::SeqCst);
+    sleep_ms(2500);
+    let acked = load.acked();
+    let history = load.finish();
+    if primary.wait_exit(Duration::from_millis(10)).is_some() {
+        run.keep("old-primary.log", &primary.log());
+        panic!("the old primary died during the failover");
+    }
+    let mut report = run.finish(&replica, &db, &history, acked);
+    report.pending_at_fault = pending_at_fault;
+    report
+}
