@@ -122,7 +122,10 @@ pub fn on_keyspace_event(ctx: &Context, _kind: NotifyEvent, event: &str, key: &[
     let Some(pipeline) = runtime::current() else {
         return;
     };
-    if !pipeline.capture.iter().any(|j| j.pattern.matches(key)) {
+    let Some(job) = pipeline.capture.iter().find(|j| j.pattern.matches(key)) else {
+        return;
+    };
+    if !in_captured_db(ctx, &job.name) {
         return;
     }
     UNIT.with(|u| {
@@ -188,6 +191,9 @@ pub fn on_key_removed(ctx: &Context, key: &[u8], value: Option<String>, overwrit
     let Some(pipeline) = runtime::current() else {
         return;
     };
+    if selected_db(ctx) != CAPTURED_DB {
+        return;
+    }
     UNIT.with(|u| {
         let mut u = u.borrow_mut();
         if !schedule(ctx, &mut u, &pipeline) {
@@ -201,6 +207,46 @@ pub fn on_key_removed(ctx: &Context, key: &[u8], value: Option<String>, overwrit
         });
     });
 }
+
+/// The database whose writes are captured. The queues and the deployment live there, and it is the
+/// only one in Redis Cluster; a queue written in another database would never be read.
+pub const CAPTURED_DB: c_int = 0;
+
+/// The database selected in `ctx` (the event's, for a keyspace notification).
+fn selected_db(ctx: &Context) -> c_int {
+    // SAFETY: the API table is read-only after load; `ctx` is the live context of this callback.
+    unsafe { raw::RedisModule_GetSelectedDb.map_or(CAPTURED_DB, |f| f(ctx.ctx)) }
+}
+
+/// Whether the event of `ctx` is in the captured database. If not, the write is not captured, and
+/// `RDI.STATUS` and the log say so once per job and database.
+fn in_captured_db(ctx: &Context, job: &str) -> bool {
+    let db = selected_db(ctx);
+    if db == CAPTURED_DB {
+        return true;
+    }
+    let first = OTHER_DBS.lock().is_ok_and(|mut seen| {
+        let new = !seen.iter().any(|(j, d)| j == job && *d == db);
+        if new && seen.len() < OTHER_DBS_BOUND {
+            seen.push((job.to_string(), db));
+        }
+        new
+    });
+    if first {
+        let message = format!(
+            "job `{job}`: writes to its keys in database {db} are not captured: the module captures \
+             database {CAPTURED_DB} only (where its queues and deployment live); write them there"
+        );
+        ctx.log_warning(&format!("rdi: {message}"));
+        super::warnings::add(message);
+    }
+    false
+}
+
+/// (job, database) pairs already warned about.
+static OTHER_DBS: std::sync::Mutex<Vec<(String, c_int)>> = std::sync::Mutex::new(Vec::new());
+/// Most pairs remembered (Redis has 16 databases by default).
+const OTHER_DBS_BOUND: usize = 256;
 
 /// Whether a key is tracked by any job of the pipeline in force (for the removal event).
 pub fn is_tracked(key: &[u8]) -> bool {

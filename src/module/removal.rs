@@ -57,7 +57,7 @@ extern "C" fn on_key_event(
     let Some(name) = key_name(key) else {
         return;
     };
-    if !capture::is_tracked(&name) {
+    if !capture::is_tracked(&name) || db_of(key) != capture::CAPTURED_DB {
         return;
     }
     let context = Context::new(ctx);
@@ -67,6 +67,12 @@ extern "C" fn on_key_event(
         None => read_json(&context, key, &name),
     };
     capture::on_key_removed(&context, &name, value, overwritten);
+}
+
+/// The database of the key handed to the callback.
+fn db_of(key: *mut raw::RedisModuleKey) -> c_int {
+    // SAFETY: `key` is the open key handed to the callback; the API table is read-only after load.
+    unsafe { raw::RedisModule_GetDbIdFromModuleKey.map_or(capture::CAPTURED_DB, |f| f(key)) }
 }
 
 fn key_name(key: *mut raw::RedisModuleKey) -> Option<Vec<u8>> {

@@ -1,0 +1,67 @@
+//! The module captures database 0, where its queues and deployment live (the only database of Redis
+//! Cluster). A write to a tracked key in another database used to create a queue in that database,
+//! which no writer ever read: the change was lost without a word. Now it is not captured, and
+//! RDI.STATUS and the log say so; a key moved out of database 0 is a delete there.
+
+use module_tests::yaml::{sqlite_config, sqlite_job};
+use module_tests::{call, deploy_ok, drain, sqlite_target, RedisOpts, RedisServer, Status};
+use std::path::Path;
+
+fn ids(db: &Path) -> Vec<String> {
+    sqlite_target::rows(db, "SELECT id FROM emp ORDER BY id")
+        .into_iter()
+        .filter_map(|r| r[0].clone())
+        .collect()
+}
+
+fn exists(r: &mut redis::Connection, key: &str) -> bool {
+    redis::cmd("EXISTS")
+        .arg(key)
+        .query::<i64>(r)
+        .expect("EXISTS")
+        == 1
+}
+
+#[test]
+fn writes_in_another_database_are_not_captured_and_status_says_so() {
+    let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
+    let db = redis.dir().join("target.db");
+    sqlite_target::create(&db, "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)");
+    let job = sqlite_job("emp:*", "emp", &["id"], &["name"]);
+    let mut r = redis.client();
+    deploy_ok(&mut r, &sqlite_config(&db, &[]), &[("emp", &job)]);
+
+    call(&mut r, &["HSET", "emp:1", "id", "1", "name", "a"]);
+    call(&mut r, &["HSET", "emp:2", "id", "2", "name", "b"]);
+    drain(&mut r);
+    assert_eq!(ids(&db), ["1", "2"]);
+
+    let mut other = redis.client();
+    call(&mut other, &["SELECT", "3"]);
+    call(&mut other, &["HSET", "emp:3", "id", "3", "name", "c"]);
+    call(&mut other, &["HSET", "emp:3", "name", "c2"]);
+    assert!(
+        !exists(&mut other, "__rdi__:queue:emp"),
+        "no queue may be made in database 3, where nothing reads it"
+    );
+    // MOVE takes emp:2 out of database 0: a delete there; its arrival in database 3 is not captured.
+    call(&mut r, &["MOVE", "emp:2", "3"]);
+    drain(&mut r);
+    assert_eq!(ids(&db), ["1"]);
+    assert!(!exists(&mut other, "__rdi__:queue:emp"));
+
+    let status = Status::query(&mut r);
+    assert!(
+        status
+            .raw
+            .contains("writes to its keys in database 3 are not captured"),
+        "{}",
+        status.raw
+    );
+    let log = redis.log();
+    assert_eq!(
+        log.matches("in database 3 are not captured").count(),
+        1,
+        "warned once per job and database:\n{log}"
+    );
+}
