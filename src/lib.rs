@@ -38,6 +38,10 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         ctx.log_warning(&format!("rdi: {e}: not loading"));
         return Status::Err;
     }
+    if let Err(e) = module::events::subscribe(ctx) {
+        ctx.log_warning(&format!("rdi: {e}: not loading"));
+        return Status::Err;
+    }
     if let Err(e) = filter::register(ctx) {
         ctx.log_warning(&format!("rdi: {e}: not loading"));
         return Status::Err;

@@ -65,3 +65,43 @@ fn writes_in_another_database_are_not_captured_and_status_says_so() {
         "warned once per job and database:\n{log}"
     );
 }
+
+/// FLUSHDB of another database leaves the pipeline alone and says nothing; SWAPDB with database 0
+/// moves the queues away from the writers and emits no key events: RDI.STATUS says so. Swapping back
+/// brings the pending changes back to the writers.
+#[test]
+fn swapdb_with_database_0_is_reported_and_a_flush_of_another_database_is_not() {
+    let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
+    let db = redis.dir().join("target.db");
+    sqlite_target::create(&db, "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)");
+    let job = sqlite_job("emp:*", "emp", &["id"], &["name"]);
+    let mut r = redis.client();
+    deploy_ok(&mut r, &sqlite_config(&db, &[]), &[("emp", &job)]);
+
+    let mut other = redis.client();
+    call(&mut other, &["SELECT", "3"]);
+    call(&mut other, &["SET", "unrelated", "x"]);
+    call(&mut other, &["FLUSHDB"]);
+    let status = Status::query(&mut r);
+    assert!(!status.raw.contains("FLUSH"), "{}", status.raw);
+
+    assert_eq!(
+        module_tests::replies::string(&call(&mut r, &["RDI.STOP"])),
+        "OK"
+    );
+    call(&mut r, &["HSET", "emp:1", "id", "1", "name", "a"]);
+    call(&mut r, &["SWAPDB", "0", "1"]);
+    let status = Status::query(&mut r);
+    assert!(
+        status.raw.contains("SWAPDB 0 1 ran") && status.raw.contains("went to database 1"),
+        "{}",
+        status.raw
+    );
+    call(&mut r, &["SWAPDB", "0", "1"]);
+    assert_eq!(
+        module_tests::replies::string(&call(&mut r, &["RDI.START"])),
+        "OK"
+    );
+    drain(&mut r);
+    assert_eq!(ids(&db), ["1"]);
+}

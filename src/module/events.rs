@@ -1,8 +1,12 @@
-//! Server events: loading, role changes and flushes decide when capture and writers run.
+//! Server events: loading and role changes decide when capture and writers run; flushes and SWAPDB,
+//! which emit no key events, are reported in `RDI.STATUS`.
 
-use redis_module::server_events::{FlushSubevent, LoadingSubevent, ServerRole};
-use redis_module::Context;
-use redis_module_macros::{flush_event_handler, loading_event_handler, role_changed_event_handler};
+use std::ffi::c_void;
+use std::os::raw::c_int;
+
+use redis_module::server_events::{LoadingSubevent, ServerRole};
+use redis_module::{raw, Context};
+use redis_module_macros::{loading_event_handler, role_changed_event_handler};
 
 use super::restore::restore;
 use super::runtime;
@@ -36,14 +40,124 @@ fn on_role_changed(ctx: &Context, role: ServerRole) {
     restore(ctx);
 }
 
-#[flush_event_handler]
-fn on_flush(_ctx: &Context, event: FlushSubevent) {
-    if event == FlushSubevent::Started {
-        warnings::add(
-            "FLUSHALL/FLUSHDB ran: it emits no key events, so the targets were left as they were; \
-             the queues and the kept deployment were flushed too: the pipeline runs until the next \
-             restart, redeploy to keep it"
-                .into(),
-        );
+/// `RedisModuleFlushInfoV1` of redismodule.h (the bindings lack it).
+#[repr(C)]
+struct FlushInfo {
+    version: u64,
+    sync: i32,
+    /// The flushed database, -1 for all.
+    dbnum: i32,
+}
+
+/// `RedisModuleSwapDbInfoV1` of redismodule.h (the bindings lack it).
+#[repr(C)]
+struct SwapDbInfo {
+    version: u64,
+    first: i32,
+    second: i32,
+}
+
+/// Subscribes to the flush and SWAPDB events (through the raw API: the crate's flush handler does not
+/// give the database, and it has none for SWAPDB).
+pub fn subscribe(ctx: &Context) -> Result<(), String> {
+    for (id, callback) in [
+        (raw::REDISMODULE_EVENT_FLUSHDB, on_flush as Callback),
+        (raw::REDISMODULE_EVENT_SWAPDB, on_swapdb as Callback),
+    ] {
+        let event = raw::RedisModuleEvent { id, dataver: 1 };
+        // SAFETY: the function pointer is filled in by RedisModule_Init; `ctx` is the module's
+        // load-time context; the callback has the signature the API expects and lives as long as
+        // the module.
+        let status = unsafe {
+            match raw::RedisModule_SubscribeToServerEvent {
+                Some(f) => f(ctx.ctx, event, Some(callback)),
+                None => raw::Status::Err as c_int,
+            }
+        };
+        if status != raw::Status::Ok as c_int {
+            return Err(format!("this server has no server event {id}"));
+        }
+    }
+    Ok(())
+}
+
+type Callback = extern "C" fn(*mut raw::RedisModuleCtx, raw::RedisModuleEvent, u64, *mut c_void);
+
+extern "C" fn on_flush(
+    _ctx: *mut raw::RedisModuleCtx,
+    _eid: raw::RedisModuleEvent,
+    subevent: u64,
+    data: *mut c_void,
+) {
+    if subevent != raw::REDISMODULE_SUBEVENT_FLUSHDB_START || data.is_null() {
+        return;
+    }
+    // SAFETY: for this event Redis passes a RedisModuleFlushInfoV1, valid during the callback.
+    let db = unsafe { (*(data as *const FlushInfo)).dbnum };
+    if let Some(message) = flush_warning(db) {
+        warnings::add(message);
+    }
+}
+
+extern "C" fn on_swapdb(
+    _ctx: *mut raw::RedisModuleCtx,
+    _eid: raw::RedisModuleEvent,
+    _subevent: u64,
+    data: *mut c_void,
+) {
+    if data.is_null() {
+        return;
+    }
+    // SAFETY: for this event Redis passes a RedisModuleSwapDbInfoV1, valid during the callback.
+    let (first, second) = unsafe {
+        let info = &*(data as *const SwapDbInfo);
+        (info.first, info.second)
+    };
+    if let Some(message) = swapdb_warning(first, second) {
+        warnings::add(message);
+    }
+}
+
+/// What `RDI.STATUS` says after a flush of database `db` (-1: all); nothing when it spared database 0.
+fn flush_warning(db: i32) -> Option<String> {
+    let what = match db {
+        -1 => "FLUSHALL",
+        0 => "FLUSHDB of database 0",
+        _ => return None,
+    };
+    Some(format!(
+        "{what} ran: it emits no key events, so the targets were left as they were; the queues and \
+         the kept deployment were flushed too: the pipeline runs until the next restart, redeploy to \
+         keep it"
+    ))
+}
+
+/// What `RDI.STATUS` says after `SWAPDB first second`; nothing when database 0 was not swapped.
+fn swapdb_warning(first: i32, second: i32) -> Option<String> {
+    let other = match (first, second) {
+        (0, 0) => return None,
+        (0, n) | (n, 0) => n,
+        _ => return None,
+    };
+    Some(format!(
+        "SWAPDB 0 {other} ran: it emits no key events, so the targets were left as they were; the \
+         queues (with their pending changes) and the kept deployment went to database {other}, and \
+         database 0 is the only one captured and written: swap back, or redeploy to start over"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{flush_warning, swapdb_warning};
+
+    #[test]
+    fn only_flushes_and_swaps_of_database_0_are_reported() {
+        assert!(flush_warning(-1).is_some_and(|m| m.starts_with("FLUSHALL ran")));
+        assert!(flush_warning(0).is_some_and(|m| m.starts_with("FLUSHDB of database 0")));
+        assert_eq!(flush_warning(3), None);
+        assert!(swapdb_warning(0, 2).is_some_and(|m| m.contains("went to database 2")));
+        assert!(swapdb_warning(5, 0).is_some_and(|m| m.starts_with("SWAPDB 0 5")));
+        assert_eq!(swapdb_warning(1, 2), None);
+        assert_eq!(swapdb_warning(0, 0), None);
     }
 }
