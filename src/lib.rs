@@ -207,7 +207,7 @@ redis_module! {
         ["rdi.set-secret", rdi_set_secret, "admin deny-script no-monitor no-slowlog", 0, 0, 0, vec![AclCategory::Admin, AclCategory::Dangerous]],
     ],
     event_handlers: [
-        [@HASH @GENERIC @NEW @MODULE: on_keyspace_event],
+        [@HASH @GENERIC @NEW @MODULE @EXPIRED: on_keyspace_event],
     ],
     configurations: [
         i64: [

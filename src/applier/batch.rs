@@ -215,6 +215,7 @@ mod tests {
             key_pattern: "emp:*".into(),
             exclude_commands: vec![],
             row_format: RowFormat::DataOnly,
+            propagate_expired: false,
             transforms: vec![],
             outputs: vec![],
         }

@@ -228,6 +228,7 @@ output:
                 key_pattern: "emp:*".into(),
                 exclude_commands: vec!["json.del".into()],
                 row_format: RowFormat::DataOnly,
+                propagate_expired: false,
                 transforms: vec![],
                 outputs: vec![Output::Relational(RelationalOutput {
                     connection: "my-postgres".into(),

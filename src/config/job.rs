@@ -9,7 +9,13 @@ use super::yaml::{Node, Value};
 
 const JOB_KEYS: &[&str] = &["source", "transform", "output"];
 const SOURCE_KEYS: &[&str] = &["redis"];
-const REDIS_KEYS: &[&str] = &["key_pattern", "trigger", "exclude_commands", "row_format"];
+const REDIS_KEYS: &[&str] = &[
+    "key_pattern",
+    "trigger",
+    "exclude_commands",
+    "row_format",
+    "propagate_expired",
+];
 /// Keys renamed in RDI 0.105, old name first.
 const RENAMED_KEYS: &[(&str, &str)] = &[
     ("keyspace", "redis"),
@@ -22,6 +28,7 @@ struct Source {
     key_pattern: String,
     exclude_commands: Vec<String>,
     row_format: RowFormat,
+    propagate_expired: bool,
 }
 
 /// Reads a job file named `name`; `connections` are the names `config.yaml` declares, if it could be read.
@@ -68,6 +75,7 @@ pub fn job(
         key_pattern: source.key_pattern,
         exclude_commands: source.exclude_commands,
         row_format: source.row_format,
+        propagate_expired: source.propagate_expired,
         transforms: blocks?,
         outputs: outputs?,
     })
@@ -107,11 +115,19 @@ fn source(w: &mut Walker, node: &Node) -> Option<Source> {
         },
         None => Some(RowFormat::DataOnly),
     };
+    let propagate_expired = match redis.get("propagate_expired") {
+        Some(node) => {
+            let path = redis.child("propagate_expired");
+            w.choice(node, &path, &["true", "false"])? == "true"
+        }
+        None => false,
+    };
     trigger?;
     Some(Source {
         key_pattern: key_pattern?,
         exclude_commands: exclude_commands?,
         row_format: row_format?,
+        propagate_expired,
     })
 }
 
@@ -168,7 +184,8 @@ mod tests {
     fn a_quickstart_job_is_read() {
         let yaml = format!(
             "source:\n  redis:\n    key_pattern: emp:*\n    trigger: write-behind\n    \
-             exclude_commands: [\"JSON.DEL\", hdel]\n    row_format: full\ntransform: []\n{OUTPUT}"
+             exclude_commands: [\"JSON.DEL\", hdel]\n    row_format: full\n    propagate_expired: true\n\
+             transform: []\n{OUTPUT}"
         );
         let (job, problems) = read(&yaml);
         assert!(problems.is_empty(), "{problems:?}");
@@ -177,6 +194,7 @@ mod tests {
             key_pattern: "emp:*".into(),
             exclude_commands: vec!["json.del".into(), "hdel".into()],
             row_format: RowFormat::Full,
+            propagate_expired: true,
             transforms: vec![],
             outputs: vec![Output::Relational(RelationalOutput {
                 connection: "pg".into(),
@@ -239,7 +257,7 @@ mod tests {
             [
                 "jobs/emp.yaml:9:1: extra: unknown key `extra`; expected one of: source, transform, output",
                 "jobs/emp.yaml:6:5: source.redis.keys: unknown key `keys`; expected one of: key_pattern, \
-                 trigger, exclude_commands, row_format",
+                 trigger, exclude_commands, row_format, propagate_expired",
                 "jobs/emp.yaml:3:5: source.redis: missing required key `key_pattern`",
                 "jobs/emp.yaml:3:14: source.redis.trigger: must be `write-behind`, not `write-through`",
                 "jobs/emp.yaml:5:23: source.redis.exclude_commands: must be a list",

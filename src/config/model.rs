@@ -261,6 +261,9 @@ pub struct Job {
     pub exclude_commands: Vec<String>,
     /// The shape of the record that transforms and writers see.
     pub row_format: RowFormat,
+    /// `source.redis.propagate_expired` (an extension of RDI): an expired key is a delete and a hash
+    /// field that expired an update, instead of being ignored.
+    pub propagate_expired: bool,
     /// The `transform` blocks, run in order on every record.
     pub transforms: Vec<Block>,
     /// Where each record goes.

@@ -40,8 +40,10 @@ pub fn classify(event: &str) -> EventKind {
         "new" => EventKind::New,
         "hset" | "hsetnx" | "hincrby" | "hincrbyfloat" | "restore" | "copy_to" | "rename_to"
         | "move_to" => EventKind::Upsert,
-        "hdel" | "json.del" | "json.forget" => EventKind::Touch,
-        "del" | "rename_from" | "move_from" => EventKind::Delete,
+        // `hexpired`: fields of the hash expired (a change only for jobs with `propagate_expired`).
+        "hdel" | "json.del" | "json.forget" | "hexpired" => EventKind::Touch,
+        // `expired`: the key expired (likewise).
+        "del" | "rename_from" | "move_from" | "expired" => EventKind::Delete,
         e if e.starts_with("json.") => EventKind::Upsert,
         _ => EventKind::Ignore,
     }
@@ -122,7 +124,15 @@ pub fn on_keyspace_event(ctx: &Context, _kind: NotifyEvent, event: &str, key: &[
     let Some(pipeline) = runtime::current() else {
         return;
     };
-    let Some(job) = pipeline.capture.iter().find(|j| j.pattern.matches(key)) else {
+    let expiry = runtime::is_expiry(event);
+    if expiry && !pipeline.capture.iter().any(|j| j.propagate_expired) {
+        return;
+    }
+    let Some(job) = pipeline
+        .capture
+        .iter()
+        .find(|j| j.pattern.matches(key) && (j.propagate_expired || !expiry))
+    else {
         return;
     };
     if !in_captured_db(ctx, &job.name) {
@@ -258,6 +268,18 @@ pub fn is_tracked(key: &[u8]) -> bool {
         return false;
     }
     runtime::current().is_some_and(|p| p.capture.iter().any(|j| j.pattern.matches(key)))
+}
+
+/// Whether a key is tracked by a job that captures expiries (`propagate_expired`).
+pub fn is_tracked_for_expiry(key: &[u8]) -> bool {
+    let Some(p) = runtime::current() else {
+        return false;
+    };
+    p.capture.iter().any(|j| j.propagate_expired)
+        && is_tracked(key)
+        && p.capture
+            .iter()
+            .any(|j| j.propagate_expired && j.pattern.matches(key))
 }
 
 /// Whether the key was removed in this unit with a value (not an emptied hash).
@@ -421,7 +443,9 @@ mod tests {
         assert_eq!(classify("del"), EventKind::Delete);
         assert_eq!(classify("rename_from"), EventKind::Delete);
         assert_eq!(classify("new"), EventKind::New);
-        assert_eq!(classify("expired"), EventKind::Ignore);
+        // Expiries are changes only for jobs with `propagate_expired` (`CaptureJob::wants_event`).
+        assert_eq!(classify("expired"), EventKind::Delete);
+        assert_eq!(classify("hexpired"), EventKind::Touch);
         assert_eq!(classify("expire"), EventKind::Ignore);
         assert_eq!(classify("evicted"), EventKind::Ignore);
     }

@@ -40,10 +40,12 @@ extern "C" fn on_key_event(
     subevent: u64,
     data: *mut c_void,
 ) {
-    let overwritten = match subevent {
-        raw::REDISMODULE_SUBEVENT_KEY_DELETED => false,
-        raw::REDISMODULE_SUBEVENT_KEY_OVERWRITTEN => true,
-        _ => return, // expired and evicted keys are not captured (SPEC.md §3.1)
+    let (overwritten, expired) = match subevent {
+        raw::REDISMODULE_SUBEVENT_KEY_DELETED => (false, false),
+        raw::REDISMODULE_SUBEVENT_KEY_OVERWRITTEN => (true, false),
+        // Only for jobs with `propagate_expired`, checked below.
+        raw::REDISMODULE_SUBEVENT_KEY_EXPIRED => (false, true),
+        _ => return, // evicted keys are not captured (SPEC.md §3.1)
     };
     if data.is_null() {
         return;
@@ -57,7 +59,12 @@ extern "C" fn on_key_event(
     let Some(name) = key_name(key) else {
         return;
     };
-    if !capture::is_tracked(&name) || db_of(key) != capture::CAPTURED_DB {
+    let tracked = if expired {
+        capture::is_tracked_for_expiry(&name)
+    } else {
+        capture::is_tracked(&name)
+    };
+    if !tracked || db_of(key) != capture::CAPTURED_DB {
         return;
     }
     let context = Context::new(ctx);

@@ -21,6 +21,8 @@ pub struct CaptureJob {
     pub pattern: KeyPattern,
     /// Events it ignores (lower-case names).
     pub exclude: Vec<String>,
+    /// Whether `expired` and `hexpired` are changes for it (`propagate_expired`).
+    pub propagate_expired: bool,
     /// Changes in its queue, kept up to date by capture (appends) and writers (trims).
     pub pending: AtomicU64,
 }
@@ -32,14 +34,24 @@ impl CaptureJob {
             queue: keys::queue_key(&job.name),
             pattern: KeyPattern::new(&job.key_pattern),
             exclude: job.exclude_commands.clone(),
+            propagate_expired: job.propagate_expired,
             pending: AtomicU64::new(0),
         }
     }
 
     /// Whether the job captures this event (by its Redis event name).
     pub fn wants_event(&self, event: &str) -> bool {
+        if is_expiry(event) && !self.propagate_expired {
+            return false;
+        }
         !self.exclude.iter().any(|e| e == event)
     }
+}
+
+/// Whether an event comes from an expiry (of a key or of hash fields): a change only for the jobs that
+/// set `propagate_expired`.
+pub fn is_expiry(event: &str) -> bool {
+    event == "expired" || event == "hexpired"
 }
 
 /// A deployed pipeline.

@@ -130,6 +130,7 @@ source:
     trigger: write-behind
     #exclude_commands: [hdel]           # events to ignore
     #row_format: full                   # data_only (default) or full (key, before, after, opcode)
+    #propagate_expired: true            # extension: an expired key deletes its row, expired hash fields update it
 #transform:
 #  - uses: rename_field
 #    with:

@@ -137,6 +137,7 @@ fn deployment() -> Deployment {
             key_pattern: "emp:*".into(),
             exclude_commands: vec![],
             row_format: RowFormat::DataOnly,
+            propagate_expired: false,
             transforms: vec![],
             outputs: vec![Output::Relational(RelationalOutput {
                 connection: "t".into(),

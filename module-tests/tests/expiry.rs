@@ -1,0 +1,112 @@
+//! `source.redis.propagate_expired: true` (SPEC 3.1, an extension of RDI): an expired key is a delete
+//! and a hash field that expired (HPEXPIRE, Redis 7.4) is an update. Without it, as in RDI, expiries
+//! leave the target as it was.
+
+use module_tests::yaml::{sqlite_config, sqlite_job};
+use module_tests::{call, deploy_ok, drain, sqlite_target, RedisOpts, RedisServer};
+use std::path::Path;
+use std::time::Duration;
+
+fn rows(db: &Path, table: &str) -> Vec<Vec<Option<String>>> {
+    sqlite_target::rows(
+        db,
+        &format!("SELECT id, name, city FROM {table} ORDER BY id"),
+    )
+}
+
+fn row(id: &str, name: Option<&str>, city: Option<&str>) -> Vec<Option<String>> {
+    vec![
+        Some(id.to_string()),
+        name.map(str::to_string),
+        city.map(str::to_string),
+    ]
+}
+
+/// Lets `keys` expire (past their TTL), then reads them so that Redis expires them now.
+fn let_expire(r: &mut redis::Connection, keys: &[&str]) {
+    std::thread::sleep(Duration::from_millis(250));
+    for key in keys {
+        call(r, &["HGETALL", key]);
+    }
+}
+
+#[test]
+fn expiries_are_changes_only_for_jobs_that_propagate_them() {
+    let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
+    let db = redis.dir().join("target.db");
+    let ddl = "CREATE TABLE {t} (id INTEGER PRIMARY KEY, name TEXT, city TEXT)";
+    sqlite_target::create(&db, &ddl.replace("{t}", "emp"));
+    sqlite_target::create(&db, &ddl.replace("{t}", "keep"));
+    let propagating = sqlite_job("emp:*", "emp", &["id"], &["name", "city"]).replace(
+        "trigger: write-behind\n",
+        "trigger: write-behind\n    propagate_expired: true\n",
+    );
+    assert!(propagating.contains("propagate_expired"), "{propagating}");
+    let plain = sqlite_job("keep:*", "keep", &["id"], &["name", "city"]);
+    let mut r = redis.client();
+    deploy_ok(
+        &mut r,
+        &sqlite_config(&db, &[]),
+        &[("emp", &propagating), ("keep", &plain)],
+    );
+
+    for prefix in ["emp", "keep"] {
+        for id in ["1", "2"] {
+            let key = format!("{prefix}:{id}");
+            call(&mut r, &["HSET", &key, "id", id, "name", "n", "city", "c"]);
+        }
+    }
+    drain(&mut r);
+    assert_eq!(rows(&db, "emp").len(), 2);
+    assert_eq!(rows(&db, "keep").len(), 2);
+
+    // Key 1 expires whole; key 2 loses its field `city`.
+    for prefix in ["emp", "keep"] {
+        call(&mut r, &["PEXPIRE", &format!("{prefix}:1"), "100"]);
+        call(
+            &mut r,
+            &[
+                "HPEXPIRE",
+                &format!("{prefix}:2"),
+                "100",
+                "FIELDS",
+                "1",
+                "city",
+            ],
+        );
+    }
+    let_expire(&mut r, &["emp:1", "emp:2", "keep:1", "keep:2"]);
+    drain(&mut r);
+
+    assert_eq!(rows(&db, "emp"), [row("2", Some("n"), None)]);
+    assert_eq!(
+        rows(&db, "keep"),
+        [
+            row("1", Some("n"), Some("c")),
+            row("2", Some("n"), Some("c"))
+        ],
+        "without propagate_expired the target is left as it was"
+    );
+}
+
+#[test]
+fn propagate_expired_takes_true_or_false_only() {
+    let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
+    let db = redis.dir().join("target.db");
+    let job = sqlite_job("emp:*", "emp", &["id"], &["name"]).replace(
+        "trigger: write-behind\n",
+        "trigger: write-behind\n    propagate_expired: sometimes\n",
+    );
+    let reply = redis::cmd("RDI.DEPLOY")
+        .arg("CONFIG")
+        .arg(sqlite_config(&db, &[]))
+        .arg("JOB")
+        .arg("emp")
+        .arg(job)
+        .query::<redis::Value>(&mut redis.client());
+    let error = format!("{reply:?}");
+    assert!(
+        error.contains("jobs/emp.yaml:5") && error.contains("propagate_expired"),
+        "{error}"
+    );
+}
