@@ -110,3 +110,50 @@ fn propagate_expired_takes_true_or_false_only() {
         "{error}"
     );
 }
+
+/// When the last fields of a hash expire together, Redis deletes the key with no value left to find
+/// its row. For a job without `propagate_expired` that is an expiry like any other: ignored, not a
+/// rejected delete. A job with it rejects the delete to the dead-letter queue, saying why.
+#[test]
+fn a_hash_whose_last_fields_expire_is_an_expiry_not_a_delete() {
+    let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
+    let db = redis.dir().join("target.db");
+    let ddl = "CREATE TABLE {t} (id INTEGER PRIMARY KEY, name TEXT, city TEXT)";
+    sqlite_target::create(&db, &ddl.replace("{t}", "emp"));
+    sqlite_target::create(&db, &ddl.replace("{t}", "keep"));
+    let propagating = sqlite_job("emp:*", "emp", &["id"], &["name", "city"]).replace(
+        "trigger: write-behind\n",
+        "trigger: write-behind\n    propagate_expired: true\n",
+    );
+    let plain = sqlite_job("keep:*", "keep", &["id"], &["name", "city"]);
+    let mut r = redis.client();
+    deploy_ok(
+        &mut r,
+        &sqlite_config(&db, &[]),
+        &[("emp", &propagating), ("keep", &plain)],
+    );
+    for key in ["emp:3", "keep:3"] {
+        call(&mut r, &["HSET", key, "id", "3", "name", "n", "city", "c"]);
+    }
+    drain(&mut r);
+    for key in ["emp:3", "keep:3"] {
+        let fields = ["HPEXPIRE", key, "100", "FIELDS", "3", "id", "name", "city"];
+        call(&mut r, &fields);
+    }
+    let_expire(&mut r, &["emp:3", "keep:3"]);
+    drain(&mut r);
+
+    let status = module_tests::Status::query(&mut r);
+    let keep = status.job("keep");
+    assert_eq!((keep.rejected, keep.deleted), (0, 0), "{}", status.raw);
+    assert_eq!(rows(&db, "keep"), [row("3", Some("n"), Some("c"))]);
+    let emp = status.job("emp");
+    assert_eq!(emp.rejected, 1, "{}", status.raw);
+    assert!(
+        emp.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("the value was gone")),
+        "{}",
+        status.raw
+    );
+}

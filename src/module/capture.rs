@@ -117,6 +117,7 @@ pub fn on_keyspace_event(ctx: &Context, _kind: NotifyEvent, event: &str, key: &[
     if keys::is_own(key) || !runtime::is_primary() || runtime::is_loading() {
         return;
     }
+    let event = expiry_of_emptied_hash(ctx, event, key);
     let kind = classify(event);
     if kind == EventKind::Ignore || (event == "del" && super::migrate::is_moving(key)) {
         return;
@@ -193,6 +194,43 @@ pub fn on_keyspace_event(ctx: &Context, _kind: NotifyEvent, event: &str, key: &[
             EventKind::Ignore => {}
         }
     });
+}
+
+thread_local! {
+    // A tracked hash whose last fields just expired (`hexpired` with no field left): the `del` Redis
+    // sends next for it is that expiry, not a delete. Only the main thread sees keyspace events.
+    static EMPTIED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The event to capture for `event` on `key`: `expired` for the `del` that follows the expiry of a
+/// hash's last fields (HPEXPIRE), so that it is a change only for jobs with `propagate_expired`, as
+/// the expiry of the whole key is. Redis sends `hexpired` then `del` for it, one right after the
+/// other, while the emptied hash still exists; any other event in between forgets the hash.
+fn expiry_of_emptied_hash<'e>(ctx: &Context, event: &'e str, key: &[u8]) -> &'e str {
+    EMPTIED.with(|emptied| {
+        let mut emptied = emptied.borrow_mut();
+        match event {
+            "del" if !emptied.is_empty() && emptied.as_slice() == key => {
+                emptied.clear();
+                "expired"
+            }
+            "hexpired" => {
+                emptied.clear();
+                let empty = super::readkey::ReadKey::open(ctx, key)
+                    .is_ok_and(|k| matches!(k.kind(), super::readkey::Kind::Hash) && k.len() == 0);
+                if empty {
+                    emptied.extend_from_slice(key);
+                }
+                event
+            }
+            _ => {
+                if !emptied.is_empty() {
+                    emptied.clear();
+                }
+                event
+            }
+        }
+    })
 }
 
 /// Called by [`super::removal`] with the value of a tracked key that is about to be deleted or

@@ -168,6 +168,15 @@ impl<'c> ReadKey<'c> {
         Ok(n)
     }
 
+    /// The number of elements of the value (fields of a hash), 0 for no key.
+    pub fn len(&self) -> usize {
+        if self.key.is_null() {
+            return 0;
+        }
+        // SAFETY: `self.key` is open until `drop`; the API table is read-only after load.
+        unsafe { raw::RedisModule_ValueLength.map_or(0, |f| f(self.key)) }
+    }
+
     /// Every field of the hash (`None` if the key is not a hash).
     pub fn hash(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
         if self.key.is_null() {
