@@ -169,7 +169,7 @@ impl<'c> ReadKey<'c> {
     }
 
     /// The number of elements of the value (fields of a hash), 0 for no key.
-    pub fn len(&self) -> usize {
+    pub fn value_length(&self) -> usize {
         if self.key.is_null() {
             return 0;
         }
