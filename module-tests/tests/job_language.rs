@@ -183,6 +183,17 @@ fn excluded_hdel_keeps_the_field_in_the_table() {
         vec![row(&["1", "Ann", "keep me"])]
     );
     assert_eq!(p.status().job("j").updated, 0);
+    // HDEL of the last fields removes the key: that is a `del` (SPEC 3.1), which the job captures.
+    call(&mut r, &["HDEL", "emp:1", "id", "name", "note"]);
+    p.drain();
+    assert!(p.rows("SELECT id FROM emp").is_empty());
+    let status = p.status();
+    assert_eq!(
+        (status.job("j").deleted, status.job("j").rejected),
+        (1, 0),
+        "{}",
+        status.raw
+    );
 }
 
 #[test]

@@ -150,9 +150,12 @@ pub fn on_keyspace_event(ctx: &Context, _kind: NotifyEvent, event: &str, key: &[
                 u.created.push(r);
             }
             EventKind::Touch if has_removed_value(&u, key) => {
-                // JSON.DEL of the root deletes the key and gives no `del` event.
+                // The command removed the key. JSON.DEL of the root gives no `del` event. HDEL of
+                // the last field gives one next, but its value was read here: the delete is queued
+                // now, as a `del` (SPEC 3.1), so that `exclude_commands: [hdel]` leaves it alone.
                 let old = take_removed(&mut u, key).flatten();
-                push(&mut u, &pipeline, key, Opcode::Delete, event, Some(old));
+                let as_event = if event == "hdel" { "del" } else { event };
+                push(&mut u, &pipeline, key, Opcode::Delete, as_event, Some(old));
             }
             EventKind::Upsert | EventKind::Touch => {
                 if event == "rename_to"
