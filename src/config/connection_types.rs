@@ -169,6 +169,32 @@ pub fn sql_type(name: &str) -> Option<&'static SqlType> {
         .find(|t| t.name == name)
 }
 
+/// Every `connect_args` and `query_args` key a client-server SQL type accepts, each with a value its
+/// check accepts: for the writers' tests, so that a writer cannot refuse what a deploy lets through.
+#[cfg(test)]
+pub fn accepted_args(name: &str) -> Vec<(&'static str, &'static str)> {
+    sql_type(name)
+        .map(|t| {
+            t.connect_args
+                .iter()
+                .chain(t.query_args)
+                .map(|(key, check)| {
+                    let value = match check {
+                        ArgCheck::Text => "x",
+                        ArgCheck::Seconds => "5",
+                        ArgCheck::Count(min, _) if *min <= 1 => "1",
+                        ArgCheck::Count(..) => "1000",
+                        ArgCheck::Flag => "1",
+                        ArgCheck::Bool => "true",
+                        ArgCheck::Choice(choices) => choices.first().copied().unwrap_or(""),
+                    };
+                    (*key, value)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Normalizes a boolean word to `true`/`false`.
 pub fn bool_word(text: &str) -> Option<&'static str> {
     match text.trim().to_ascii_lowercase().as_str() {

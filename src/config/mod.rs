@@ -19,6 +19,8 @@ mod transform;
 mod walker;
 mod yaml;
 
+#[cfg(test)]
+pub use connection_types::accepted_args;
 pub use deployment::{parse_deployment, Parsed};
 pub use model::*;
 pub use problem::ConfigProblem;

@@ -16,7 +16,9 @@ use super::dialect::Dialect;
 use super::dialect_merge::OracleDialect;
 use super::lookup::{new_targets, tables_of};
 use super::table::TableSchema;
-pub use catalog::{classify_code, connect_descriptor, oracle_kind, CATALOG_SQL, SESSION_INIT};
+pub use catalog::{
+    classify_code, connect_descriptor, oracle_kind, stmt_cache_size, CATALOG_SQL, SESSION_INIT,
+};
 
 /// A checked table and its statements.
 struct OraTable {
@@ -31,6 +33,8 @@ pub struct OracleWriter {
     user: String,
     password: String,
     descriptor: String,
+    /// `connect_args.stmt_cache_size`.
+    stmt_cache_size: Option<u32>,
     conn: Option<Connection>,
     tables: HashMap<TableTarget, OraTable>,
 }
@@ -43,6 +47,7 @@ impl OracleWriter {
             user: settings.user.clone(),
             password: settings.password.clone().unwrap_or_default(),
             descriptor: connect_descriptor(settings)?,
+            stmt_cache_size: stmt_cache_size(settings)?,
             conn: None,
             tables: HashMap::new(),
         };
@@ -53,14 +58,16 @@ impl OracleWriter {
     fn conn(&mut self) -> Result<&Connection, WriteError> {
         if self.conn.is_none() {
             self.tables.clear();
-            let conn = Connector::new(&self.user, &self.password, &self.descriptor)
-                .connect()
-                .map_err(|e| match classify(&e) {
-                    WriteError::Schema(m) => WriteError::Schema(format!("cannot connect: {m}")),
-                    WriteError::Transient(m) | WriteError::Batch(m) => {
-                        WriteError::Transient(format!("cannot connect: {m}"))
-                    }
-                })?;
+            let mut connector = Connector::new(&self.user, &self.password, &self.descriptor);
+            if let Some(size) = self.stmt_cache_size {
+                connector.stmt_cache_size(size);
+            }
+            let conn = connector.connect().map_err(|e| match classify(&e) {
+                WriteError::Schema(m) => WriteError::Schema(format!("cannot connect: {m}")),
+                WriteError::Transient(m) | WriteError::Batch(m) => {
+                    WriteError::Transient(format!("cannot connect: {m}"))
+                }
+            })?;
             for statement in SESSION_INIT {
                 conn.execute(statement, &[]).map_err(|e| classify(&e))?;
             }

@@ -32,18 +32,6 @@ pub const APPLICATION_NAME_DEFAULT: &str = "rdi-write-behind";
 pub const CONNECT_TIMEOUT_S_DEFAULT: u64 = 10;
 /// Idle seconds before TCP keepalives probe the server, so that a vanished server is noticed.
 pub const KEEPALIVES_IDLE_S_DEFAULT: u64 = 30;
-/// The `connect_args` / `query_args` keys a PostgreSQL connection understands.
-pub const POSTGRES_ARGS: &[&str] = &[
-    "sslmode",
-    "sslrootcert",
-    "sslcert",
-    "sslkey",
-    "connect_timeout",
-    "application_name",
-    "options",
-    "keepalives_idle",
-];
-
 /// Columns of a table (or view) in order: name, type as SQL spells it, base type name and type modifier
 /// (domains are seen through to their base type). `$1` is the table name quoted as a statement would
 /// write it, so that it resolves through `search_path` exactly as the statements do.
@@ -391,6 +379,8 @@ pub fn client_config(settings: &SqlServerConnection) -> Result<Config, WriteErro
             "application_name" => config.application_name(value),
             "options" => config.options(value),
             "keepalives_idle" => config.keepalives_idle(seconds(key, value)?),
+            // libpq: 1 (the default) or 0; the config check allows nothing else.
+            "keepalives" => config.keepalives(value.trim() != "0"),
             _ => {
                 return Err(WriteError::Schema(format!(
                     "unknown postgresql connection argument `{key}`"

@@ -172,6 +172,19 @@ mod tests {
     }
 
     #[test]
+    fn every_argument_the_config_accepts_is_understood() {
+        for kind in ["mysql", "mariadb"] {
+            for (key, value) in crate::config::accepted_args(kind) {
+                // TLS files must exist: that error is about the value, not an unknown key.
+                if let Err(e) = options(&settings(&[(key, value)]), kind) {
+                    let e = format!("{e:?}");
+                    assert!(!e.contains("unknown"), "{kind} `{key}: {value}`: {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn tls_files_must_exist_and_cert_needs_key() {
         let err = options(&settings(&[("ssl_ca", "/nonexistent/ca.pem")]), "mariadb").unwrap_err();
         assert!(

@@ -22,6 +22,19 @@ pub const SESSION_INIT: &[&str] = &[
 /// Seconds to wait for a connection unless `connect_timeout` says otherwise.
 pub const CONNECT_TIMEOUT_S_DEFAULT: u64 = 10;
 
+/// `connect_args.stmt_cache_size`: statements each connection keeps prepared (the client's default
+/// when not set).
+pub fn stmt_cache_size(s: &SqlServerConnection) -> Result<Option<u32>, WriteError> {
+    s.connect_args
+        .get("stmt_cache_size")
+        .map(|n| {
+            n.trim().parse::<u32>().map_err(|_| {
+                WriteError::Schema("oracle `stmt_cache_size` must be a whole number".into())
+            })
+        })
+        .transpose()
+}
+
 /// The connect descriptor: `query_args.service_name`, else `query_args.sid`, else `database` as the
 /// service name.
 pub fn connect_descriptor(s: &SqlServerConnection) -> Result<String, WriteError> {
@@ -178,6 +191,18 @@ mod tests {
             .unwrap()
             .contains("SERVICE_NAME=S)"));
         assert!(connect_descriptor(&settings("", &[])).is_err());
+    }
+
+    #[test]
+    fn the_statement_cache_size_is_read_from_connect_args() {
+        let mut s = settings("ORCLPDB1", &[]);
+        assert_eq!(stmt_cache_size(&s), Ok(None));
+        s.connect_args
+            .insert("stmt_cache_size".into(), " 40 ".into());
+        assert_eq!(stmt_cache_size(&s), Ok(Some(40)));
+        s.connect_args
+            .insert("stmt_cache_size".into(), "many".into());
+        assert!(matches!(stmt_cache_size(&s), Err(WriteError::Schema(_))));
     }
 
     #[test]

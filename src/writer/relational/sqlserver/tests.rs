@@ -197,3 +197,12 @@ fn conformance_against_a_real_sqlserver_when_one_is_named() {
         case(h);
     }
 }
+
+#[test]
+fn every_argument_the_config_accepts_is_understood() {
+    for (key, value) in crate::config::accepted_args("sqlserver") {
+        if let Err(e) = client_config(&settings("sa", &[(key, value)])) {
+            panic!("`{key}: {value}` is accepted by the config but not by the writer: {e:?}");
+        }
+    }
+}
