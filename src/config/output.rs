@@ -100,9 +100,9 @@ impl OutputReader<'_> {
     fn relational(&mut self, w: &mut Walker, node: &Node, path: &str) -> Option<RelationalOutput> {
         let fields = w.map(node, path)?;
         fields.reject_unknown(w, RELATIONAL_KEYS);
-        let connection = fields
-            .required(w, "connection")
-            .and_then(|node| self.table_connection(w, node, &fields.child("connection")));
+        let connection = fields.required(w, "connection").and_then(|node| {
+            self.table_connection(w, node, &fields.child("connection"), "relational.write")
+        });
         let schema = w
             .optional_string(&fields, "schema")
             .filter(|s| !s.is_empty());
@@ -159,20 +159,41 @@ impl OutputReader<'_> {
         Some(name)
     }
 
-    /// The name of a declared connection that is not a `redis` one (tables are not written to Redis).
-    fn table_connection(&self, w: &mut Walker, node: &Node, path: &str) -> Option<String> {
+    /// The name of a declared connection that `writer` writes tables to: a Cassandra one for
+    /// `cassandra.write`, a SQL one for `relational.write`.
+    fn table_connection(
+        &self,
+        w: &mut Walker,
+        node: &Node,
+        path: &str,
+        writer: &str,
+    ) -> Option<String> {
         let name = self.connection(w, node, path)?;
-        if self
-            .kinds
-            .iter()
-            .any(|(n, kind)| *n == name && *kind == "redis")
-        {
-            let message =
-                format!("connection `{name}` is a redis connection; write to it with redis.write");
-            w.problem(node.pos, path, message);
-            return None;
+        // A connection that is not valid has its own problem already.
+        let Some(kind) = self.kinds.iter().find(|(n, _)| *n == name).map(|(_, k)| *k) else {
+            return Some(name);
+        };
+        let fits = match writer {
+            "cassandra.write" => kind == "cassandra",
+            _ => kind != "redis" && kind != "cassandra",
+        };
+        if fits {
+            return Some(name);
         }
-        Some(name)
+        let message = match kind {
+            "redis" => {
+                format!("connection `{name}` is a redis connection; write to it with redis.write")
+            }
+            "cassandra" => format!(
+                "connection `{name}` is a cassandra connection; write to it with cassandra.write"
+            ),
+            _ => format!(
+                "connection `{name}` is a {kind} connection; cassandra.write writes to cassandra \
+                 connections (write to this one with relational.write)"
+            ),
+        };
+        w.problem(node.pos, path, message);
+        None
     }
 
     /// The name of a connection that `config.yaml` declares.

@@ -40,7 +40,7 @@ pub fn list(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             );
             m.insert(
                 RedisValueKey::String("outputs".into()),
-                super::status::outputs(j),
+                super::status::outputs(j, &p.deployment),
             );
             m.insert(
                 RedisValueKey::String("pending".into()),

@@ -12,7 +12,7 @@ use super::runtime;
 use super::runtime::Pipeline;
 use super::warnings;
 use crate::applier::{now_ms, Health, JobStats, LastError};
-use crate::config::{Job, Output};
+use crate::config::{Connection, Deployment, Job, Output};
 
 /// A reply map.
 pub type Map = BTreeMap<RedisValueKey, RedisValue>;
@@ -42,14 +42,19 @@ fn error_fields(m: &mut Map, e: Option<LastError>) {
     }
 }
 
-/// The outputs of a job, one line each.
-pub fn outputs(job: &Job) -> RedisValue {
+/// The outputs of a job, one line each; `deployment` tells a Cassandra table from a relational one
+/// (both are read into the same shape).
+pub fn outputs(job: &Job, deployment: &Deployment) -> RedisValue {
     RedisValue::Array(
         job.outputs
             .iter()
             .map(|o| match o {
                 Output::Relational(r) => s(format!(
-                    "relational.write -> {} ({})",
+                    "{} -> {} ({})",
+                    match deployment.connections.get(&r.connection) {
+                        Some(Connection::Cassandra(_)) => "cassandra.write",
+                        _ => "relational.write",
+                    },
                     r.schema
                         .as_ref()
                         .map_or(r.table.clone(), |sc| format!("{sc}.{}", r.table)),
@@ -71,7 +76,7 @@ pub fn job_status(ctx: &Context, p: &Pipeline, job: &Job) -> Map {
     let queue = keys::queue_key(&job.name);
     let mut m = Map::new();
     m.insert(key("key_pattern"), s(job.key_pattern.clone()));
-    m.insert(key("outputs"), outputs(job));
+    m.insert(key("outputs"), outputs(job, &p.deployment));
     m.insert(key("pending"), n(length(ctx, &queue)));
     let now = now_ms();
     m.insert(

@@ -25,9 +25,9 @@ impl OutputReader<'_> {
     ) -> Option<RelationalOutput> {
         let fields = w.map(node, path)?;
         fields.reject_unknown(w, CASSANDRA_KEYS);
-        let connection = fields
-            .required(w, "connection")
-            .and_then(|node| self.table_connection(w, node, &fields.child("connection")));
+        let connection = fields.required(w, "connection").and_then(|node| {
+            self.table_connection(w, node, &fields.child("connection"), "cassandra.write")
+        });
         let keyspace = w.required_string(&fields, "keyspace");
         let table = w.required_string(&fields, "table");
         let keys_path = fields.child("keys");
@@ -69,13 +69,20 @@ mod tests {
     use super::*;
 
     fn read(yaml: &str) -> (Option<Vec<Output>>, Vec<String>) {
+        read_with_kinds(yaml, &[])
+    }
+
+    fn read_with_kinds(
+        yaml: &str,
+        kinds: &[(String, &'static str)],
+    ) -> (Option<Vec<Output>>, Vec<String>) {
         let resolver = SystemResolver::default();
         let mut w = Walker::new("jobs/emp.yaml", &resolver);
-        let names = ["cass".to_string()];
+        let names = ["cass".to_string(), "pg".to_string()];
         let mut reader = OutputReader {
             connections: Some(&names),
             noted_after: false,
-            kinds: &[],
+            kinds,
             key_pattern: None,
         };
         let outputs = reader.outputs(&mut w, &parse(yaml).unwrap());
@@ -118,5 +125,30 @@ mod tests {
         assert!(problems
             .iter()
             .any(|p| p.ends_with("missing required key `keys`")));
+    }
+
+    #[test]
+    fn each_writer_takes_connections_of_its_own_kind() {
+        let kinds = [
+            ("cass".to_string(), "cassandra"),
+            ("pg".to_string(), "postgresql"),
+        ];
+        let cassandra_to_pg = "- uses: cassandra.write\n  with: {connection: pg, keyspace: hr, table: emp, keys: [id]}\n";
+        let (_, problems) = read_with_kinds(cassandra_to_pg, &kinds);
+        assert_eq!(
+            problems,
+            ["jobs/emp.yaml:2:22: output[0].with.connection: connection `pg` is a postgresql connection; \
+              cassandra.write writes to cassandra connections (write to this one with relational.write)"]
+        );
+        let relational_to_cass =
+            "- uses: relational.write\n  with: {connection: cass, table: emp, keys: [id]}\n";
+        let (_, problems) = read_with_kinds(relational_to_cass, &kinds);
+        assert_eq!(
+            problems,
+            ["jobs/emp.yaml:2:22: output[0].with.connection: connection `cass` is a cassandra connection; \
+              write to it with cassandra.write"]
+        );
+        let fine = "- uses: cassandra.write\n  with: {connection: cass, keyspace: hr, table: emp, keys: [id]}\n";
+        assert!(read_with_kinds(fine, &kinds).1.is_empty());
     }
 }
