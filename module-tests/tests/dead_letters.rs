@@ -81,8 +81,8 @@ fn a_key_that_is_no_longer_a_hash_or_json_when_read_is_rejected_naming_its_type(
         &sqlite_config(&db, &[]),
         &[("emp", &sqlite_job("emp:*", "emp", &["id"], &["age"]))],
     );
-    // Capture sees hashes and JSON documents only, so a key of another type reaches a writer when it
-    // was a hash when queued and is something else when read.
+    // A key of another type reaches a writer when it was a hash when queued and is something else when
+    // read, and when a command creates it under the pattern.
     call(&mut r, &["RDI.STOP"]);
     let others: [&[&str]; 5] = [
         &["SET", "emp:s", "x"],
@@ -97,6 +97,9 @@ fn a_key_that_is_no_longer_a_hash_or_json_when_read_is_rejected_naming_its_type(
         call(&mut r, &["DEL", command[1]]);
         call(&mut r, command);
     }
+    // Created as a string, never a hash: counted once, when created.
+    call(&mut r, &["SET", "emp:str", "x"]);
+    call(&mut r, &["APPEND", "emp:str", "y"]);
     call(&mut r, &["HSET", "emp:1", "id", "1", "age", "40"]);
     call(
         &mut r,
@@ -126,6 +129,7 @@ fn a_key_that_is_no_longer_a_hash_or_json_when_read_is_rejected_naming_its_type(
             ("emp:l".to_string(), reason("list")),
             ("emp:s".to_string(), reason("string")),
             ("emp:set".to_string(), reason("set")),
+            ("emp:str".to_string(), reason("string")),
             ("emp:x".to_string(), reason("stream")),
             ("emp:z".to_string(), reason("zset")),
         ]

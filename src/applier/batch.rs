@@ -11,6 +11,11 @@ use crate::config::{Job, RowFormat};
 use crate::transform::{run, Outcome};
 use crate::writer::{RowChange, RowOp};
 
+/// Why a delete without a value is rejected.
+const MISSING_DELETE: &str =
+    "the value was gone before it could be captured (the key was not a hash or \
+     JSON document, or its last hash fields expired), so the row to delete is unknown";
+
 /// A row and where it came from.
 #[derive(Debug, Clone)]
 pub struct PlannedRow {
@@ -91,7 +96,7 @@ pub fn prepare(changes: &mut [Change], job: &Job, outputs: &[OutputPlan]) -> Pre
             KeyValue::Record(_) => {}
             KeyValue::Missing if op == RowOp::Upsert => continue,
             KeyValue::Missing => {
-                reject(&mut p, i, c, "", "the value was gone before it could be captured, so the row to delete is unknown".into());
+                reject(&mut p, i, c, "", MISSING_DELETE.into());
                 continue;
             }
             KeyValue::Unsupported(t) => {

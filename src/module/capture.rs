@@ -434,6 +434,15 @@ fn flush(ctx: &Context) {
             Some(value),
         );
     }
+    // Keys created under a job's pattern by a command we do not capture (SET, RPUSH, a module type
+    // other than JSON): queued once, when created, so that the writer counts the change as rejected,
+    // "unsupported type", and keeps it in the dead-letter queue (SPEC 3.1), instead of saying nothing.
+    if !unit.created.is_empty() {
+        let created: Vec<Vec<u8>> = unit.created.iter().map(|r| unit.key(r).to_vec()).collect();
+        for key in created {
+            push(&mut unit, &pipeline, &key, Opcode::Create, "new", None);
+        }
+    }
     // Job by job: one open key per queue for the whole unit, no buffer to allocate.
     for (j, job) in pipeline.capture.iter().enumerate() {
         let mut appended = 0u64;
