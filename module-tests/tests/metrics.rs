@@ -225,6 +225,10 @@ fn metrics_have_rdi_names_labels_and_values_matching_status() {
     assert_eq!(e.value("rdi_coalesced_total", &job), stat("coalesced"));
     assert_eq!(e.value("rdi_retries_total", &job), 0.0);
     assert_eq!(e.value("rdi_connection_up", &[("connection", "pg")]), 1.0);
+    for kind in ["transient", "batch", "schema"] {
+        let labels = [("connection", "pg"), ("kind", kind)];
+        assert_eq!(e.value("rdi_target_errors_total", &labels), 0.0, "{kind}");
+    }
     let batches = check_histogram(&e, "rdi_batch_rows");
     assert_eq!(
         batches,
@@ -238,6 +242,7 @@ fn metrics_have_rdi_names_labels_and_values_matching_status() {
         ("rdi_incoming_entries", "gauge"),
         ("rdi_stream_size", "gauge"),
         ("rdi_batches_total", "counter"),
+        ("rdi_target_errors_total", "counter"),
         ("rdi_batch_rows", "histogram"),
     ] {
         assert_eq!(e.types[name], vec![kind.to_string()], "{name}");

@@ -83,6 +83,15 @@ fn target_outage_shows_error_and_growing_lag_then_everything_arrives_once() {
         "{}",
         second.raw
     );
+    // RDI.METRICS counts the failures as transient errors of the connection.
+    let metrics: String = redis::cmd("RDI.METRICS").query(&mut r).unwrap();
+    let transient = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("rdi_target_errors_total{connection=\"pg\",kind=\"transient\"} ")
+        })
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(transient.is_some_and(|n| n >= 1.0), "{metrics}");
     // A write made while the target is down is only queued; RDI.WAIT says so instead of blocking forever.
     let timeout = rdi_wait(&mut r, 200).expect_err("RDI.WAIT returned while the target was down");
     assert!(timeout.starts_with("TIMEOUT"), "{timeout}");

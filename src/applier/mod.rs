@@ -20,4 +20,4 @@ mod write;
 pub use change::{Change, EntryId, KeyValue, Opcode};
 pub use engine::{Connector, Engine, JobRuntime};
 pub use queue::{DeadLetter, Queue};
-pub use stats::{now_ms, ConnStats, Health, JobStats, LastError};
+pub use stats::{now_ms, ConnStats, Health, JobStats, LastError, ERROR_KINDS};

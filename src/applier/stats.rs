@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::histogram::{Histogram, BATCH_ROWS_BOUNDS, LATENCY_MS_BOUNDS, WRITE_MS_BOUNDS};
+use crate::writer::WriteError;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -164,7 +165,12 @@ impl Health {
 pub struct ConnStats {
     health: AtomicU8,
     last_error: Mutex<Option<LastError>>,
+    /// Errors by kind, in the order of [`ERROR_KINDS`].
+    errors: [AtomicU64; 3],
 }
+
+/// The kinds of target errors counted per connection (`rdi_target_errors_total`).
+pub const ERROR_KINDS: [&str; 3] = ["transient", "batch", "schema"];
 
 impl ConnStats {
     /// Marks the connection healthy.
@@ -172,10 +178,21 @@ impl ConnStats {
         self.health.store(1, Ordering::Relaxed);
     }
 
-    /// Marks it failing, with the reason.
-    pub fn failed(&self, message: String) {
+    /// Marks it failing, with the reason, and counts the error by its kind.
+    pub fn failed(&self, error: &WriteError) {
+        let kind = match error {
+            WriteError::Transient(_) => 0,
+            WriteError::Batch(_) => 1,
+            WriteError::Schema(_) => 2,
+        };
+        self.errors[kind].fetch_add(1, Ordering::Relaxed);
         self.health.store(2, Ordering::Relaxed);
-        set_error(&self.last_error, message);
+        set_error(&self.last_error, error.to_string());
+    }
+
+    /// Errors so far by kind, in the order of [`ERROR_KINDS`].
+    pub fn errors(&self) -> [u64; 3] {
+        [0, 1, 2].map(|i| self.errors[i].load(Ordering::Relaxed))
     }
 
     /// Current health.
@@ -208,5 +225,17 @@ mod tests {
         assert!(!stats.counted());
         drop(second);
         assert!(stats.counted());
+    }
+
+    #[test]
+    fn connection_errors_are_counted_by_kind() {
+        let c = ConnStats::default();
+        c.failed(&WriteError::Transient("down".into()));
+        c.failed(&WriteError::Transient("down".into()));
+        c.failed(&WriteError::Schema("no table".into()));
+        assert_eq!(c.errors(), [2, 0, 1]);
+        assert_eq!(c.health(), Health::Error);
+        c.ok();
+        assert_eq!(c.errors(), [2, 0, 1], "counters are totals");
     }
 }

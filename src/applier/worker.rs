@@ -186,7 +186,7 @@ fn warm_up(shared: &Shared, slots: &[JobSlot], writers: &mut HashMap<String, Box
             if let Some(cs) = shared.conn_stats.get(&plan.connection) {
                 match checked {
                     Ok(()) => cs.ok(),
-                    Err(e) => cs.failed(e.to_string()),
+                    Err(e) => cs.failed(&e),
                 }
             }
         }
@@ -308,7 +308,7 @@ fn apply_batch(
                 Err(e) => {
                     writers.remove(conn);
                     if let Some(cs) = shared.conn_stats.get(conn) {
-                        cs.failed(e.to_string());
+                        cs.failed(&e);
                     }
                     job.stats
                         .set_error(format!("{conn}: reading the checkpoint: {e}"));
@@ -340,7 +340,7 @@ fn apply_batch(
             Err(e) => {
                 let msg = format!("{conn}: {e}");
                 if let Some(cs) = shared.conn_stats.get(conn) {
-                    cs.failed(e.to_string());
+                    cs.failed(&e);
                 }
                 job.stats.set_error(msg);
                 return Pass::Failed;

@@ -118,6 +118,12 @@ pub fn render(ctx: &Context) -> String {
         "gauge",
         "1 when the last operation on the target succeeded.",
     );
+    f.declare(
+        "rdi_target_errors_total",
+        "counter",
+        "Target errors by connection and kind: transient (unreachable, timeout, deadlock: retried), \
+         batch (rows refused: split), schema (the target does not fit the job: retried).",
+    );
     f.declare("rdi_batch_rows", "histogram", "Rows per committed batch.");
     f.declare(
         "rdi_write_duration_ms",
@@ -173,11 +179,12 @@ pub fn render(ctx: &Context) -> String {
         if let Some(e) = &p.engine {
             for (name, c) in e.connection_stats() {
                 let up = u64::from(c.health() == crate::applier::Health::Ok);
-                f.sample(
-                    "rdi_connection_up",
-                    &format!("connection=\"{}\"", label(name)),
-                    up,
-                );
+                let conn = format!("connection=\"{}\"", label(name));
+                f.sample("rdi_connection_up", &conn, up);
+                for (kind, n) in crate::applier::ERROR_KINDS.iter().zip(c.errors()) {
+                    let labels = format!("{conn},kind=\"{kind}\"");
+                    f.sample("rdi_target_errors_total", &labels, n);
+                }
             }
         }
     }
