@@ -47,8 +47,10 @@ pub struct Prepared {
 /// Plans the rows of a batch.
 ///
 /// Upserts read the key's newest state, so of several upserts of one key only the last produces rows
-/// (the others are coalesced into it); deletes are never dropped, since the deleted value may map to
-/// another row than the new one. An upsert whose key is gone produces nothing: a later delete entry
+/// (the others are coalesced into it), and only if no delete of the key follows it in the batch: the
+/// newest state it read belongs after that delete, and the entry that made it comes in a later batch,
+/// so writing it here would put the target's row back to a newer state, delete it, then write it
+/// again. Deletes are never dropped, since the deleted value may map to another row than the new one. An upsert whose key is gone produces nothing: a later delete entry
 /// removes the row. Each record then goes through the job's transforms (a filter may drop it) and becomes
 /// the rows of every output; an expression that fails rejects that record only.
 ///
@@ -56,17 +58,15 @@ pub struct Prepared {
 /// deep copy of every record; while an `RDI.TRACE` is open they are copied instead, since the trace
 /// shows them.
 pub fn prepare(changes: &mut [Change], job: &Job, outputs: &[OutputPlan]) -> Prepared {
-    // Per change: whether it is the last upsert of its key in the batch.
+    // Per change: whether it is an upsert and the last change of its key in the batch.
     let mut latest = vec![false; changes.len()];
     {
-        let mut last_upsert: HashMap<&str, usize> = HashMap::with_capacity(changes.len());
+        let mut last: HashMap<&str, usize> = HashMap::with_capacity(changes.len());
         for (i, c) in changes.iter().enumerate() {
-            if c.opcode != Opcode::Delete {
-                last_upsert.insert(c.key.as_str(), i);
-            }
+            last.insert(c.key.as_str(), i);
         }
-        for i in last_upsert.into_values() {
-            latest[i] = true;
+        for i in last.into_values() {
+            latest[i] = changes.get(i).is_some_and(|c| c.opcode != Opcode::Delete);
         }
     }
     let mut p = Prepared {
@@ -278,6 +278,20 @@ mod tests {
         assert_eq!(p.coalesced, vec![true, false, false]);
         let from: Vec<usize> = p.rows.iter().map(|r| r.change).collect();
         assert_eq!(from, vec![1, 2]);
+    }
+
+    #[test]
+    fn an_upsert_followed_by_a_delete_of_its_key_is_coalesced_into_the_delete() {
+        // The key was deleted, then created again (value `2`) before this batch read its value: the
+        // upsert of that newer state waits for the entry that made it, in a later batch.
+        let mut c = [
+            change(1, "emp:1", Opcode::Update, rec(json!({"id": "2"}))),
+            change(2, "emp:1", Opcode::Delete, rec(json!({"id": "1"}))),
+        ];
+        let p = prepare(&mut c, &job(), &[plan()]);
+        assert_eq!(p.coalesced, vec![true, false]);
+        let ops: Vec<(usize, RowOp)> = p.rows.iter().map(|r| (r.change, r.row.op)).collect();
+        assert_eq!(ops, vec![(1, RowOp::Delete)]);
     }
 
     #[test]
