@@ -93,7 +93,7 @@ fn malformed_files_are_answered_with_position_path_and_remedy() {
          "jobs/emp.yaml:11:22: output[0].with.load_strategy: must be one of: UPSERT, APPEND, REPLACE, not `MERGE`"),
         (CONFIG.into(), w("      keys: []\n"),
          "jobs/emp.yaml:10:13: output[0].with.keys: must list at least one key column (only `load_strategy: APPEND` may omit keys)"),
-        (CONFIG.into(), w(""), "jobs/emp.yaml:8:7: output[0].with: missing required key `keys`"),
+        (CONFIG.into(), w("      load_strategy: REPLACE\n"), "jobs/emp.yaml:8:7: output[0].with: missing required key `keys`"),
         (CONFIG.into(), w("      keys: [id]\n      foreach: lines\n"),
          "jobs/emp.yaml:11:16: output[0].with.foreach: must be `alias: <JMESPath to an array>`, for example `line: order_lines`"),
         (CONFIG.into(), w("      keys: [id]\n      foreach: 'a b: lines'\n"),

@@ -107,9 +107,18 @@ impl OutputReader<'_> {
             .optional_string(&fields, "schema")
             .filter(|s| !s.is_empty());
         let table = w.required_string(&fields, "table");
-        let load_strategy = match fields.get("load_strategy") {
-            Some(node) => load_strategy(w, node, &fields.child("load_strategy")),
-            None => Some(LoadStrategy::Upsert),
+        let load_strategy = match (fields.get("load_strategy"), fields.get("keys")) {
+            (Some(node), _) => load_strategy(w, node, &fields.child("load_strategy")),
+            (None, Some(_)) => Some(LoadStrategy::Upsert),
+            // UPSERT is the default when keys are set (SPEC 3.5); without them nothing can be
+            // upserted or deleted, so every change is a new row.
+            (None, None) => {
+                let message =
+                    "no `keys`: `load_strategy: APPEND`, every change is inserted as a new \
+                               row (list the key columns in `keys` to upsert and delete instead)";
+                w.note(node.pos, path, message);
+                Some(LoadStrategy::Append)
+            }
         };
         let keys_path = fields.child("keys");
         let keys = match fields.get("keys") {
@@ -452,6 +461,21 @@ mod tests {
                  `column: expression`",
             ]
         );
+    }
+
+    #[test]
+    fn without_keys_or_a_load_strategy_every_change_is_appended_with_a_note() {
+        let yaml =
+            "- uses: relational.write\n  with: {connection: pg, table: audit, mapping: [name]}\n";
+        let (outputs, problems, notes) = read(yaml);
+        assert!(problems.is_empty(), "{problems:?}");
+        let Some([Output::Relational(out)]) = outputs.as_deref() else {
+            panic!("{outputs:?}")
+        };
+        assert_eq!(out.load_strategy, LoadStrategy::Append);
+        assert!(out.keys.is_empty());
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("load_strategy: APPEND"), "{notes:?}");
     }
 
     #[test]
