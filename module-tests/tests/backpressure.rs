@@ -148,6 +148,22 @@ fn with_max_pending_and_the_target_down_writes_get_busy_and_memory_stays_bounded
     // Nothing was half-applied: a refused HSET left no key.
     let refused = format!("bp:{}", busy_at + 10);
     assert_eq!(call(&mut r, &["EXISTS", &refused]), redis::Value::Int(0));
+    // Other writes that would queue a change of the job are refused too: SET over a tracked hash (a
+    // delete), a key of another type created under the pattern, MOVE out of the database.
+    let tracked = format!("bp:{}", accepted[0]);
+    for words in [
+        vec!["SET", tracked.as_str(), "x"],
+        vec!["SET", refused.as_str(), "x"],
+        vec!["MSET", "other:9", "x", refused.as_str(), "y"],
+        vec!["MOVE", tracked.as_str(), "2"],
+    ] {
+        let e = try_call(&mut r, &words).expect_err("refused while the job is full");
+        assert!(e.starts_with("BUSY"), "{words:?}: {e}");
+    }
+    assert_eq!(
+        call(&mut r, &["TYPE", &tracked]),
+        redis::Value::SimpleString("hash".into())
+    );
     // Keys of no job, and other data types, are not held back.
     call(&mut r, &["SET", "other:1", "x"]);
     call(&mut r, &["HSET", "plain:1", "f", "v"]);

@@ -90,6 +90,12 @@ fn written_keys(cmd: &[u8], argc: c_int) -> Vec<c_int> {
         }
         b"del" | b"unlink" => (1..argc).collect(),
         b"rename" | b"renamenx" | b"copy" => vec![1, 2],
+        // A write that overwrites a tracked hash (a delete) or creates a key of another type under a
+        // pattern (an "unsupported type" record) queues a change too; MOVE takes a key away (a delete).
+        b"move" | b"set" | b"setnx" | b"setex" | b"psetex" | b"getset" | b"getdel" | b"append"
+        | b"setrange" | b"incr" | b"incrby" | b"decr" | b"decrby" | b"incrbyfloat" | b"lpush"
+        | b"rpush" | b"sadd" | b"zadd" | b"xadd" | b"pfadd" => vec![1],
+        b"mset" | b"msetnx" => (1..argc).step_by(2).collect(),
         b"json.mset" => (1..argc).step_by(3).collect(),
         b"json.get" | b"json.mget" | b"json.type" | b"json.strlen" | b"json.arrlen"
         | b"json.objkeys" | b"json.objlen" | b"json.resp" | b"json.debug" | b"json.arrindex" => {
