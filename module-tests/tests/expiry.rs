@@ -30,8 +30,9 @@ fn let_expire(r: &mut redis::Connection, keys: &[&str]) {
     }
 }
 
-#[test]
-fn expiries_are_changes_only_for_jobs_that_propagate_them() {
+/// Redis with two SQLite jobs: `emp:*` → table emp with `propagate_expired: true`, `keep:*` → table
+/// keep without it.
+fn two_jobs() -> (RedisServer, std::path::PathBuf) {
     let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
     let db = redis.dir().join("target.db");
     let ddl = "CREATE TABLE {t} (id INTEGER PRIMARY KEY, name TEXT, city TEXT)";
@@ -43,12 +44,18 @@ fn expiries_are_changes_only_for_jobs_that_propagate_them() {
     );
     assert!(propagating.contains("propagate_expired"), "{propagating}");
     let plain = sqlite_job("keep:*", "keep", &["id"], &["name", "city"]);
-    let mut r = redis.client();
     deploy_ok(
-        &mut r,
+        &mut redis.client(),
         &sqlite_config(&db, &[]),
         &[("emp", &propagating), ("keep", &plain)],
     );
+    (redis, db)
+}
+
+#[test]
+fn expiries_are_changes_only_for_jobs_that_propagate_them() {
+    let (redis, db) = two_jobs();
+    let mut r = redis.client();
 
     for prefix in ["emp", "keep"] {
         for id in ["1", "2"] {
@@ -116,22 +123,8 @@ fn propagate_expired_takes_true_or_false_only() {
 /// rejected delete. A job with it rejects the delete to the dead-letter queue, saying why.
 #[test]
 fn a_hash_whose_last_fields_expire_is_an_expiry_not_a_delete() {
-    let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
-    let db = redis.dir().join("target.db");
-    let ddl = "CREATE TABLE {t} (id INTEGER PRIMARY KEY, name TEXT, city TEXT)";
-    sqlite_target::create(&db, &ddl.replace("{t}", "emp"));
-    sqlite_target::create(&db, &ddl.replace("{t}", "keep"));
-    let propagating = sqlite_job("emp:*", "emp", &["id"], &["name", "city"]).replace(
-        "trigger: write-behind\n",
-        "trigger: write-behind\n    propagate_expired: true\n",
-    );
-    let plain = sqlite_job("keep:*", "keep", &["id"], &["name", "city"]);
+    let (redis, db) = two_jobs();
     let mut r = redis.client();
-    deploy_ok(
-        &mut r,
-        &sqlite_config(&db, &[]),
-        &[("emp", &propagating), ("keep", &plain)],
-    );
     for key in ["emp:3", "keep:3"] {
         call(&mut r, &["HSET", key, "id", "3", "name", "n", "city", "c"]);
     }

@@ -22,14 +22,24 @@ fn exists(r: &mut redis::Connection, key: &str) -> bool {
         == 1
 }
 
-#[test]
-fn writes_in_another_database_are_not_captured_and_status_says_so() {
+/// Redis with the SQLite job `emp:*` → table emp; the SQLite file.
+fn deployed() -> (RedisServer, std::path::PathBuf) {
     let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
     let db = redis.dir().join("target.db");
     sqlite_target::create(&db, "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)");
     let job = sqlite_job("emp:*", "emp", &["id"], &["name"]);
+    deploy_ok(
+        &mut redis.client(),
+        &sqlite_config(&db, &[]),
+        &[("emp", &job)],
+    );
+    (redis, db)
+}
+
+#[test]
+fn writes_in_another_database_are_not_captured_and_status_says_so() {
+    let (redis, db) = deployed();
     let mut r = redis.client();
-    deploy_ok(&mut r, &sqlite_config(&db, &[]), &[("emp", &job)]);
 
     call(&mut r, &["HSET", "emp:1", "id", "1", "name", "a"]);
     call(&mut r, &["HSET", "emp:2", "id", "2", "name", "b"]);
@@ -71,12 +81,8 @@ fn writes_in_another_database_are_not_captured_and_status_says_so() {
 /// brings the pending changes back to the writers.
 #[test]
 fn swapdb_with_database_0_is_reported_and_a_flush_of_another_database_is_not() {
-    let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
-    let db = redis.dir().join("target.db");
-    sqlite_target::create(&db, "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)");
-    let job = sqlite_job("emp:*", "emp", &["id"], &["name"]);
+    let (redis, db) = deployed();
     let mut r = redis.client();
-    deploy_ok(&mut r, &sqlite_config(&db, &[]), &[("emp", &job)]);
 
     let mut other = redis.client();
     call(&mut other, &["SELECT", "3"]);
