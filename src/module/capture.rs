@@ -219,9 +219,10 @@ fn expiry_of_emptied_hash<'e>(ctx: &Context, event: &'e str, key: &[u8]) -> &'e 
             }
             "hexpired" => {
                 emptied.clear();
-                let empty = super::readkey::ReadKey::open(ctx, key).is_ok_and(|k| {
-                    matches!(k.kind(), super::readkey::Kind::Hash) && k.value_length() == 0
-                });
+                let empty = is_tracked(key)
+                    && super::readkey::ReadKey::open(ctx, key).is_ok_and(|k| {
+                        matches!(k.kind(), super::readkey::Kind::Hash) && k.value_length() == 0
+                    });
                 if empty {
                     emptied.extend_from_slice(key);
                 }
