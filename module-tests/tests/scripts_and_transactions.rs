@@ -1,0 +1,76 @@
+//! Writes made inside MULTI/EXEC, Lua scripts (EVAL) and functions (FCALL) are captured like any other:
+//! one execution unit, its changes appended together after it, in order.
+
+use module_tests::yaml::{sqlite_config, sqlite_job};
+use module_tests::{call, deploy_ok, drain, sqlite_target, RedisOpts, RedisServer, Status};
+use std::path::{Path, PathBuf};
+
+fn deployed() -> (RedisServer, PathBuf) {
+    let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
+    let db = redis.dir().join("target.db");
+    sqlite_target::create(&db, "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)");
+    let job = sqlite_job("emp:*", "emp", &["id"], &["name"]);
+    deploy_ok(
+        &mut redis.client(),
+        &sqlite_config(&db, &[]),
+        &[("emp", &job)],
+    );
+    (redis, db)
+}
+
+fn rows(db: &Path) -> Vec<(String, String)> {
+    sqlite_target::rows(db, "SELECT id, name FROM emp ORDER BY id")
+        .into_iter()
+        .map(|r| {
+            (
+                r[0].clone().unwrap_or_default(),
+                r[1].clone().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[test]
+fn transactions_scripts_and_functions_are_captured() {
+    let (redis, db) = deployed();
+    let mut r = redis.client();
+
+    // MULTI/EXEC: a create, an update and a delete of another key, in one unit.
+    call(&mut r, &["HSET", "emp:9", "id", "9", "name", "gone"]);
+    drain(&mut r);
+    call(&mut r, &["MULTI"]);
+    call(&mut r, &["HSET", "emp:1", "id", "1", "name", "a"]);
+    call(&mut r, &["HSET", "emp:1", "name", "a2"]);
+    call(&mut r, &["DEL", "emp:9"]);
+    call(&mut r, &["EXEC"]);
+    drain(&mut r);
+    assert_eq!(rows(&db), pairs(&[("1", "a2")]));
+
+    // A Lua script: writes two keys, deletes one of them (and its last field through HDEL).
+    let script = "redis.call('HSET', KEYS[1], 'id', '2', 'name', 'b') \
+                  redis.call('HSET', KEYS[2], 'id', '3', 'name', 'c') \
+                  redis.call('HDEL', KEYS[1], 'id', 'name') \
+                  return 1";
+    call(&mut r, &["EVAL", script, "2", "emp:2", "emp:3"]);
+    drain(&mut r);
+    assert_eq!(rows(&db), pairs(&[("1", "a2"), ("3", "c")]));
+
+    // A function.
+    let library = "#!lua name=emp\n\
+                   redis.register_function('rename', function(keys, args) \
+                   return redis.call('HSET', keys[1], 'name', args[1]) end)";
+    call(&mut r, &["FUNCTION", "LOAD", library]);
+    call(&mut r, &["FCALL", "rename", "1", "emp:3", "c2"]);
+    drain(&mut r);
+    assert_eq!(rows(&db), pairs(&[("1", "a2"), ("3", "c2")]));
+
+    let status = Status::query(&mut r);
+    let job = status.job("emp");
+    assert_eq!((job.rejected, job.pending), (0, 0), "{}", status.raw);
+}
