@@ -2,10 +2,12 @@
 
 use std::time::Duration;
 
-/// First delay after a failure.
+/// Shortest delay after a failure.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
 
-/// Exponential back-off with full jitter on the upper half: 100 ms, 200 ms, ... capped at `max`.
+/// Exponential back-off with jitter: the n-th delay is drawn from the upper half of 200 ms × 2ⁿ,
+/// capped at `max`, and never below [`BACKOFF_MIN`]: 100–200 ms, 200–400 ms, ... up to `max`/2–`max`
+/// (SPEC 6: from 100 ms to `on_failed_retry_interval`).
 #[derive(Debug, Clone)]
 pub struct Backoff {
     max: Duration,
@@ -30,12 +32,12 @@ impl Backoff {
     /// uniformly from the upper half of the base so that writers of many jobs do not retry in step.
     pub fn next_delay(&mut self) -> Duration {
         let base = BACKOFF_MIN
-            .saturating_mul(1u32 << self.attempt.min(20))
+            .saturating_mul(2u32 << self.attempt.min(20))
             .min(self.max);
         self.attempt = self.attempt.saturating_add(1);
-        let half = base / 2;
-        let jitter_ms = fastrand::u64(0..=half.as_millis() as u64);
-        half + Duration::from_millis(jitter_ms)
+        let low = (base / 2).max(BACKOFF_MIN).min(base);
+        let jitter_ms = fastrand::u64(0..=(base - low).as_millis() as u64);
+        low + Duration::from_millis(jitter_ms)
     }
 
     /// Forgets the failures after a success.
@@ -49,20 +51,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn delays_double_up_to_the_cap_with_jitter_in_the_upper_half() {
+    fn delays_double_from_100_ms_up_to_the_cap_with_jitter_in_the_upper_half() {
         let mut b = Backoff::new(Duration::from_secs(1));
-        let bases = [100u64, 200, 400, 800, 1000, 1000];
+        let bases = [200u64, 400, 800, 1000, 1000];
         for base in bases {
-            let d = b.next_delay().as_millis() as u64;
-            assert!(
-                d >= base / 2 && d <= base,
-                "delay {d} outside [{}, {base}]",
-                base / 2
-            );
+            for _ in 0..20 {
+                let mut probe = b.clone();
+                let d = probe.next_delay().as_millis() as u64;
+                assert!(
+                    d >= base / 2 && d <= base,
+                    "delay {d} outside [{}, {base}]",
+                    base / 2
+                );
+            }
+            b.next_delay();
         }
-        assert_eq!(b.attempts(), 6);
+        assert_eq!(b.attempts(), 5);
         b.reset();
-        assert!(b.next_delay() <= Duration::from_millis(100));
+        let first = b.next_delay();
+        assert!(
+            first >= BACKOFF_MIN && first <= Duration::from_millis(200),
+            "{first:?}"
+        );
     }
 
     #[test]
