@@ -10,6 +10,21 @@ use crate::yaml;
 /// stop PostgreSQL do not wait out the default 5 s back-off cap.
 pub const FAST_RETRY: &str = "on_failed_retry_interval: 1";
 
+/// Redis started with `opts` and the SQLite job `emp` deployed: keys `emp:*` → table `emp` (`id`
+/// INTEGER PRIMARY KEY, `name` TEXT) of the file `target.db` in the server's directory; that file.
+pub fn sqlite_emp(opts: RedisOpts) -> (RedisServer, std::path::PathBuf) {
+    let redis = RedisServer::start(opts).expect("start redis");
+    let db = redis.dir().join("target.db");
+    crate::sqlite_target::create(&db, "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)");
+    let job = yaml::sqlite_job("emp:*", "emp", &["id"], &["name"]);
+    commands::deploy_ok(
+        &mut redis.client(),
+        &yaml::sqlite_config(&db, &[]),
+        &[("emp", &job)],
+    );
+    (redis, db)
+}
+
 /// Redis (own port and directory) deployed against database `db` of a PostgreSQL server.
 pub struct PgPipeline<'a> {
     /// The Redis server with the module.

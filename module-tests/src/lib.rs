@@ -22,7 +22,7 @@ pub use commands::{
     call, deploy, deploy_err, deploy_ok, drain, drain_within, error_text, rdi_wait,
     wait_from_stopped, WaitReply,
 };
-pub use fixture::{query_text, row, PgPipeline, FAST_RETRY};
+pub use fixture::{query_text, row, sqlite_emp, PgPipeline, FAST_RETRY};
 pub use postgres_server::PgServer;
 pub use redis_server::{RedisOpts, RedisServer, ServerKind, StartError};
 pub use status::Status;

@@ -3,8 +3,7 @@
 //! which no writer ever read: the change was lost without a word. Now it is not captured, and
 //! RDI.STATUS and the log say so; a key moved out of database 0 is a delete there.
 
-use module_tests::yaml::{sqlite_config, sqlite_job};
-use module_tests::{call, deploy_ok, drain, sqlite_target, RedisOpts, RedisServer, Status};
+use module_tests::{call, drain, sqlite_emp, sqlite_target, RedisOpts, Status};
 use std::path::Path;
 
 fn ids(db: &Path) -> Vec<String> {
@@ -22,23 +21,9 @@ fn exists(r: &mut redis::Connection, key: &str) -> bool {
         == 1
 }
 
-/// Redis with the SQLite job `emp:*` → table emp; the SQLite file.
-fn deployed() -> (RedisServer, std::path::PathBuf) {
-    let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
-    let db = redis.dir().join("target.db");
-    sqlite_target::create(&db, "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)");
-    let job = sqlite_job("emp:*", "emp", &["id"], &["name"]);
-    deploy_ok(
-        &mut redis.client(),
-        &sqlite_config(&db, &[]),
-        &[("emp", &job)],
-    );
-    (redis, db)
-}
-
 #[test]
 fn writes_in_another_database_are_not_captured_and_status_says_so() {
-    let (redis, db) = deployed();
+    let (redis, db) = sqlite_emp(RedisOpts::redis74());
     let mut r = redis.client();
 
     call(&mut r, &["HSET", "emp:1", "id", "1", "name", "a"]);
@@ -81,7 +66,7 @@ fn writes_in_another_database_are_not_captured_and_status_says_so() {
 /// brings the pending changes back to the writers.
 #[test]
 fn swapdb_with_database_0_is_reported_and_a_flush_of_another_database_is_not() {
-    let (redis, db) = deployed();
+    let (redis, db) = sqlite_emp(RedisOpts::redis74());
     let mut r = redis.client();
 
     let mut other = redis.client();

@@ -1,22 +1,8 @@
 //! Writes made inside MULTI/EXEC, Lua scripts (EVAL) and functions (FCALL) are captured like any other:
 //! one execution unit, its changes appended together after it, in order.
 
-use module_tests::yaml::{sqlite_config, sqlite_job};
-use module_tests::{call, deploy_ok, drain, sqlite_target, RedisOpts, RedisServer, Status};
-use std::path::{Path, PathBuf};
-
-fn deployed() -> (RedisServer, PathBuf) {
-    let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
-    let db = redis.dir().join("target.db");
-    sqlite_target::create(&db, "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)");
-    let job = sqlite_job("emp:*", "emp", &["id"], &["name"]);
-    deploy_ok(
-        &mut redis.client(),
-        &sqlite_config(&db, &[]),
-        &[("emp", &job)],
-    );
-    (redis, db)
-}
+use module_tests::{call, drain, sqlite_emp, sqlite_target, RedisOpts, Status};
+use std::path::Path;
 
 fn rows(db: &Path) -> Vec<(String, String)> {
     sqlite_target::rows(db, "SELECT id, name FROM emp ORDER BY id")
@@ -38,7 +24,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[test]
 fn transactions_scripts_and_functions_are_captured() {
-    let (redis, db) = deployed();
+    let (redis, db) = sqlite_emp(RedisOpts::redis74());
     let mut r = redis.client();
 
     // MULTI/EXEC: a create, an update and a delete of another key, in one unit.

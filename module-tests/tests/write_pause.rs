@@ -7,26 +7,12 @@
 
 use module_tests::replica::{start_replica_of, wait_replicas, xlen};
 use module_tests::replies::string;
-use module_tests::yaml::{sqlite_config, sqlite_job};
-use module_tests::{call, deploy_ok, drain, sqlite_target, wait_until, RedisOpts, RedisServer};
-use std::path::{Path, PathBuf};
+use module_tests::{call, drain, sqlite_emp, sqlite_target, wait_until, RedisOpts};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const QUEUE: &str = "__rdi__:queue:emp";
 const KEYS: usize = 300;
-
-fn deployed(opts: RedisOpts) -> (RedisServer, PathBuf) {
-    let redis = RedisServer::start(opts).expect("start redis");
-    let db = redis.dir().join("target.db");
-    sqlite_target::create(&db, "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)");
-    let job = sqlite_job("emp:*", "emp", &["id"], &["name"]);
-    deploy_ok(
-        &mut redis.client(),
-        &sqlite_config(&db, &[]),
-        &[("emp", &job)],
-    );
-    (redis, db)
-}
 
 fn hset_all(r: &mut redis::Connection, keys: usize) {
     let mut pipe = redis::pipe();
@@ -62,7 +48,7 @@ fn ping(r: &mut redis::Connection) -> String {
 /// The writers find a backlog while writes are paused: they may write it to the target, but they
 /// trim nothing until the pause ends, the server answers throughout, and everything arrives after.
 fn writers_wait_through_a_write_pause(opts: RedisOpts) {
-    let (mut redis, db) = deployed(opts);
+    let (mut redis, db) = sqlite_emp(opts);
     let mut r = redis.client();
     assert_eq!(string(&call(&mut r, &["RDI.STOP"])), "OK");
     hset_all(&mut r, KEYS);
@@ -118,7 +104,7 @@ fn writers_wait_through_a_write_pause_on_valkey() {
 /// pause to end before it queues anything.
 #[test]
 fn a_backfill_started_during_a_write_pause_waits_for_it() {
-    let (mut redis, db) = deployed(RedisOpts::redis74().appendonly());
+    let (mut redis, db) = sqlite_emp(RedisOpts::redis74().appendonly());
     let mut r = redis.client();
     assert_eq!(string(&call(&mut r, &["RDI.STOP"])), "OK");
     hset_all(&mut r, KEYS);
@@ -149,7 +135,7 @@ fn a_backfill_started_during_a_write_pause_waits_for_it() {
 /// the old one had not acknowledged.
 #[test]
 fn a_failover_with_a_backlog_keeps_both_servers_up_and_loses_nothing() {
-    let (mut primary, db) = deployed(RedisOpts::redis74());
+    let (mut primary, db) = sqlite_emp(RedisOpts::redis74());
     let mut p = primary.client();
     let replica = start_replica_of(&primary, RedisOpts::redis74(), "emp");
     assert_eq!(string(&call(&mut p, &["RDI.STOP"])), "OK");

@@ -303,6 +303,16 @@ const OTHER_DBS_BOUND: usize = 256;
 
 /// Whether a key is tracked by any job of the pipeline in force (for the removal event).
 pub fn is_tracked(key: &[u8]) -> bool {
+    tracked_by(key, |_| true)
+}
+
+/// Whether a key is tracked by a job that captures expiries (`propagate_expired`).
+pub fn is_tracked_for_expiry(key: &[u8]) -> bool {
+    tracked_by(key, |j| j.propagate_expired)
+}
+
+/// Whether a job that `wants` matches the key, where anything is captured now.
+fn tracked_by(key: &[u8], wants: impl Fn(&runtime::CaptureJob) -> bool) -> bool {
     if keys::is_own(key)
         || !runtime::is_primary()
         || runtime::is_loading()
@@ -310,19 +320,7 @@ pub fn is_tracked(key: &[u8]) -> bool {
     {
         return false;
     }
-    runtime::current().is_some_and(|p| p.capture.iter().any(|j| j.pattern.matches(key)))
-}
-
-/// Whether a key is tracked by a job that captures expiries (`propagate_expired`).
-pub fn is_tracked_for_expiry(key: &[u8]) -> bool {
-    let Some(p) = runtime::current() else {
-        return false;
-    };
-    p.capture.iter().any(|j| j.propagate_expired)
-        && is_tracked(key)
-        && p.capture
-            .iter()
-            .any(|j| j.propagate_expired && j.pattern.matches(key))
+    runtime::current().is_some_and(|p| p.capture.iter().any(|j| wants(j) && j.pattern.matches(key)))
 }
 
 /// Whether the key was removed in this unit with a value (not an emptied hash).
