@@ -179,6 +179,7 @@ fn apply(src: Sources, deployment: Deployment, notes: Vec<String>, dry_run: bool
     let jobs = pipeline.capture.len();
     let mut notes = notes;
     runtime::replace(Some(Arc::new(pipeline)));
+    super::restore::retract_warnings();
     ctx.log_notice(&format!("rdi: deployed {jobs} job(s)"));
     notes.extend(warnings);
     notes.extend(eviction);
@@ -198,14 +199,16 @@ fn reply(notes: Vec<String>) -> RedisValue {
 /// Restarts the writers of the pipeline in force (after a failed swap).
 pub(super) fn restart_current() {
     if let Some(cur) = runtime::current() {
-        let p = Pipeline::new(
+        // A pipeline held for unresolved references stays held: its placeholders are not credentials.
+        let mut p = Pipeline::new(
             cur.deployment.clone(),
             cur.notes.clone(),
-            runtime::is_primary(),
+            runtime::is_primary() && cur.held.is_none(),
             Arc::new(RedisQueue),
             Arc::new(writer::connect),
             Some(&cur),
         );
+        p.held = cur.held.clone();
         runtime::replace(Some(Arc::new(p)));
     }
 }

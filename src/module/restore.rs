@@ -1,5 +1,6 @@
 //! Rebuilding the pipeline from the YAML kept in the keyspace: after loading, promotion or MODULE LOAD.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use redis_module::key::KeyFlags;
@@ -10,6 +11,7 @@ use super::keys;
 use super::queue::RedisQueue;
 use super::runtime::{self, Pipeline};
 use super::warnings;
+use crate::config::{parse_deployment, Resolver, SystemResolver};
 use crate::writer;
 
 /// Reads the deployed YAML, if any. Through the key API, not a command: on a cluster node that has
@@ -38,6 +40,83 @@ pub fn read_sources(ctx: &Context) -> Option<Sources> {
     have_config.then_some(src)
 }
 
+/// How the warnings about the kept deployment begin; they end when a deployment is in force again.
+const KEPT: &str = "the deployment kept in the keyspace ";
+
+/// How the warning of a deployment whose references do not resolve begins.
+const HELD_PREFIX: &str = "the deployment kept in the keyspace has references that do not resolve here: ";
+
+/// Ends the warnings about the kept deployment (it validated again, or a deploy replaced it).
+pub fn retract_warnings() {
+    warnings::retract(KEPT);
+}
+
+/// Whether the pipeline in force is held for unresolved references; tries to resolve them again first
+/// (after `RDI.SET-SECRET`, or a fixed file before `RDI.START`). Returns why it is still held.
+pub fn retry_held(ctx: &Context) -> Option<String> {
+    runtime::current().and_then(|p| p.held.clone())?;
+    restore(ctx);
+    runtime::current().and_then(|p| p.held.clone())
+}
+
+/// A pipeline from a validated deployment; writers only when `writers` (a primary whose references
+/// resolved). `held` says why a primary has none.
+fn pipeline(
+    deployment: crate::config::Deployment,
+    notes: Vec<String>,
+    writers: bool,
+    held: Option<String>,
+) -> Arc<Pipeline> {
+    let previous = runtime::current();
+    let mut p = Pipeline::new(
+        deployment,
+        notes,
+        writers,
+        Arc::new(RedisQueue),
+        Arc::new(writer::connect),
+        previous.as_deref(),
+    );
+    p.held = held;
+    Arc::new(p)
+}
+
+/// Validates with every reference that fails to resolve replaced by a placeholder, for capture alone:
+/// key patterns need no secret, and a change written while a secret is missing must still be queued.
+/// Returns the deployment, its notes and the references that failed; `None` when the YAML is invalid
+/// for another reason too.
+fn validate_unresolved(src: &Sources) -> Option<(crate::config::Deployment, Vec<String>, String)> {
+    let resolver = Lenient {
+        inner: super::secrets::resolver(),
+        failed: RefCell::new(Vec::new()),
+    };
+    let parsed = parse_deployment(&src.config, &src.jobs, &resolver).ok()?;
+    let failed = resolver.failed.into_inner();
+    if failed.is_empty() {
+        return None;
+    }
+    Some((parsed.deployment, parsed.notes, failed.join(", ")))
+}
+
+/// Resolves through `inner`; a reference that fails gives a placeholder and is remembered (by its
+/// reference and the reason, never a value).
+struct Lenient {
+    inner: SystemResolver,
+    failed: RefCell<Vec<String>>,
+}
+
+impl Resolver for Lenient {
+    fn resolve(&self, kind: &str, arg: &str) -> Result<String, String> {
+        self.inner.resolve(kind, arg).or_else(|reason| {
+            let mention = format!("`${{{kind}:{arg}}}` ({reason})");
+            let mut failed = self.failed.borrow_mut();
+            if !failed.contains(&mention) {
+                failed.push(mention);
+            }
+            Ok("0".to_string())
+        })
+    }
+}
+
 /// Replaces the pipeline in force with the one kept in the keyspace (or none), starting writers only
 /// on a primary. The old pipeline's writers are asked to stop, not waited for: this runs on the main
 /// thread, which they may need.
@@ -47,27 +126,33 @@ pub fn restore(ctx: &Context) {
     }
     let next = match read_sources(ctx) {
         None => None,
-        Some(src) => {
-            match validate(&src) {
-                Ok((deployment, notes)) => {
-                    let previous = runtime::current();
-                    Some(Arc::new(Pipeline::new(
-                        deployment,
-                        notes,
-                        runtime::is_primary(),
-                        Arc::new(RedisQueue),
-                        Arc::new(writer::connect),
-                        previous.as_deref(),
-                    )))
+        Some(src) => match validate(&src) {
+            Ok((deployment, notes)) => {
+                retract_warnings();
+                Some(pipeline(deployment, notes, runtime::is_primary(), None))
+            }
+            Err(e) => match validate_unresolved(&src) {
+                Some((deployment, notes, unresolved)) => {
+                    let msg = format!(
+                        "{HELD_PREFIX}{unresolved}: changes are captured and queued, writers are held; \
+                         store the secret (RDI.SET-SECRET), fix the file and run RDI.START, or redeploy"
+                    );
+                    if warnings::add(msg.clone()) {
+                        ctx.log_warning(&format!("rdi: {msg}"));
+                    }
+                    Some(pipeline(deployment, notes, false, Some(msg)))
                 }
-                Err(e) => {
-                    let msg = format!("the deployment kept in the keyspace no longer validates, nothing runs: {e}");
-                    ctx.log_warning(&format!("rdi: {msg}"));
-                    warnings::add(msg);
+                None => {
+                    let msg = format!(
+                        "the deployment kept in the keyspace no longer validates, nothing runs: {e}"
+                    );
+                    if warnings::add(msg.clone()) {
+                        ctx.log_warning(&format!("rdi: {msg}"));
+                    }
                     None
                 }
-            }
-        }
+            },
+        },
     };
     if let Some(p) = &next {
         super::queue::sync_pending(ctx, p);

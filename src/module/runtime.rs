@@ -64,6 +64,9 @@ pub struct Pipeline {
     pub engine: Option<Arc<Engine>>,
     /// Notes of the deploy (ignored keys, compatibility rewrites).
     pub notes: Vec<String>,
+    /// Why a primary has no writers: the kept deployment's references did not resolve after a
+    /// restart (capture goes on).
+    pub held: Option<String>,
 }
 
 impl Pipeline {
@@ -153,6 +156,7 @@ impl Pipeline {
             capture,
             engine,
             notes,
+            held: None,
         }
     }
 }

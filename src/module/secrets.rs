@@ -85,5 +85,8 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     *map = next;
     // The name may be logged; the value never is.
     ctx.log_notice(&format!("rdi: secret `{name}` stored"));
+    drop(map);
+    // A pipeline held for want of this secret starts its writers now.
+    super::restore::retry_held(ctx);
     Ok(RedisValue::SimpleStringStatic("OK"))
 }
