@@ -69,6 +69,14 @@ pub enum DbType {
     Sqlite,
 }
 
+/// The pipeline kinds `scaffold --strategy` accepts (RDI's CLI also has ingest, which this module is not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Strategy {
+    /// Redis to a database: the only kind this module runs.
+    #[value(name = "write_behind", alias = "write-behind")]
+    WriteBehind,
+}
+
 /// One subcommand.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -86,7 +94,14 @@ pub enum Command {
         /// Overwrite files that already exist.
         #[arg(long)]
         force: bool,
+        /// Accepted for RDI's quickstart command line; write_behind is the only kind.
+        #[arg(long, value_enum, default_value = "write_behind")]
+        strategy: Strategy,
     },
+    /// Check that the server runs the module (RDI's CLI installs its engine here; the module is the engine).
+    Configure,
+    /// How to upgrade the module, and the version this server runs.
+    Upgrade,
     /// Deploy config.yaml and jobs/*.yaml from a folder (RDI.DEPLOY).
     Deploy {
         /// Folder holding config.yaml and jobs/.

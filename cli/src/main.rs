@@ -8,6 +8,7 @@ mod client;
 mod cluster;
 mod commands;
 mod deploy;
+mod engine;
 mod error;
 mod fanout;
 mod monitor;
@@ -52,6 +53,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             dir,
             preview,
             force,
+            strategy: _,
         } => {
             return match (dir, preview) {
                 (_, Some(name)) => {
@@ -148,6 +150,8 @@ fn on_one(mut rdi: Rdi, command: Command, json: bool) -> Result<(), CliError> {
     let rdi = &mut rdi;
     match command {
         Command::Scaffold { .. } | Command::Monitor { .. } => Ok(()),
+        Command::Configure => engine::configure(rdi, json),
+        Command::Upgrade => engine::upgrade(rdi, json),
         Command::Deploy { dir, dry_run } => deploy::run(rdi, &dir, dry_run, json),
         Command::Status { live: false, .. } => status::run(rdi, json),
         Command::Status {
