@@ -78,6 +78,9 @@ const POSTGRESQL: SqlType = SqlType {
         ("options", ArgCheck::Text),
         ("keepalives", ArgCheck::Flag),
         ("keepalives_idle", ArgCheck::Seconds),
+        ("keepalives_interval", ArgCheck::Seconds),
+        ("keepalives_count", ArgCheck::Count(1, 1000)),
+        ("tcp_user_timeout", ArgCheck::Count(0, 3_600_000)),
     ],
     query_args: &[
         ("sslmode", ArgCheck::Choice(SSLMODES)),

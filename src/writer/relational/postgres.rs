@@ -32,6 +32,14 @@ pub const APPLICATION_NAME_DEFAULT: &str = "rdi-write-behind";
 pub const CONNECT_TIMEOUT_S_DEFAULT: u64 = 10;
 /// Idle seconds before TCP keepalives probe the server, so that a vanished server is noticed.
 pub const KEEPALIVES_IDLE_S_DEFAULT: u64 = 30;
+/// Seconds between keepalive probes, and probes unanswered before the connection is dropped.
+pub const KEEPALIVES_INTERVAL_S_DEFAULT: u64 = 10;
+/// See [`KEEPALIVES_INTERVAL_S_DEFAULT`].
+pub const KEEPALIVES_COUNT_DEFAULT: u32 = 3;
+/// Milliseconds sent data may stay unacknowledged before the connection is dropped (`TCP_USER_TIMEOUT`):
+/// a server that vanished mid-statement (a network black hole) is noticed then, not after the kernel's
+/// ~15 minutes of retransmissions, and the writer retries instead of hanging.
+pub const TCP_USER_TIMEOUT_MS_DEFAULT: u64 = 30_000;
 /// Columns of a table (or view) in order: name, type as SQL spells it, base type name and type modifier
 /// (domains are seen through to their base type). `$1` is the table name quoted as a statement would
 /// write it, so that it resolves through `search_path` exactly as the statements do.
@@ -342,6 +350,9 @@ pub fn client_config(settings: &SqlServerConnection) -> Result<Config, WriteErro
         .connect_timeout(Duration::from_secs(CONNECT_TIMEOUT_S_DEFAULT))
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(KEEPALIVES_IDLE_S_DEFAULT))
+        .keepalives_interval(Duration::from_secs(KEEPALIVES_INTERVAL_S_DEFAULT))
+        .keepalives_retries(KEEPALIVES_COUNT_DEFAULT)
+        .tcp_user_timeout(Duration::from_millis(TCP_USER_TIMEOUT_MS_DEFAULT))
         .ssl_mode(SslMode::Prefer);
     if let Some(password) = &settings.password {
         config.password(password);
@@ -356,6 +367,11 @@ pub fn client_config(settings: &SqlServerConnection) -> Result<Config, WriteErro
                     "postgresql `{key}` must be a whole number of seconds"
                 ))
             })
+    };
+    let count = |key: &str, value: &str| {
+        value.trim().parse::<u32>().map_err(|_| {
+            WriteError::Schema(format!("postgresql `{key}` must be a whole number"))
+        })
     };
     for (key, value) in settings.connect_args.iter().chain(&settings.query_args) {
         match key.as_str() {
@@ -381,6 +397,12 @@ pub fn client_config(settings: &SqlServerConnection) -> Result<Config, WriteErro
             "keepalives_idle" => config.keepalives_idle(seconds(key, value)?),
             // libpq: 1 (the default) or 0; the config check allows nothing else.
             "keepalives" => config.keepalives(value.trim() != "0"),
+            "keepalives_interval" => config.keepalives_interval(seconds(key, value)?),
+            "keepalives_count" => config.keepalives_retries(count(key, value)?),
+            // libpq's unit: milliseconds; 0 leaves the kernel's default.
+            "tcp_user_timeout" => config.tcp_user_timeout(Duration::from_millis(
+                count(key, value)?.into(),
+            )),
             _ => {
                 return Err(WriteError::Schema(format!(
                     "unknown postgresql connection argument `{key}`"

@@ -503,6 +503,33 @@ fn every_argument_the_config_accepts_is_understood() {
 }
 
 #[test]
+fn a_vanished_server_is_noticed_within_bounded_time_by_default() {
+    let mut s = settings("h", 5432, "u", "d", None);
+    let config = client_config(&s).unwrap();
+    assert_eq!(
+        config.get_tcp_user_timeout(),
+        Some(&Duration::from_millis(TCP_USER_TIMEOUT_MS_DEFAULT))
+    );
+    assert_eq!(
+        config.get_keepalives_interval(),
+        Some(Duration::from_secs(KEEPALIVES_INTERVAL_S_DEFAULT))
+    );
+    assert_eq!(
+        config.get_keepalives_retries(),
+        Some(KEEPALIVES_COUNT_DEFAULT)
+    );
+    s.connect_args
+        .insert("tcp_user_timeout".into(), "2500".into());
+    s.connect_args.insert("keepalives_count".into(), "5".into());
+    let config = client_config(&s).unwrap();
+    assert_eq!(
+        config.get_tcp_user_timeout(),
+        Some(&Duration::from_millis(2500))
+    );
+    assert_eq!(config.get_keepalives_retries(), Some(5));
+}
+
+#[test]
 fn type_modifiers_give_limits() {
     assert_eq!(
         postgres_kind("numeric", (10 << 16 | 2) + 4),
