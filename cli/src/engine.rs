@@ -100,7 +100,12 @@ mod tests {
     #[test]
     fn finds_the_rdi_module_in_module_list_replies() {
         let resp2 = Value::Array(vec![
-            Value::Array(vec![bulk("name"), bulk("ReJSON"), bulk("ver"), Value::Int(20809)]),
+            Value::Array(vec![
+                bulk("name"),
+                bulk("ReJSON"),
+                bulk("ver"),
+                Value::Int(20809),
+            ]),
             Value::Array(vec![bulk("name"), bulk("rdi"), bulk("ver"), Value::Int(1)]),
         ]);
         assert_eq!(module_version(&resp2), Some(1));

@@ -12,14 +12,30 @@ fn the_quickstart_scaffold_line_is_accepted_and_other_strategies_are_refused() {
     // No server is needed to scaffold; the port is never dialled.
     let run = ok(
         1,
-        &["scaffold", "--strategy", "write_behind", "--dir", &dir, "--db-type", "mysql"],
+        &[
+            "scaffold",
+            "--strategy",
+            "write_behind",
+            "--dir",
+            &dir,
+            "--db-type",
+            "mysql",
+        ],
     );
     assert!(run.stdout.contains("config.yaml"), "{run:?}");
     let config = std::fs::read_to_string(work.path().join("config.yaml")).unwrap();
     assert!(config.contains("type: mysql"), "{config}");
     let ingest = redis_di(
         1,
-        &["scaffold", "--strategy", "ingest", "--preview", "config.yaml", "--db-type", "mysql"],
+        &[
+            "scaffold",
+            "--strategy",
+            "ingest",
+            "--preview",
+            "config.yaml",
+            "--db-type",
+            "mysql",
+        ],
     );
     assert!(
         !ingest.ok && ingest.stderr.contains("write_behind"),
@@ -33,7 +49,9 @@ fn configure_and_upgrade_report_the_loaded_module() {
     let port = redis.port();
     let configured = ok(port, &["configure"]);
     assert!(
-        configured.stdout.contains("rdi module (version 1) is loaded"),
+        configured
+            .stdout
+            .contains("rdi module (version 1) is loaded"),
         "{configured:?}"
     );
     assert_eq!(json(port, &["configure"])["version"], 1);
@@ -46,7 +64,9 @@ fn configure_and_upgrade_report_the_loaded_module() {
     let plain = RedisServer::start(RedisOpts::redis74().without_module()).expect("start redis");
     let missing = redis_di(plain.port(), &["configure"]);
     assert!(
-        !missing.ok && missing.stderr.contains("not loaded") && missing.stderr.contains("loadmodule"),
+        !missing.ok
+            && missing.stderr.contains("not loaded")
+            && missing.stderr.contains("loadmodule"),
         "{missing:?}"
     );
 }

@@ -1,5 +1,5 @@
 //! The dead-letter queue is capped at `applier.dlq_max_messages`, oldest first out, and
-//! `error_handling: ignore` counts rejections without keeping them.
+//! `error_handling: ignore` counts rejections without keeping them; the dead letters outlive the job.
 
 use module_tests::yaml::{sqlite_config, sqlite_job};
 use module_tests::{call, deploy_ok, drain, sqlite_target, RedisOpts, RedisServer, Status};
@@ -56,6 +56,16 @@ fn the_dead_letter_queue_keeps_only_the_newest_dlq_max_messages() {
         ["emp:6", "emp:7", "emp:8", "emp:9"],
         "the oldest go first"
     );
+
+    // Undeploying keeps the dead letters, and they can still be read by job name.
+    call(&mut r, &["RDI.UNDEPLOY"]);
+    let kept = call(&mut r, &["RDI.GET-REJECTED", "JOB", "emp", "COUNT", "10"]);
+    let redis::Value::Array(records) = &kept else {
+        panic!("{kept:?}")
+    };
+    assert_eq!(records.len(), 4, "{kept:?}");
+    let unknown = module_tests::replies::call_err(&mut r, &["RDI.GET-REJECTED", "JOB", "nope"]);
+    assert!(unknown.contains("no job named `nope`"), "{unknown}");
 }
 
 #[test]

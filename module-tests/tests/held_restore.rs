@@ -75,7 +75,10 @@ fn a_secret_missing_after_a_restart_holds_the_writers_but_not_capture() {
     let status = Status::query(&mut r);
     assert_eq!(status.engine, "RUNNING", "{}", status.raw);
     assert!(
-        !status.warnings.iter().any(|w| w.contains("${secrets:pgpw}")),
+        !status
+            .warnings
+            .iter()
+            .any(|w| w.contains("${secrets:pgpw}")),
         "the warning ends with the condition: {}",
         status.raw
     );

@@ -35,7 +35,9 @@ pub fn start(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     }
     PAUSED.store(false, Ordering::Release);
     if let Some(held) = super::restore::retry_held(ctx) {
-        return Err(RedisError::String(format!("ERR writers are still held: {held}")));
+        return Err(RedisError::String(format!(
+            "ERR writers are still held: {held}"
+        )));
     }
     if let Some(engine) = runtime::current().and_then(|p| p.engine.clone()) {
         engine.wake_all();

@@ -84,9 +84,11 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     }
     let names: Vec<String> = match (&job, runtime::current()) {
         (Some(j), Some(p)) if p.capture.iter().any(|c| &c.name == j) => vec![j.clone()],
+        // A job removed (or undeployed) keeps its dead letters: they can still be read by name.
+        (Some(j), _) if super::queue::length(ctx, &keys::dlq_key(j)) > 0 => vec![j.clone()],
         (Some(j), _) => {
             return Err(RedisError::String(format!(
-                "ERR no job named `{j}` is deployed"
+                "ERR no job named `{j}` is deployed, and none by that name has dead letters"
             )))
         }
         (None, Some(p)) => p.capture.iter().map(|c| c.name.clone()).collect(),

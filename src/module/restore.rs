@@ -44,7 +44,8 @@ pub fn read_sources(ctx: &Context) -> Option<Sources> {
 const KEPT: &str = "the deployment kept in the keyspace ";
 
 /// How the warning of a deployment whose references do not resolve begins.
-const HELD_PREFIX: &str = "the deployment kept in the keyspace has references that do not resolve here: ";
+const HELD_PREFIX: &str =
+    "the deployment kept in the keyspace has references that do not resolve here: ";
 
 /// Ends the warnings about the kept deployment (it validated again, or a deploy replaced it).
 pub fn retract_warnings() {

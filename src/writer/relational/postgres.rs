@@ -369,9 +369,10 @@ pub fn client_config(settings: &SqlServerConnection) -> Result<Config, WriteErro
             })
     };
     let count = |key: &str, value: &str| {
-        value.trim().parse::<u32>().map_err(|_| {
-            WriteError::Schema(format!("postgresql `{key}` must be a whole number"))
-        })
+        value
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| WriteError::Schema(format!("postgresql `{key}` must be a whole number")))
     };
     for (key, value) in settings.connect_args.iter().chain(&settings.query_args) {
         match key.as_str() {
@@ -400,9 +401,9 @@ pub fn client_config(settings: &SqlServerConnection) -> Result<Config, WriteErro
             "keepalives_interval" => config.keepalives_interval(seconds(key, value)?),
             "keepalives_count" => config.keepalives_retries(count(key, value)?),
             // libpq's unit: milliseconds; 0 leaves the kernel's default.
-            "tcp_user_timeout" => config.tcp_user_timeout(Duration::from_millis(
-                count(key, value)?.into(),
-            )),
+            "tcp_user_timeout" => {
+                config.tcp_user_timeout(Duration::from_millis(count(key, value)?.into()))
+            }
             _ => {
                 return Err(WriteError::Schema(format!(
                     "unknown postgresql connection argument `{key}`"
