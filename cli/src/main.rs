@@ -96,6 +96,7 @@ fn fans_out(command: &Command) -> bool {
             | Command::Stop
             | Command::SetSecret { .. }
             | Command::Undeploy { .. }
+            | Command::Reset { .. }
     )
 }
 
@@ -140,6 +141,7 @@ fn on_every_primary(
         Command::Undeploy { force } => {
             fanout::simple(nodes, &undeploy_args(force), json, "pipeline removed")
         }
+        Command::Reset { job } => reset::run(&mut nodes.list, job.as_deref(), json),
         _ => Err(CliError::Usage(
             "this command does not reach every primary".into(),
         )),
@@ -147,6 +149,9 @@ fn on_every_primary(
 }
 
 fn on_one(mut rdi: Rdi, command: Command, json: bool) -> Result<(), CliError> {
+    if let Command::Reset { job } = &command {
+        return reset::run(&mut [(String::new(), rdi)], job.as_deref(), json);
+    }
     let rdi = &mut rdi;
     match command {
         Command::Scaffold { .. } | Command::Monitor { .. } => Ok(()),
@@ -202,7 +207,7 @@ fn on_one(mut rdi: Rdi, command: Command, json: bool) -> Result<(), CliError> {
             }
             commands::show(rdi, &args, TRACE, json, commands::render_trace)
         }
-        Command::Reset { job } => reset::run(rdi, job.as_deref(), json),
+        Command::Reset { .. } => Ok(()),
         Command::Start => {
             commands::simple(rdi, &owned(&["RDI.START"]), json, "writing to the targets")
         }

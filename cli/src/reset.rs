@@ -73,41 +73,61 @@ fn resets(status: &Json, job: Option<&str>) -> Map<String, Json> {
         .unwrap_or_default()
 }
 
-/// One line of progress: bar against the keyspace size, then the counts.
-pub fn progress_line(resets: &Map<String, Json>, keys: u64) -> String {
+/// One line of progress: bar against the keys to scan (each job scans the whole keyspace), then the
+/// counts.
+pub fn progress_line(resets: &Map<String, Json>, total: u64) -> String {
     let scanned: u64 = resets.values().map(|r| number(r, "scanned")).sum();
     let queued: u64 = resets.values().map(|r| number(r, "queued")).sum();
-    let total = keys.saturating_mul(resets.len().max(1) as u64);
     format!(
         "backfill {} scanned {scanned} of ~{total} keys, queued {queued}",
         progress_bar(scanned, total, BAR_WIDTH)
     )
 }
 
-/// Runs `reset`.
-pub fn run(rdi: &mut Rdi, job: Option<&str>, json: bool) -> Result<(), CliError> {
+/// Runs `reset` on one server, or on every primary of a cluster (each scans its own keys); the
+/// progress and the counts are their sums.
+pub fn run(nodes: &mut [(String, Rdi)], job: Option<&str>, json: bool) -> Result<(), CliError> {
     let mut args = vec!["RDI.RESET"];
     if let Some(j) = job {
         args.extend(["JOB", j]);
     }
-    rdi.call(&args)?;
-    let keys = text(&rdi.call(&["DBSIZE"])?).parse().unwrap_or(0);
+    let mut keys = Vec::with_capacity(nodes.len());
+    for (_, rdi) in nodes.iter_mut() {
+        rdi.call(&args)?;
+        keys.push(text(&rdi.call(&["DBSIZE"])?).parse::<u64>().unwrap_or(0));
+    }
     let started = Instant::now();
     let draw = !json && std::io::stderr().is_terminal();
     let mut err = std::io::stderr();
+    let several = nodes.len() > 1;
     let mut last = Map::new();
+    let mut total = 0;
     loop {
-        let current = resets(&fetch(rdi)?, job);
+        let mut current = Map::new();
+        let mut to_scan = 0;
+        for ((label, rdi), keys) in nodes.iter_mut().zip(&keys) {
+            let node = resets(&fetch(rdi)?, job);
+            to_scan += keys.saturating_mul(node.len() as u64);
+            for (name, reset) in node {
+                let name = if several {
+                    format!("{name}@{label}")
+                } else {
+                    name
+                };
+                current.insert(name, reset);
+            }
+        }
         if current.is_empty() && (!last.is_empty() || started.elapsed() >= APPEAR_GRACE) {
             break;
         }
         if !current.is_empty() {
             if draw {
-                write!(err, "\r{}", progress_line(&current, keys))?;
+                write!(err, "\r{}", progress_line(&current, to_scan))?;
                 err.flush()?;
             }
             let phases: Vec<Phase> = current.values().map(phase).collect();
             last = current;
+            total = to_scan;
             if let Some(Phase::Failed(state)) =
                 phases.iter().find(|p| matches!(p, Phase::Failed(_)))
             {
@@ -125,21 +145,26 @@ pub fn run(rdi: &mut Rdi, job: Option<&str>, json: bool) -> Result<(), CliError>
         std::thread::sleep(POLL);
     }
     if draw {
-        writeln!(err, "\r{}", progress_line(&last, keys))?;
+        writeln!(err, "\r{}", progress_line(&last, total))?;
     }
     let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut out = std::io::stdout();
+    let queued: u64 = last.values().map(|r| number(r, "queued")).sum();
     if json {
         writeln!(
             out,
             "{:#}",
-            json!({"ok": true, "took_ms": took, "jobs": last})
+            json!({"ok": true, "took_ms": took, "queued": queued, "nodes": nodes.len(), "jobs": last})
         )?;
     } else {
-        let queued: u64 = last.values().map(|r| number(r, "queued")).sum();
+        let on = if several {
+            format!(" on {} primaries", nodes.len())
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "backfill scan ended after {}: {queued} key(s) queued; `redis-di wait` waits until they are written",
+            "backfill scan ended after {}{on}: {queued} key(s) queued; `redis-di wait` waits until they are written",
             duration_ms(took)
         )?;
     }
@@ -169,7 +194,7 @@ mod tests {
             "c": {"reset": {"state": "done", "scanned": 100, "queued": 30}}}});
         let all = resets(&status, None);
         assert_eq!(all.len(), 2);
-        let line = progress_line(&all, 100);
+        let line = progress_line(&all, 200);
         assert!(
             line.ends_with(" 75% scanned 150 of ~200 keys, queued 40"),
             "{line}"

@@ -1,4 +1,4 @@
-//! `redis-di` on a Redis Cluster of three primaries: deploy, wait, stop, start and status reach every
+//! `redis-di` on a Redis Cluster of three primaries: deploy, wait, stop, start, reset and status reach every
 //! primary from the one address given, and status sums the primaries' counters.
 
 mod common;
@@ -95,6 +95,22 @@ fn deploy_wait_and_status_reach_every_primary() {
     for node in &cluster.nodes {
         assert_eq!(Status::query(&mut node.client()).engine, "RUNNING");
     }
+
+    // A backfill reaches every primary: each queues its own keys again.
+    pg.client(&db).batch_execute("DELETE FROM emp").unwrap();
+    let reset = json(port, &["reset"]);
+    assert_eq!(reset["nodes"], 3, "{reset:#}");
+    assert_eq!(reset["queued"], KEYS as u64, "{reset:#}");
+    json(port, &["wait", "--timeout-ms", "30000"]);
+    let rows: i64 = pg
+        .client(&db)
+        .query_one("SELECT count(*) FROM emp", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        rows, KEYS as i64,
+        "the backfill missed keys of some primary"
+    );
 
     // A refused deploy names the primaries it failed on and exits non-zero.
     std::fs::write(work.path().join("jobs/emp.yaml"), "source: {}\n").unwrap();
