@@ -217,6 +217,11 @@ fn job_for_a_table_missing_in_postgresql_is_refused_naming_it() {
         reply.starts_with("ERR") && reply.contains("no_such_table"),
         "{reply}"
     );
+    // Located like a YAML problem: at the table's name.
+    assert!(
+        reply.contains("jobs/emp.yaml:10:14: output[0].with.table: "),
+        "{reply}"
+    );
     assert_not_deployed(&redis);
 }
 

@@ -9,6 +9,7 @@ mod deployment;
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod examples;
 mod job;
+mod locate;
 mod malformed;
 pub mod model;
 mod model_redis;
@@ -22,6 +23,7 @@ mod yaml;
 #[cfg(test)]
 pub use connection_types::accepted_args;
 pub use deployment::{parse_deployment, Parsed};
+pub use locate::problem_at;
 pub use model::*;
 pub use problem::ConfigProblem;
 pub use reference::{Resolver, SystemResolver, REFERENCE_KINDS};

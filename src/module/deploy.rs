@@ -10,7 +10,7 @@ use redis_module::{
 use super::keys;
 use super::queue::RedisQueue;
 use super::runtime::{self, Pipeline, STOP_TIMEOUT};
-use crate::config::{parse_deployment, Connection, Deployment};
+use crate::config::{parse_deployment, problem_at, Connection, Deployment};
 use crate::writer::{self, TableTarget, WriteError};
 
 /// One deploy at a time: the swap must not interleave with another.
@@ -111,7 +111,7 @@ fn apply(src: Sources, deployment: Deployment, notes: Vec<String>, dry_run: bool
     let _one_at_a_time = DEPLOYING
         .lock()
         .map_err(|_| RedisError::Str("ERR deploy lock poisoned"))?;
-    let (problems, warnings) = check_targets(&deployment);
+    let (problems, warnings) = check_targets(&deployment, &src);
     if !problems.is_empty() {
         return Err(RedisError::String(format!(
             "ERR target check failed ({} problem{}): {}",
@@ -243,8 +243,15 @@ fn store(ctx: &Context, src: &Sources) -> Result<(), String> {
 }
 
 /// Connects to every target and checks each output's table and columns. Returns problems (missing
-/// tables or columns: the deploy is refused) and warnings (unreachable targets: the writers retry).
-pub fn check_targets(d: &Deployment) -> (Vec<String>, Vec<String>) {
+/// tables or columns: the deploy is refused), located in the YAML of `src`, and warnings (unreachable
+/// targets: the writers retry).
+fn check_targets(d: &Deployment, src: &Sources) -> (Vec<String>, Vec<String>) {
+    let job_text = |job: &str| {
+        src.jobs
+            .iter()
+            .find(|(name, _)| name == job)
+            .map_or("", |(_, text)| text.as_str())
+    };
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     for (name, conn) in &d.connections {
@@ -275,7 +282,9 @@ pub fn check_targets(d: &Deployment) -> (Vec<String>, Vec<String>) {
                 continue;
             }
             Err(e) => {
-                problems.push(format!("config.yaml: connections.{name}: {e}"));
+                let path = format!("connections.{name}");
+                problems
+                    .push(problem_at("config.yaml", &src.config, &path, e.to_string()).to_string());
                 continue;
             }
         };
@@ -288,7 +297,9 @@ pub fn check_targets(d: &Deployment) -> (Vec<String>, Vec<String>) {
                 )),
                 Err(e) => {
                     let field = if target.redis.is_some() { "data_type" } else { "table" };
-                    problems.push(format!("jobs/{job}.yaml: output[{i}].with.{field}: {e}"));
+                    let path = format!("output[{i}].with.{field}");
+                    let file = format!("jobs/{job}.yaml");
+                    problems.push(problem_at(&file, job_text(&job), &path, e.to_string()).to_string());
                 }
             }
         }
