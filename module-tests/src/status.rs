@@ -27,6 +27,10 @@ pub struct ConnectionStatus {
     pub kind: String,
     /// Host and port, or the SQLite path.
     pub location: String,
+    /// The host name (absent for SQLite).
+    pub host: Option<String>,
+    /// The port (absent for SQLite).
+    pub port: Option<i64>,
     /// The database name when there is one.
     pub database: Option<String>,
     /// `ok`, `error` or `unknown`.
@@ -125,6 +129,11 @@ impl ConnectionStatus {
         ConnectionStatus {
             kind: required_text(&f, "type", raw),
             location: required_text(&f, "location", raw),
+            host: f.get("host").and_then(|v| text(v)),
+            port: f.get("port").and_then(|v| match v {
+                Value::Int(n) => Some(*n),
+                _ => None,
+            }),
             database: f.get("database").and_then(|v| text(v)),
             health: required_text(&f, "health", raw),
             last_error: f

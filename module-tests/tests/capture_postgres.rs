@@ -67,6 +67,8 @@ fn hset_hmset_and_hsetnx_of_new_keys_insert_rows() {
         "{}",
         status.raw
     );
+    assert_eq!(pg.host.as_deref(), Some("127.0.0.1"), "{}", status.raw);
+    assert_eq!(pg.port, Some(i64::from(p.pg.port())), "{}", status.raw);
     assert!(
         !status.raw.contains(PG_PASSWORD),
         "RDI.STATUS shows the password: {}",

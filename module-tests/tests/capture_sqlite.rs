@@ -53,6 +53,12 @@ fn hash_changes_reach_an_sqlite_file() {
         status.raw
     );
     assert!(lite.location.contains("target.db"), "{}", status.raw);
+    assert_eq!(
+        (lite.host.as_deref(), lite.port),
+        (None, None),
+        "{}",
+        status.raw
+    );
     assert_eq!(status.job("emp").deleted, 1, "{}", status.raw);
 }
 

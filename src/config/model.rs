@@ -156,6 +156,34 @@ impl Connection {
         }
     }
 
+    /// The server's host name (the contact points, comma-separated, for Cassandra); `None` for SQLite.
+    pub fn host(&self) -> Option<String> {
+        match self {
+            Connection::Postgresql(c)
+            | Connection::Mysql(c)
+            | Connection::Mariadb(c)
+            | Connection::Sqlserver(c)
+            | Connection::Oracle(c) => Some(c.host.clone()),
+            Connection::Redis(c) => Some(c.host.clone()),
+            Connection::Cassandra(c) => Some(c.hosts.join(",")),
+            Connection::Sqlite { .. } => None,
+        }
+    }
+
+    /// The server's port; `None` for SQLite.
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            Connection::Postgresql(c)
+            | Connection::Mysql(c)
+            | Connection::Mariadb(c)
+            | Connection::Sqlserver(c)
+            | Connection::Oracle(c) => Some(c.port),
+            Connection::Redis(c) => Some(c.port),
+            Connection::Cassandra(c) => Some(c.port),
+            Connection::Sqlite { .. } => None,
+        }
+    }
+
     /// The database name, where the type has one.
     pub fn database(&self) -> Option<&str> {
         match self {

@@ -182,6 +182,12 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             let mut m = Map::new();
             m.insert(key("type"), s(c.type_name()));
             m.insert(key("location"), s(c.location()));
+            m.insert(key("host"), c.host().map_or(RedisValue::Null, s));
+            m.insert(
+                key("port"),
+                c.port()
+                    .map_or(RedisValue::Null, |p| RedisValue::Integer(p.into())),
+            );
             m.insert(key("database"), c.database().map_or(RedisValue::Null, s));
             let stats = engine.and_then(|e| e.connection_stats().get(name));
             let health = stats.map_or(Health::Unknown, |st| st.health());
