@@ -1,7 +1,8 @@
 //! Redis Cluster: three primaries, each deployed with the same job, each capturing and writing the keys
 //! it holds into one PostgreSQL table; the module's keys stay in a slot the node serves; a slot with
 //! tracked keys migrated to another node (MIGRATE) leaves their rows in place, and the new owner captures
-//! them from then on; a restarted node brings its pipeline back before the cluster is up.
+//! them from then on; a restarted node brings its pipeline back before the cluster is up; with
+//! exactly_once each shard keeps its own checkpoint.
 
 use module_tests::cluster::{slot_of, Cluster};
 use module_tests::yaml::{pg_config, pg_job};
@@ -211,5 +212,41 @@ fn a_replica_promoted_by_cluster_failover_drains_the_queue_of_its_shard() {
     assert!(
         keys.iter().all(|k| slot_of(k) < 5461),
         "the promoted replica uses the shard's tag: {keys:?}"
+    );
+}
+
+#[test]
+fn with_exactly_once_each_shard_keeps_its_own_checkpoint_and_skips_nothing_of_the_others() {
+    let pg = PgServer::shared();
+    let db = pg.create_database("cluster_exactly_once");
+    pg.client(&db).batch_execute(DDL).unwrap();
+    let cluster = Cluster::start(3, RedisOpts::redis74());
+    let config = pg_config(pg, &db, &[FAST_RETRY, "exactly_once: true"]);
+    let job = pg_job("emp:*", "emp", &["id"], &["name"]);
+    for node in &cluster.nodes {
+        module_tests::deploy_ok(&mut node.client(), &config, &[("emp", &job)]);
+    }
+    let mut router = cluster.router();
+    for i in 1..=KEYS {
+        router.must(&[
+            "HSET",
+            &format!("emp:{i}"),
+            "id",
+            &i.to_string(),
+            "name",
+            "x",
+        ]);
+    }
+    drain_all(&cluster);
+    let rows = query_text(&mut pg.client(&db), ALL);
+    assert_eq!(rows.len(), KEYS, "a shard skipped changes of another");
+    let checkpoints = query_text(
+        &mut pg.client(&db),
+        "SELECT stream FROM rdi_checkpoints ORDER BY stream",
+    );
+    assert_eq!(
+        checkpoints.len(),
+        3,
+        "one checkpoint per shard: {checkpoints:?}"
     );
 }

@@ -57,6 +57,18 @@ impl EntryId {
         })
     }
 
+    /// The largest ID before this one (`0-0` stays `0-0`).
+    pub fn previous(self) -> EntryId {
+        match self.seq.checked_sub(1) {
+            Some(seq) => EntryId { ms: self.ms, seq },
+            None if self.ms > 0 => EntryId {
+                ms: self.ms - 1,
+                seq: u64::MAX,
+            },
+            None => self,
+        }
+    }
+
     /// The smallest ID after this one.
     pub fn next(self) -> EntryId {
         match self.seq.checked_add(1) {

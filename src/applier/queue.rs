@@ -37,4 +37,11 @@ pub trait Queue: Send + Sync {
         dead: &[DeadLetter],
         dlq_cap: usize,
     ) -> Result<(), String>;
+
+    /// The name a target's exactly-once checkpoint row has for this job's queue: one row per queue, so
+    /// the shards of a cluster writing the same job to one database never read each other's position.
+    /// The job's name where there is one queue per job.
+    fn checkpoint_name(&self, job: &str) -> String {
+        job.to_string()
+    }
 }

@@ -37,6 +37,9 @@ struct JobSlot {
     ahead: Option<Batch>,
     /// What the last batch written left to free, freed by the next read-ahead thread.
     trash: Option<Trash>,
+    /// Rows refused in chunks that committed (with their checkpoint) in a pass that then failed:
+    /// the retry skips those rows, so their dead letters are kept from here. By change position.
+    refused: Vec<(EntryId, usize, String)>,
 }
 
 /// A written batch's changes and rows. Freeing them is some 16,000 `free`s per batch of 2,000 (a few
@@ -90,6 +93,7 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receive
             retry_at: None,
             ahead: None,
             trash: None,
+            refused: Vec::new(),
         })
         .collect();
     let mut writers: HashMap<String, Box<dyn Writer>> = HashMap::new();
@@ -234,7 +238,7 @@ fn apply_next(
                     drop(old);
                     read_batch(shared, job, Some(last))
                 });
-            let pass = apply_batch(shared, job, batch, writers, &mut trash);
+            let pass = apply_batch(shared, job, batch, writers, &mut trash, &mut slot.refused);
             let ahead = match reader {
                 Ok(handle) => handle.join().ok().and_then(Result::ok).flatten(),
                 Err(_) => None,
@@ -243,7 +247,10 @@ fn apply_next(
         }),
         None => {
             slot.trash = None;
-            (apply_batch(shared, job, batch, writers, &mut trash), None)
+            (
+                apply_batch(shared, job, batch, writers, &mut trash, &mut slot.refused),
+                None,
+            )
         }
     };
     if matches!(pass, Pass::Wrote) {
@@ -256,13 +263,14 @@ fn apply_next(
 }
 
 /// Writes one batch of a job to every output and acknowledges it; leaves its changes and rows in
-/// `trash`.
+/// `trash`. `carried` holds the refusals of committed chunks of an earlier, failed pass (exactly-once).
 fn apply_batch(
     shared: &Shared,
     job: &JobRuntime,
     batch: Batch,
     writers: &mut HashMap<String, Box<dyn Writer>>,
     trash: &mut Trash,
+    carried: &mut Vec<(EntryId, usize, String)>,
 ) -> Pass {
     let applier = &shared.deployment.applier;
     let Batch { changes, mut prep } = batch;
@@ -286,10 +294,28 @@ fn apply_batch(
     let mut refused: Vec<(usize, usize, String)> = Vec::new();
     let started = Instant::now();
     let ids: Vec<EntryId> = changes.iter().map(|c| c.id).collect();
+    let stream = shared.queue.checkpoint_name(&job.job.name);
+    // A pass that fails after some chunks committed keeps their refusals for the retry (which skips
+    // those rows): the dead letters are written with the acknowledgement that finally succeeds.
+    let carry = |refused: &[(usize, usize, String)],
+                 carried: &mut Vec<(EntryId, usize, String)>| {
+        if applier.exactly_once {
+            carried.extend(
+                refused
+                    .iter()
+                    .filter_map(|(c, o, why)| Some((*ids.get(*c)?, *o, why.clone()))),
+            );
+        }
+    };
+    for (id, output, why) in carried.drain(..) {
+        if let Ok(change) = ids.binary_search(&id) {
+            refused.push((change, output, why));
+        }
+    }
     for (conn, planned_rows) in groups {
         let stamp = applier.exactly_once.then(|| Stamp {
             table: &applier.checkpoint_table,
-            stream: &job.job.name,
+            stream: &stream,
             ids: &ids,
         });
         let mut skipped: Vec<PlannedRow> = Vec::new();
@@ -312,6 +338,7 @@ fn apply_batch(
                     }
                     job.stats
                         .set_error(format!("{conn}: reading the checkpoint: {e}"));
+                    carry(&refused, carried);
                     return Pass::Failed;
                 }
             }
@@ -331,20 +358,28 @@ fn apply_batch(
         let size = applier.write_batch_size.max(1);
         let chunks: Vec<(&[RowChange], &[Origin])> =
             rows.chunks(size).zip(origins.chunks(size)).collect();
-        match write_chunks(shared, conn, &chunks, writers, stamp.as_ref()) {
-            Ok(rejected) => refused.extend(
-                rejected
-                    .into_iter()
-                    .map(|(o, why)| (o.change, o.output, why)),
-            ),
-            Err(e) => {
-                let msg = format!("{conn}: {e}");
-                if let Some(cs) = shared.conn_stats.get(conn) {
-                    cs.failed(&e);
-                }
-                job.stats.set_error(msg);
-                return Pass::Failed;
+        let mut rejected = Vec::new();
+        let written = write_chunks(
+            shared,
+            conn,
+            &chunks,
+            writers,
+            stamp.as_ref(),
+            &mut rejected,
+        );
+        refused.extend(
+            rejected
+                .into_iter()
+                .map(|(o, why)| (o.change, o.output, why)),
+        );
+        if let Err(e) = written {
+            let msg = format!("{conn}: {e}");
+            if let Some(cs) = shared.conn_stats.get(conn) {
+                cs.failed(&e);
             }
+            job.stats.set_error(msg);
+            carry(&refused, carried);
+            return Pass::Failed;
         }
         if let Some(cs) = shared.conn_stats.get(conn) {
             cs.ok();
@@ -365,6 +400,10 @@ fn apply_batch(
         // Back in plan order: changes in queue order, outputs in job order within a change.
         prep.rows.sort_by_key(|r| (r.change, r.output));
     }
+    // A row refused in an earlier pass and again in this one (its checkpoint was lost) counts once.
+    refused.sort_by_key(|(change, output, _)| (*change, *output));
+    refused.dedup_by_key(|(change, output, _)| (*change, *output));
+    let kept_refusals = refused.clone();
     for (change, output, reason) in refused {
         prep.rejected[change] = true;
         let c = &changes[change];
@@ -390,6 +429,7 @@ fn apply_batch(
         .ack(&job.job.name, last, dead, applier.dlq_max_messages)
     {
         job.stats.set_error(format!("acknowledging the queue: {e}"));
+        carry(&kept_refusals, carried);
         return Pass::Failed;
     }
     if let Some(d) = prep.dead.first() {

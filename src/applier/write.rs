@@ -47,6 +47,9 @@ pub(crate) struct Origin {
 /// Writes one chunk through the connection's writer (connecting if needed). A batch refused for its
 /// content is split in halves until the refused rows are isolated; the others are written. `origin`
 /// holds where each row comes from (same length as `rows`).
+/// `next` is the change of the row that follows the chunk, if any (see [`write_split`]). The refused
+/// rows (by index in the chunk) go to `refused`, also those of parts committed before a failure.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write_chunk(
     shared: &Shared,
     conn: &str,
@@ -54,9 +57,11 @@ pub(crate) fn write_chunk(
     origin: &[Origin],
     writers: &mut HashMap<String, Box<dyn Writer>>,
     stamp: Option<&Stamp>,
-) -> Result<Vec<(usize, String)>, WriteError> {
+    next: Option<usize>,
+    refused: &mut Vec<(usize, String)>,
+) -> Result<(), WriteError> {
     let writer = writer_for(shared, conn, writers)?;
-    let result = write_split(writer.as_mut(), rows, origin, 0, stamp);
+    let result = write_split(writer.as_mut(), rows, origin, 0, stamp, next, refused);
     if result.is_err() {
         // Reconnect on the next attempt: the session may be broken.
         writers.remove(conn);
@@ -67,15 +72,16 @@ pub(crate) fn write_chunk(
 /// Writes consecutive chunks of one connection in order. Checkpointed chunks (`stamp`) go one by one,
 /// each recording its own position; others through [`Writer::write_many`], which may pipeline them.
 /// A chunk refused for its content is split as in [`write_chunk`] (without being sent once more) and
-/// the chunks after it are sent again. Returns the refused rows with where they come from.
+/// the chunks after it are sent again. The refused rows go to `refused` with where they come from,
+/// also when a later chunk fails (those of checkpointed chunks that committed are skipped on the retry).
 pub(crate) fn write_chunks(
     shared: &Shared,
     conn: &str,
     chunks: &[(&[RowChange], &[Origin])],
     writers: &mut HashMap<String, Box<dyn Writer>>,
     stamp: Option<&Stamp>,
-) -> Result<Vec<(Origin, String)>, WriteError> {
-    let mut refused: Vec<(Origin, String)> = Vec::new();
+    refused: &mut Vec<(Origin, String)>,
+) -> Result<(), WriteError> {
     let mut keep = |origin: &[Origin], rejected: Vec<(usize, String)>| {
         refused.extend(
             rejected
@@ -84,13 +90,26 @@ pub(crate) fn write_chunks(
         );
     };
     if stamp.is_some() {
-        for (rows, origin) in chunks {
-            keep(
+        for (i, (rows, origin)) in chunks.iter().enumerate() {
+            let next = chunks
+                .get(i + 1)
+                .and_then(|(_, o)| o.first())
+                .map(|o| o.change);
+            let mut rejected = Vec::new();
+            let result = write_chunk(
+                shared,
+                conn,
+                rows,
                 origin,
-                write_chunk(shared, conn, rows, origin, writers, stamp)?,
+                writers,
+                stamp,
+                next,
+                &mut rejected,
             );
+            keep(origin, rejected);
+            result?;
         }
-        return Ok(refused);
+        return Ok(());
     }
     let mut next = 0;
     while next < chunks.len() {
@@ -103,14 +122,29 @@ pub(crate) fn write_chunks(
             let Some((rows, origin)) = chunks.get(next) else {
                 break;
             };
+            let mut rejected = Vec::new();
             let written = match result {
-                Ok(outcome) => Ok(outcome.rejected),
-                Err(WriteError::Batch(reason)) => writer_for(shared, conn, writers)
-                    .and_then(|w| split(w.as_mut(), rows, origin, 0, None, reason)),
+                Ok(outcome) => {
+                    rejected = outcome.rejected;
+                    Ok(())
+                }
+                Err(WriteError::Batch(reason)) => writer_for(shared, conn, writers).and_then(|w| {
+                    split(
+                        w.as_mut(),
+                        rows,
+                        origin,
+                        0,
+                        None,
+                        None,
+                        reason,
+                        &mut rejected,
+                    )
+                }),
                 Err(e) => Err(e),
             };
+            keep(origin, rejected);
             match written {
-                Ok(rejected) => keep(origin, rejected),
+                Ok(()) => {}
                 Err(e) => {
                     // Reconnect on the next attempt: the session may be broken.
                     writers.remove(conn);
@@ -120,23 +154,28 @@ pub(crate) fn write_chunks(
             next += 1;
         }
     }
-    Ok(refused)
+    Ok(())
 }
 
+/// Writes a slice of a chunk; `next` is the change of the row that follows the slice (in the chunk or
+/// the next one), if any.
 fn write_split(
     writer: &mut dyn Writer,
     rows: &[RowChange],
     origin: &[Origin],
     offset: usize,
     stamp: Option<&Stamp>,
-) -> Result<Vec<(usize, String)>, WriteError> {
-    // Each committed slice records the position of its own last row, so a slice that fails after an
-    // earlier one committed is never skipped on replay.
+    next: Option<usize>,
+    refused: &mut Vec<(usize, String)>,
+) -> Result<(), WriteError> {
+    // Each committed slice records the last change all of whose rows are committed, so that a slice
+    // that fails after an earlier one committed is never skipped on replay, not even the rest of a
+    // change (two outputs, `foreach`, `REPLACE`) whose first rows the earlier slice held.
     let checkpoint = stamp.and_then(|s| {
         origin.last().map(|o| Checkpoint {
             table: s.table.to_string(),
             stream: s.stream.to_string(),
-            position: s.ids[o.change].to_string(),
+            position: committed_through(s.ids, o.change, next).to_string(),
         })
     });
     let result = match &checkpoint {
@@ -144,37 +183,63 @@ fn write_split(
         None => writer.write(rows),
     };
     match result {
-        Ok(outcome) => Ok(outcome
-            .rejected
-            .into_iter()
-            .map(|(i, r)| (i + offset, r))
-            .collect()),
-        Err(WriteError::Batch(reason)) => split(writer, rows, origin, offset, stamp, reason),
+        Ok(outcome) => {
+            refused.extend(outcome.rejected.into_iter().map(|(i, r)| (i + offset, r)));
+            Ok(())
+        }
+        Err(WriteError::Batch(reason)) => {
+            split(writer, rows, origin, offset, stamp, next, reason, refused)
+        }
         Err(e) => Err(e),
     }
 }
 
+/// The checkpoint after a slice whose last row belongs to change `last`: that change's position, or
+/// just before it when its rows go on after the slice (`next` is the same change).
+fn committed_through(ids: &[EntryId], last: usize, next: Option<usize>) -> EntryId {
+    let id = ids.get(last).copied().unwrap_or_default();
+    if next == Some(last) {
+        id.previous()
+    } else {
+        id
+    }
+}
+
 /// After `rows` were refused for their content (`reason`): a row alone is the refused one, more rows
-/// are written in halves, each split again if refused.
+/// are written in halves, each split again if refused. The refused rows go to `refused`.
+#[allow(clippy::too_many_arguments)]
 fn split(
     writer: &mut dyn Writer,
     rows: &[RowChange],
     origin: &[Origin],
     offset: usize,
     stamp: Option<&Stamp>,
+    next: Option<usize>,
     reason: String,
-) -> Result<Vec<(usize, String)>, WriteError> {
+    refused: &mut Vec<(usize, String)>,
+) -> Result<(), WriteError> {
     if rows.len() <= 1 {
-        return Ok(vec![(offset, reason)]);
+        refused.push((offset, reason));
+        return Ok(());
     }
     let mid = rows.len() / 2;
-    let mut left = write_split(writer, &rows[..mid], &origin[..mid], offset, stamp)?;
-    left.extend(write_split(
+    let left_next = origin.get(mid).map(|o| o.change);
+    write_split(
+        writer,
+        &rows[..mid],
+        &origin[..mid],
+        offset,
+        stamp,
+        left_next,
+        refused,
+    )?;
+    write_split(
         writer,
         &rows[mid..],
         &origin[mid..],
         offset + mid,
         stamp,
-    )?);
-    Ok(left)
+        next,
+        refused,
+    )
 }

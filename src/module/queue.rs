@@ -191,6 +191,14 @@ impl Queue for RedisQueue {
         runtime::is_primary() && !runtime::is_loading() && !super::control::is_paused()
     }
 
+    fn checkpoint_name(&self, job: &str) -> String {
+        // A cluster node's queues carry its shard's tag; so does the checkpoint.
+        match keys::tag() {
+            Some(tag) => format!("{job}:{{{tag}}}"),
+            None => job.to_string(),
+        }
+    }
+
     fn read(&self, job: &str, after: Option<EntryId>, max: usize) -> Result<Vec<Change>, String> {
         let stream = keys::queue_key(job);
         // Entries, then values, are read in sections of at most the lock's budget each, releasing the
