@@ -95,6 +95,18 @@ pub fn undeploy(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
                 tsc.reply(Err(RedisError::Str(super::deploy::PAUSED)));
                 return;
             }
+            // Changes captured since the check (the writers were stopping meanwhile) are not
+            // dropped without FORCE.
+            let queued: u64 = pipeline.capture.iter().map(|j| length(&ctx, &j.queue)).sum();
+            if !force && queued > 0 {
+                super::deploy::restart_current();
+                drop(ctx);
+                tsc.reply(Err(RedisError::String(format!(
+                    "ERR {queued} change(s) were captured while undeploying; RDI.WAIT for them, or RDI.UNDEPLOY FORCE to drop them"
+                ))));
+                return;
+            }
+            let dropped = queued;
             let opts = CallOptionsBuilder::new()
                 .replicate()
                 .errors_as_replies()
@@ -108,7 +120,6 @@ pub fn undeploy(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             super::reset::forget_finished();
             ctx.log_notice("rdi: pipeline undeployed");
             drop(ctx);
-            let dropped: u64 = pending.iter().map(|(_, n)| n).sum();
             tsc.reply(Ok(if dropped > 0 {
                 RedisValue::BulkString(format!(
                     "OK: undeployed; {dropped} pending change(s) dropped"
