@@ -65,6 +65,20 @@ impl Engine {
         previous: &dyn Fn(&str) -> Option<Arc<JobStats>>,
         previous_conn: &dyn Fn(&str) -> Option<Arc<ConnStats>>,
     ) -> Engine {
+        Self::start_after(None, deployment, queue, connector, previous, previous_conn)
+    }
+
+    /// [`Engine::start`], but the threads touch no queue before every thread of `before` (an engine
+    /// asked to stop, possibly still finishing a batch) has ended: two engines never write the same
+    /// queue at once, so an older value read by the old one is never committed after a newer one.
+    pub fn start_after(
+        before: Option<Arc<Engine>>,
+        deployment: Deployment,
+        queue: Arc<dyn Queue>,
+        connector: Arc<Connector>,
+        previous: &dyn Fn(&str) -> Option<Arc<JobStats>>,
+        previous_conn: &dyn Fn(&str) -> Option<Arc<ConnStats>>,
+    ) -> Engine {
         let jobs: Vec<Arc<JobRuntime>> = deployment
             .jobs
             .iter()
@@ -109,9 +123,20 @@ impl Engine {
                 continue;
             }
             let sh = shared.clone();
+            let before = before.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("rdi-writer-{t}"))
-                .spawn(move || worker::run(sh, mine, rx));
+                .spawn(move || {
+                    if let Some(before) = before {
+                        while before.is_running() {
+                            if sh.stop.load(Ordering::Acquire) {
+                                return;
+                            }
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                    }
+                    worker::run(sh, mine, rx)
+                });
             if let Ok(h) = spawned {
                 threads.push(h);
             }

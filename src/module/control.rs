@@ -82,6 +82,10 @@ pub fn undeploy(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             let tsc = ThreadSafeContext::with_blocked_client(blocked);
             if let Some(engine) = &pipeline.engine {
                 if !engine.stop_and_join(STOP_TIMEOUT) {
+                    // Writers of the pipeline still in force begin once the busy ones have ended.
+                    let ctx = tsc.lock();
+                    super::deploy::restart_current();
+                    drop(ctx);
                     tsc.reply(Err(RedisError::Str(
                         "ERR the writers did not stop in time; try again",
                     )));

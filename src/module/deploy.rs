@@ -131,6 +131,12 @@ fn apply(src: Sources, deployment: Deployment, notes: Vec<String>, dry_run: bool
     if let Some(old) = runtime::current() {
         if let Some(engine) = &old.engine {
             if !engine.stop_and_join(STOP_TIMEOUT) {
+                // They were asked to stop: start the pipeline in force again (under the server lock,
+                // as every swap), whose writers begin once the busy ones have ended.
+                let tsc = ThreadSafeContext::new();
+                let ctx = tsc.lock();
+                restart_current();
+                drop(ctx);
                 return Err(RedisError::Str(
                     "ERR the running writers did not stop in time; nothing was changed, try again",
                 ));

@@ -143,7 +143,8 @@ impl Pipeline {
                     .as_ref()
                     .and_then(|e| e.connection_stats().get(name).cloned())
             };
-            Arc::new(Engine::start(
+            Arc::new(Engine::start_after(
+                prev_engine.clone(),
                 deployment.clone(),
                 queue,
                 connector,

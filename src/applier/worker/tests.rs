@@ -69,6 +69,8 @@ struct Target {
     connects: AtomicUsize,
     /// The write attempt (counting from 1) that fails as a lost connection would; 0 for none.
     fail_attempt: AtomicUsize,
+    /// The first write waits while this is set, as on a target that hangs.
+    hold: std::sync::atomic::AtomicBool,
 }
 
 struct FakeWriter(Arc<Target>);
@@ -80,6 +82,9 @@ impl Writer for FakeWriter {
     }
     fn write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError> {
         let attempt = self.0.attempts.fetch_add(1, Ordering::SeqCst) + 1;
+        while attempt == 1 && self.0.hold.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         if attempt == self.0.fail_attempt.load(Ordering::SeqCst) {
             return Err(WriteError::Transient("connection lost".into()));
         }
@@ -562,4 +567,38 @@ fn batches_read_ahead_are_written_in_order_and_read_again_after_a_failure() {
     once.dedup_by(|a, b| a <= b);
     assert_eq!(once, (1..=30).collect::<Vec<u64>>(), "{written:?}");
     assert!(written.len() <= 33, "{written:?}");
+}
+
+#[test]
+fn a_new_engine_waits_for_the_old_ones_busy_writer_so_an_older_value_never_lands_last() {
+    let queue = Arc::new(MemQueue::default());
+    queue.entries.lock().unwrap().push(upsert(1, "1", "old"));
+    let target = Arc::new(Target::default());
+    target.hold.store(true, Ordering::SeqCst);
+    let old = Arc::new(run_engine(queue.clone(), target.clone()));
+    wait_for("the old writer to be inside its write", || {
+        target.connects.load(Ordering::SeqCst) > 0 && queue.entries.lock().unwrap().len() == 1
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    // The key changes meanwhile; a redeploy (or a restore) asks the old writer to stop.
+    queue.entries.lock().unwrap().push(upsert(2, "1", "new"));
+    old.signal_stop();
+    let t = target.clone();
+    let new = Engine::start_after(
+        Some(old.clone()),
+        deployment(),
+        queue.clone(),
+        Arc::new(move |_c: &Connection| Ok(Box::new(FakeWriter(t.clone())) as Box<dyn Writer>)),
+        &|_| None,
+        &|_| None,
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    target.hold.store(false, Ordering::SeqCst);
+    wait_for("the queue to drain", || {
+        queue.entries.lock().unwrap().is_empty()
+    });
+    assert!(new.stop_and_join(Duration::from_secs(5)));
+    let rows = target.rows.lock().unwrap();
+    let last = rows.iter().rev().find(|(_, v)| v[0] == json!("1")).unwrap();
+    assert_eq!(last.1[1], json!("new"), "written in this order: {rows:?}");
 }
