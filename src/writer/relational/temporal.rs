@@ -6,7 +6,9 @@ use serde_json::Value;
 use super::convert::Why;
 
 /// Timestamps: RFC 3339, `YYYY-MM-DD[ T]HH:MM:SS[.f]` (UTC), `YYYY-MM-DD` (midnight), PostgreSQL's
-/// `...+00` offsets, and Unix seconds (number or digit string).
+/// `...+00` offsets, ISO 8601's basic forms `YYYYMMDD` and `YYYYMMDDTHHMMSS[Z]`, and Unix seconds (a
+/// number, or a digit string of at least 9 digits: a shorter one is more likely a date or a year than a
+/// second of 1970-1973, and is refused rather than written as one).
 pub(super) fn to_instant(value: &Value) -> Result<DateTime<Utc>, Why> {
     let instant = match value {
         Value::Number(n) => match (n.as_i64(), n.as_f64()) {
@@ -45,9 +47,24 @@ fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return Some(d.and_time(NaiveTime::MIN).and_utc());
     }
+    for format in ["%Y%m%dT%H%M%S%.f", "%Y%m%dT%H%M%S%.fZ"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
+            return Some(t.and_utc());
+        }
+    }
+    if let Ok(t) = DateTime::parse_from_str(s, "%Y%m%dT%H%M%S%.f%z") {
+        return Some(t.with_timezone(&Utc));
+    }
     let digits = s.strip_prefix('-').unwrap_or(s);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        return DateTime::from_timestamp(s.parse().ok()?, 0);
+        if digits.len() == 8 {
+            return NaiveDate::parse_from_str(s, "%Y%m%d")
+                .ok()
+                .map(|d| d.and_time(NaiveTime::MIN).and_utc());
+        }
+        if digits.len() >= 9 {
+            return DateTime::from_timestamp(s.parse().ok()?, 0);
+        }
     }
     None
 }
@@ -61,13 +78,31 @@ fn check_year(year: i32) -> Result<(), Why> {
     }
 }
 
+/// Dates: `YYYY-MM-DD`, `YYYYMMDD`, or a timestamp's date as written (its own offset, as PostgreSQL
+/// and MySQL cast one to a date: `2024-01-02T23:00:00-05:00` is 2 January).
 pub(super) fn to_date(value: &Value) -> Result<NaiveDate, Why> {
     let Value::String(s) = value else {
         return Err("not a date");
     };
-    let date = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| "not a date")?;
+    let date = parse_date(s.trim()).ok_or("not a date")?;
     check_year(date.year())?;
     Ok(date)
+}
+
+fn parse_date(s: &str) -> Option<NaiveDate> {
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Some(d);
+    }
+    if s.len() == 8 {
+        return NaiveDate::parse_from_str(s, "%Y%m%d").ok();
+    }
+    // The date part of a valid timestamp written with its date first.
+    match (s.get(..10), s.get(10..11)) {
+        (Some(day), Some("T" | " ")) if parse_instant(s).is_some() => {
+            NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()
+        }
+        _ => None,
+    }
 }
 
 pub(super) fn to_time(value: &Value) -> Result<NaiveTime, Why> {
@@ -100,6 +135,8 @@ mod tests {
             "2024-01-02T03:04:05",
             "2024-01-02 03:04:05+00",
             "1704164645",
+            "20240102T030405Z",
+            "20240102T050405+0200",
         ];
         let mut cases = forms
             .map(|s| (json!(s), SqlValue::TimestampTz(want)))
@@ -121,9 +158,12 @@ mod tests {
                     naive("2024-01-02 03:04:05.25"),
                 ),
                 (json!("2024-01-02"), naive("2024-01-02 00:00:00")),
+                (json!("20240102"), naive("2024-01-02 00:00:00")),
+                (json!("20240102T030405"), naive("2024-01-02 03:04:05")),
                 (json!(1.5), naive("1970-01-01 00:00:01.5")),
             ],
         );
+        // A short digit string is not taken for seconds of 1970.
         refuses(
             ColumnKind::Timestamp,
             &[
@@ -131,6 +171,9 @@ mod tests {
                 json!("2024-13-01"),
                 json!(true),
                 json!("-99999999999999"),
+                json!("2024"),
+                json!("20241301"),
+                json!("1234567"),
             ],
         );
     }
@@ -140,11 +183,21 @@ mod tests {
         let d = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
         accepts(
             ColumnKind::Date,
-            &[(json!("2024-02-29"), SqlValue::Date(d))],
+            &[
+                (json!("2024-02-29"), SqlValue::Date(d)),
+                (json!("20240229"), SqlValue::Date(d)),
+                (json!("2024-02-29T23:30:00-05:00"), SqlValue::Date(d)),
+                (json!("2024-02-29 10:00:00"), SqlValue::Date(d)),
+            ],
         );
         refuses(
             ColumnKind::Date,
-            &[json!("2023-02-29"), json!(20240229), json!("0000-01-01")],
+            &[
+                json!("2023-02-29"),
+                json!(20240229),
+                json!("0000-01-01"),
+                json!("2024-02-29Tnonsense"),
+            ],
         );
         let t = SqlValue::Time(NaiveTime::from_hms_opt(13, 5, 0).unwrap());
         accepts(
