@@ -199,18 +199,7 @@ fn to_integer(value: &Value, bits: u8) -> Result<i64, Why> {
             (None, Some(f)) if f.fract() == 0.0 => return Err("out of range"),
             _ => return Err("not an integer"),
         },
-        Value::String(s) => match s.trim().parse::<i64>() {
-            Ok(i) => i,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow
-                ) =>
-            {
-                return Err("out of range")
-            }
-            Err(_) => return Err("not an integer"),
-        },
+        Value::String(s) => integral(s.trim())?,
         Value::Bool(b) => i64::from(*b),
         _ => return Err("not an integer"),
     };
@@ -224,6 +213,67 @@ fn to_integer(value: &Value, bits: u8) -> Result<i64, Why> {
     } else {
         Err("out of range")
     }
+}
+
+/// An integer written as text: `42`, and also `42.0`, `+42` or `4.2e1` (exactly, without going through
+/// a float), as the same values written as JSON numbers are.
+fn integral(text: &str) -> Result<i64, Why> {
+    match text.parse::<i64>() {
+        Ok(i) => return Ok(i),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow
+            ) =>
+        {
+            return Err("out of range")
+        }
+        Err(_) => {}
+    }
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (
+            &unsigned[..at],
+            unsigned[at + 1..]
+                .parse::<i32>()
+                .map_err(|_| "not an integer")?,
+        ),
+        None => (unsigned, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (int_part.is_empty() && frac_part.is_empty())
+        || !all_digits(int_part)
+        || !all_digits(frac_part)
+    {
+        return Err("not an integer");
+    }
+    let digits: Vec<u8> = int_part.bytes().chain(frac_part.bytes()).collect();
+    let Some(first) = digits.iter().position(|d| *d != b'0') else {
+        return Ok(0);
+    };
+    // Where the point falls among `digits`.
+    let point = int_part.len() as i64 + i64::from(exponent);
+    let after_point = usize::try_from(point)
+        .ok()
+        .and_then(|p| digits.get(p..))
+        .unwrap_or_default();
+    if point <= first as i64 || after_point.iter().any(|d| *d != b'0') {
+        return Err("not an integer");
+    }
+    if point - first as i64 > 19 {
+        return Err("out of range");
+    }
+    let mut n: i128 = 0;
+    for i in first as i64..point {
+        let d = digits.get(i as usize).map_or(0, |d| d - b'0');
+        n = n * 10 + i128::from(d);
+    }
+    let n = if negative { -n } else { n };
+    i64::try_from(n).map_err(|_| "out of range")
 }
 
 fn to_float(value: &Value, bits: u8) -> Result<f64, Why> {
@@ -258,7 +308,54 @@ fn to_numeric(value: &Value, precision_scale: Option<(u32, u32)>) -> Result<Stri
             return Err("out of range for the column's precision");
         }
     }
-    Ok(text)
+    Ok(positional(text))
+}
+
+/// `1.5e2` as `150`, `1e-7` as `0.0000001`: SQL Server does not read exponents in decimal text, and a
+/// JSON number prints small values that way. Text without an exponent, or with one so large that the
+/// digits would run past a thousand, is left as it is.
+fn positional(text: String) -> String {
+    let Some(at) = text.find(['e', 'E']) else {
+        return text;
+    };
+    let Ok(exponent) = text[at + 1..].parse::<i64>() else {
+        return text;
+    };
+    let mantissa = &text[..at];
+    let (sign, unsigned) = match mantissa.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", mantissa.strip_prefix('+').unwrap_or(mantissa)),
+    };
+    let (int_part, frac_part) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits = format!("{int_part}{frac_part}");
+    let point = int_part.len() as i64 + exponent;
+    if !(-1000..=1000).contains(&point) {
+        return text;
+    }
+    let (whole, fraction) = if point <= 0 {
+        (
+            String::new(),
+            format!("{}{digits}", "0".repeat((-point) as usize)),
+        )
+    } else if point as usize >= digits.len() {
+        (
+            format!("{digits}{}", "0".repeat(point as usize - digits.len())),
+            String::new(),
+        )
+    } else {
+        (
+            digits[..point as usize].to_string(),
+            digits[point as usize..].to_string(),
+        )
+    };
+    let whole = whole.trim_start_matches('0');
+    let whole = if whole.is_empty() { "0" } else { whole };
+    let fraction = fraction.trim_end_matches('0');
+    if fraction.is_empty() {
+        format!("{sign}{whole}")
+    } else {
+        format!("{sign}{whole}.{fraction}")
+    }
 }
 
 /// Counts the significant digits before the decimal point of `[+-]digits[.digits][e[+-]digits]`, or
@@ -311,11 +408,14 @@ fn to_text(value: &Value) -> String {
     }
 }
 
-/// JSON columns: typed values as they are; a string that holds JSON text (a hash field) is parsed,
-/// any other string is a JSON string.
+/// JSON columns: typed values as they are; a string that holds a JSON object or array (a hash field
+/// keeps a document as text) is parsed, any other string is a JSON string: `"123"`, `"true"` and
+/// `"null"` stay strings, as a JSON document's string fields must.
 fn to_json(value: &Value) -> Value {
     match value {
-        Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| value.clone()),
+        Value::String(s) if s.trim_start().starts_with(['{', '[']) => {
+            serde_json::from_str(s).unwrap_or_else(|_| value.clone())
+        }
         other => other.clone(),
     }
 }

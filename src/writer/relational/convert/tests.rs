@@ -82,6 +82,15 @@ fn integers_come_from_strings_numbers_and_booleans() {
         (json!(42), 42),
         (json!(42.0), 42),
         (json!(true), 1),
+        // Written as text the same values convert as they do as JSON numbers, exactly.
+        (json!("42.0"), 42),
+        (json!("+42"), 42),
+        (json!("1e3"), 1000),
+        (json!("-4.2E1"), -42),
+        (json!("50e-1"), 5),
+        (json!("0.000"), 0),
+        (json!("9223372036854775807.00"), i64::MAX),
+        (json!("-9.223372036854775808e18"), i64::MIN),
     ];
     accepts(INT8, &cases.map(|(v, i)| (v, SqlValue::Int(i))));
     refuses(
@@ -91,6 +100,13 @@ fn integers_come_from_strings_numbers_and_booleans() {
             json!(4.5),
             json!("99999999999999999999"),
             json!([1]),
+            json!("5e-1"),
+            json!("1e19"),
+            json!("1e999999999"),
+            json!("1.2.3"),
+            json!("e3"),
+            json!("."),
+            json!("12abc"),
         ],
     );
     accepts(
@@ -154,7 +170,11 @@ fn floats_and_decimals_are_range_checked() {
     };
     let cases = [
         ("123.45", "123.45"),
-        ("-0.001e2", "-0.001e2"),
+        // Exponents are written out (SQL Server does not read them in decimal text).
+        ("-0.001e2", "-0.1"),
+        ("1.5E2", "150"),
+        ("+2.50e-3", "0.0025"),
+        ("0e5", "0"),
         ("nan", "NaN"),
         ("-Infinity", "-Infinity"),
     ];
@@ -163,6 +183,14 @@ fn floats_and_decimals_are_range_checked() {
         &cases.map(|(i, o)| (json!(i), SqlValue::Numeric(o.into()))),
     );
     accepts(num, &[(json!(1.5), SqlValue::Numeric("1.5".into()))]);
+    // serde_json prints 1e-7 with an exponent.
+    let wide = ColumnKind::Numeric {
+        precision_scale: Some((18, 8)),
+    };
+    accepts(
+        wide,
+        &[(json!(0.0000001), SqlValue::Numeric("0.0000001".into()))],
+    );
     refuses(
         num,
         &[
@@ -220,7 +248,12 @@ fn uuids_bytes_and_json() {
     );
     let docs = [
         (json!("{\"a\":1}"), json!({"a": 1})),
+        (json!(" [1]"), json!([1])),
         (json!("plain"), json!("plain")),
+        (json!("123"), json!("123")),
+        (json!("null"), json!("null")),
+        (json!("true"), json!("true")),
+        (json!("[not json"), json!("[not json")),
         (json!([1, 2]), json!([1, 2])),
     ];
     accepts(ColumnKind::Json, &docs.map(|(i, o)| (i, SqlValue::Json(o))));
