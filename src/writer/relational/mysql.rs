@@ -16,11 +16,13 @@ use chrono::{Datelike, Timelike};
 use crate::config::SqlServerConnection;
 use crate::writer::{RowChange, RowOp, TableTarget, WriteError, WriteOutcome, Writer};
 
-use super::convert::{json_type, Column, SqlValue};
+use super::convert::{json_type, Column, ColumnKind, SqlValue};
 use super::dialect::{Dialect, MysqlDialect};
 use super::lookup::{new_targets, tables_of};
 use super::table::TableSchema;
-use catalog::{has_unique_index, mysql_kind, CatalogType, CATALOG_SQL, UNIQUE_SQL};
+use catalog::{
+    checked_as_json, has_unique_index, mysql_kind, CatalogType, CATALOG_SQL, CHECKS_SQL, UNIQUE_SQL,
+};
 pub use errors::{classify, classify_code};
 pub use options::options;
 use runs::{one_statement, write_runs, Item, MultiRow};
@@ -88,6 +90,8 @@ impl MysqlWriter {
         let rows: Vec<CatalogRow> = conn
             .exec(CATALOG_SQL, params.clone())
             .map_err(|e| classify(&e))?;
+        // Refused by MySQL (see CHECKS_SQL): no checks to read there.
+        let checks: Vec<String> = conn.exec(CHECKS_SQL, params.clone()).unwrap_or_default();
         let catalog: Vec<Column> = rows
             .into_iter()
             .map(
@@ -99,10 +103,16 @@ impl MysqlWriter {
                         precision,
                         scale,
                     };
+                    let kind = match mysql_kind(&t) {
+                        ColumnKind::Text { max_chars: None } if checked_as_json(&checks, &name) => {
+                            ColumnKind::Json
+                        }
+                        kind => kind,
+                    };
                     Column {
                         name,
                         sql_type: t.column_type.clone(),
-                        kind: mysql_kind(&t),
+                        kind,
                     }
                 },
             )

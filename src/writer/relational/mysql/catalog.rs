@@ -19,6 +19,18 @@ FROM information_schema.STATISTICS \
 WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE = 0 \
 GROUP BY INDEX_NAME";
 
+/// MariaDB's check clauses of a table (its `JSON` columns are `longtext` checked with `json_valid`).
+/// MySQL has no `TABLE_NAME` there and refuses the query; its `JSON` is a type of its own anyway.
+pub const CHECKS_SQL: &str = "\
+SELECT CAST(CHECK_CLAUSE AS CHAR) FROM information_schema.CHECK_CONSTRAINTS \
+WHERE CONSTRAINT_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?";
+
+/// Whether one of the check clauses makes `column` a JSON column (MariaDB's `json_valid(`col`)`).
+pub fn checked_as_json(checks: &[String], column: &str) -> bool {
+    let want = format!("json_valid(`{}`)", column.replace('`', "``"));
+    checks.iter().any(|c| c.trim().eq_ignore_ascii_case(&want))
+}
+
 /// One row of [`CATALOG_SQL`] past the name: how the column is typed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CatalogType {
@@ -38,7 +50,7 @@ pub struct CatalogType {
 ///
 /// `tinyint(1)` is how `BOOLEAN` is stored, so it takes booleans. `TIMESTAMP` columns are read and
 /// written in the session time zone, which the writer sets to UTC, so they take instants. MariaDB's
-/// `JSON` is a `longtext` with a check: text, which a JSON value is written as.
+/// `JSON` is a `longtext` with a `json_valid` check, which [`checked_as_json`] finds.
 pub fn mysql_kind(t: &CatalogType) -> ColumnKind {
     let unsigned = t.column_type.to_ascii_lowercase().contains("unsigned");
     let text_limit = |t: &CatalogType| t.max_chars.and_then(|n| usize::try_from(n).ok());
@@ -98,6 +110,14 @@ pub fn has_unique_index(indexes: &[String], keys: &[&str]) -> bool {
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mariadb_json_columns_are_found_by_their_check() {
+        let checks = vec!["json_valid(`doc`)".to_string(), "`n` > 0".to_string()];
+        assert!(checked_as_json(&checks, "doc"));
+        assert!(!checked_as_json(&checks, "n"));
+        assert!(!checked_as_json(&checks, "other"));
+    }
 
     fn kind(column_type: &str, max_chars: Option<u64>, ps: Option<(u64, u64)>) -> ColumnKind {
         let data_type = column_type

@@ -359,3 +359,28 @@ fn runs_of_upserts_are_multi_row_statements_that_keep_per_key_order() {
     );
     assert_eq!(got, text(&[&[Some("1199"), Some("second"), Some("0")]]));
 }
+
+#[test]
+fn mariadb_json_columns_take_json_strings_and_numbers_as_json() {
+    let db = database(
+        "json_check",
+        "CREATE TABLE docs (k int PRIMARY KEY, j json, t longtext)",
+    );
+    let t = target("docs", &["k"], &["j", "t"]);
+    let mut writer = MysqlWriter::connect(&db, "mariadb").unwrap();
+    let batch = [
+        up(&t, vec![json!(1), json!("active"), json!("active")]),
+        up(&t, vec![json!(2), json!(7), json!(7)]),
+        up(&t, vec![json!(3), json!("{\"a\":1}"), json!("{\"a\":1}")]),
+    ];
+    assert_eq!(writer.write(&batch).unwrap(), WriteOutcome::default());
+    let got = sql(&db, "SELECT k, j, t FROM docs ORDER BY k");
+    assert_eq!(
+        got,
+        text(&[
+            &[Some("1"), Some("\"active\""), Some("active")],
+            &[Some("2"), Some("7"), Some("7")],
+            &[Some("3"), Some("{\"a\":1}"), Some("{\"a\":1}")],
+        ])
+    );
+}
