@@ -56,6 +56,9 @@ pub fn mysql_kind(t: &CatalogType) -> ColumnKind {
     let text_limit = |t: &CatalogType| t.max_chars.and_then(|n| usize::try_from(n).ok());
     match t.data_type.to_ascii_lowercase().as_str() {
         "tinyint" if t.column_type.eq_ignore_ascii_case("tinyint(1)") => ColumnKind::Boolean,
+        // Bound as integers: a BIT column stores the number's bits (text would be its bytes).
+        "bit" if t.column_type.eq_ignore_ascii_case("bit(1)") => ColumnKind::Boolean,
+        "bit" => ColumnKind::Integer { bits: 64 },
         "tinyint" | "year" => ColumnKind::Integer { bits: 16 },
         "smallint" if unsigned => ColumnKind::Integer { bits: 32 },
         "smallint" => ColumnKind::Integer { bits: 16 },

@@ -384,3 +384,28 @@ fn mariadb_json_columns_take_json_strings_and_numbers_as_json() {
         ])
     );
 }
+
+#[test]
+fn bit_columns_take_booleans_and_numbers() {
+    let db = database(
+        "bits",
+        "CREATE TABLE bits (k int PRIMARY KEY, flag bit(1), mask bit(8))",
+    );
+    let t = target("bits", &["k"], &["flag", "mask"]);
+    let mut writer = MysqlWriter::connect(&db, "mariadb").unwrap();
+    let batch = [
+        up(&t, vec![json!(1), json!("1"), json!("5")]),
+        up(&t, vec![json!(2), json!(false), json!(255)]),
+        up(&t, vec![json!(3), json!("yes"), json!("0")]),
+    ];
+    assert_eq!(writer.write(&batch).unwrap(), WriteOutcome::default());
+    let got = sql(&db, "SELECT k, flag + 0, mask + 0 FROM bits ORDER BY k");
+    assert_eq!(
+        got,
+        text(&[
+            &[Some("1"), Some("1"), Some("5")],
+            &[Some("2"), Some("0"), Some("255")],
+            &[Some("3"), Some("1"), Some("0")],
+        ])
+    );
+}
