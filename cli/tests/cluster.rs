@@ -10,6 +10,13 @@ use module_tests::{PgServer, RedisOpts, Status};
 
 const KEYS: usize = 120;
 
+fn emp_rows(pg: &PgServer, db: &str) -> i64 {
+    pg.client(db)
+        .query_one("SELECT count(*) FROM emp", &[])
+        .unwrap()
+        .get(0)
+}
+
 #[test]
 fn deploy_wait_and_status_reach_every_primary() {
     let pg = PgServer::shared();
@@ -57,11 +64,7 @@ fn deploy_wait_and_status_reach_every_primary() {
         Some(3),
         "{waited:#}"
     );
-    let rows: i64 = pg
-        .client(&db)
-        .query_one("SELECT count(*) FROM emp", &[])
-        .unwrap()
-        .get(0);
+    let rows = emp_rows(pg, &db);
     assert_eq!(
         rows, KEYS as i64,
         "wait returned before every primary had written"
@@ -102,11 +105,7 @@ fn deploy_wait_and_status_reach_every_primary() {
     assert_eq!(reset["nodes"], 3, "{reset:#}");
     assert_eq!(reset["queued"], KEYS as u64, "{reset:#}");
     json(port, &["wait", "--timeout-ms", "30000"]);
-    let rows: i64 = pg
-        .client(&db)
-        .query_one("SELECT count(*) FROM emp", &[])
-        .unwrap()
-        .get(0);
+    let rows = emp_rows(pg, &db);
     assert_eq!(
         rows, KEYS as i64,
         "the backfill missed keys of some primary"

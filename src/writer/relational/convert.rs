@@ -230,33 +230,14 @@ fn integral(text: &str) -> Result<i64, Why> {
         }
         Err(_) => {}
     }
-    let (negative, unsigned) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
-        Some(at) => (
-            &unsigned[..at],
-            unsigned[at + 1..]
-                .parse::<i32>()
-                .map_err(|_| "not an integer")?,
-        ),
-        None => (unsigned, 0),
-    };
-    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if (int_part.is_empty() && frac_part.is_empty())
-        || !all_digits(int_part)
-        || !all_digits(frac_part)
-    {
-        return Err("not an integer");
-    }
-    let digits: Vec<u8> = int_part.bytes().chain(frac_part.bytes()).collect();
+    let DecimalText {
+        negative,
+        digits,
+        point,
+    } = decimal_text(text).ok_or("not an integer")?;
     let Some(first) = digits.iter().position(|d| *d != b'0') else {
         return Ok(0);
     };
-    // Where the point falls among `digits`.
-    let point = int_part.len() as i64 + i64::from(exponent);
     let after_point = usize::try_from(point)
         .ok()
         .and_then(|p| digits.get(p..))
@@ -315,23 +296,22 @@ fn to_numeric(value: &Value, precision_scale: Option<(u32, u32)>) -> Result<Stri
 /// JSON number prints small values that way. Text without an exponent, or with one so large that the
 /// digits would run past a thousand, is left as it is.
 fn positional(text: String) -> String {
-    let Some(at) = text.find(['e', 'E']) else {
+    if !text.contains(['e', 'E']) {
+        return text;
+    }
+    let Some(DecimalText {
+        negative,
+        digits,
+        point,
+    }) = decimal_text(&text)
+    else {
         return text;
     };
-    let Ok(exponent) = text[at + 1..].parse::<i64>() else {
-        return text;
-    };
-    let mantissa = &text[..at];
-    let (sign, unsigned) = match mantissa.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", mantissa.strip_prefix('+').unwrap_or(mantissa)),
-    };
-    let (int_part, frac_part) = unsigned.split_once('.').unwrap_or((unsigned, ""));
-    let digits = format!("{int_part}{frac_part}");
-    let point = int_part.len() as i64 + exponent;
     if !(-1000..=1000).contains(&point) {
         return text;
     }
+    let digits = String::from_utf8_lossy(&digits).into_owned();
+    let sign = if negative { "-" } else { "" };
     let (whole, fraction) = if point <= 0 {
         (
             String::new(),
@@ -361,7 +341,27 @@ fn positional(text: String) -> String {
 /// Counts the significant digits before the decimal point of `[+-]digits[.digits][e[+-]digits]`, or
 /// `None` when the text is not such a number.
 fn decimal_integer_digits(text: &str) -> Option<i64> {
-    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let d = decimal_text(text)?;
+    let Some(first) = d.digits.iter().position(|c| *c != b'0') else {
+        return Some(0);
+    };
+    Some((d.point - first as i64).max(0))
+}
+
+/// `[+-]digits[.digits][e[+-]digits]` taken apart.
+struct DecimalText {
+    negative: bool,
+    /// The digits before and after the point, without it.
+    digits: Vec<u8>,
+    /// Where the point falls among `digits`, the exponent applied (may be outside them).
+    point: i64,
+}
+
+fn decimal_text(text: &str) -> Option<DecimalText> {
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
     let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
         Some(at) => (&unsigned[..at], unsigned[at + 1..].parse::<i64>().ok()?),
         None => (unsigned, 0),
@@ -374,13 +374,11 @@ fn decimal_integer_digits(text: &str) -> Option<i64> {
     {
         return None;
     }
-    let digits = format!("{int_part}{frac_part}");
-    let Some(first) = digits.find(|c| c != '0') else {
-        return Some(0);
-    };
-    // Position of the point relative to the first significant digit.
-    let point = int_part.len() as i64 + exponent;
-    Some((point - first as i64).max(0))
+    Some(DecimalText {
+        negative,
+        digits: int_part.bytes().chain(frac_part.bytes()).collect(),
+        point: (int_part.len() as i64).saturating_add(exponent),
+    })
 }
 
 fn to_bool(value: &Value) -> Result<bool, Why> {
