@@ -10,13 +10,6 @@ use module_tests::{PgServer, RedisOpts, Status};
 
 const KEYS: usize = 120;
 
-fn emp_rows(pg: &PgServer, db: &str) -> i64 {
-    pg.client(db)
-        .query_one("SELECT count(*) FROM emp", &[])
-        .unwrap()
-        .get(0)
-}
-
 #[test]
 fn deploy_wait_and_status_reach_every_primary() {
     let pg = PgServer::shared();
@@ -25,6 +18,12 @@ fn deploy_wait_and_status_reach_every_primary() {
         .batch_execute("CREATE TABLE emp (id integer PRIMARY KEY, name text)")
         .unwrap();
     let cluster = Cluster::start(3, RedisOpts::redis74());
+    let emp_rows = || -> i64 {
+        pg.client(&db)
+            .query_one("SELECT count(*) FROM emp", &[])
+            .unwrap()
+            .get(0)
+    };
     let work = tempfile::tempdir().unwrap();
     std::fs::create_dir(work.path().join("jobs")).unwrap();
     std::fs::write(work.path().join("config.yaml"), pg_config(pg, &db, &[])).unwrap();
@@ -64,7 +63,7 @@ fn deploy_wait_and_status_reach_every_primary() {
         Some(3),
         "{waited:#}"
     );
-    let rows = emp_rows(pg, &db);
+    let rows = emp_rows();
     assert_eq!(
         rows, KEYS as i64,
         "wait returned before every primary had written"
@@ -105,7 +104,7 @@ fn deploy_wait_and_status_reach_every_primary() {
     assert_eq!(reset["nodes"], 3, "{reset:#}");
     assert_eq!(reset["queued"], KEYS as u64, "{reset:#}");
     json(port, &["wait", "--timeout-ms", "30000"]);
-    let rows = emp_rows(pg, &db);
+    let rows = emp_rows();
     assert_eq!(
         rows, KEYS as i64,
         "the backfill missed keys of some primary"
