@@ -113,7 +113,8 @@ impl Resolver for Lenient {
             if !failed.contains(&mention) {
                 failed.push(mention);
             }
-            Ok("0".to_string())
+            // Valid wherever a number, a port, a flag or a name is expected; never used as a credential.
+            Ok("1".to_string())
         })
     }
 }
