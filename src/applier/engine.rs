@@ -128,11 +128,13 @@ impl Engine {
                 .name(format!("rdi-writer-{t}"))
                 .spawn(move || {
                     if let Some(before) = before {
+                        // Even when asked to stop meanwhile, this thread lives until `before` has
+                        // ended, so that an engine started after this one waits for both.
                         while before.is_running() {
-                            if sh.stop.load(Ordering::Acquire) {
-                                return;
-                            }
                             std::thread::sleep(Duration::from_millis(10));
+                        }
+                        if sh.stop.load(Ordering::Acquire) {
+                            return;
                         }
                     }
                     worker::run(sh, mine, rx)

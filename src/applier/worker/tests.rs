@@ -583,9 +583,24 @@ fn a_new_engine_waits_for_the_old_ones_busy_writer_so_an_older_value_never_lands
     // The key changes meanwhile; a redeploy (or a restore) asks the old writer to stop.
     queue.entries.lock().unwrap().push(upsert(2, "1", "new"));
     old.signal_stop();
+    let connector = |t: Arc<Target>| -> Arc<crate::applier::Connector> {
+        Arc::new(move |_c: &Connection| Ok(Box::new(FakeWriter(t.clone())) as Box<dyn Writer>))
+    };
+    // A second hand-over before the first ended (two restores in a row): the third engine waits for
+    // the first too, through the second.
+    let middle = Arc::new(Engine::start_after(
+        Some(old.clone()),
+        deployment(),
+        queue.clone(),
+        connector(target.clone()),
+        &|_| None,
+        &|_| None,
+    ));
+    middle.signal_stop();
+    std::thread::sleep(Duration::from_millis(50));
     let t = target.clone();
     let new = Engine::start_after(
-        Some(old.clone()),
+        Some(middle.clone()),
         deployment(),
         queue.clone(),
         Arc::new(move |_c: &Connection| Ok(Box::new(FakeWriter(t.clone())) as Box<dyn Writer>)),
