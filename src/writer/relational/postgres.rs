@@ -3,9 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::time::Duration;
 
-use ::tokio_postgres::config::SslMode;
 use ::tokio_postgres::error::SqlState;
 use ::tokio_postgres::{Config, Statement};
 
@@ -17,29 +15,17 @@ use crate::writer::{Checkpoint, RowChange, RowOp, TableTarget, WriteError, Write
 use super::convert::{json_type, Column, ColumnKind, SqlValue};
 use super::dialect::{Dialect, PostgresDialect};
 use super::table::TableSchema;
+pub use options::client_config;
 use runs::{prepare, prepare_many, unnest_delete_sql, unnest_upsert_sql, write_rows, write_runs};
 use session::Session;
 use tls::{is_handshake_failure, tls, Tls};
 
+mod options;
 mod pipeline;
 mod runs;
 mod session;
 mod tls;
 
-/// `application_name` unless the connection sets one.
-pub const APPLICATION_NAME_DEFAULT: &str = "rdi-write-behind";
-/// Seconds to wait for a connection unless `connect_timeout` says otherwise.
-pub const CONNECT_TIMEOUT_S_DEFAULT: u64 = 10;
-/// Idle seconds before TCP keepalives probe the server, so that a vanished server is noticed.
-pub const KEEPALIVES_IDLE_S_DEFAULT: u64 = 30;
-/// Seconds between keepalive probes, and probes unanswered before the connection is dropped.
-pub const KEEPALIVES_INTERVAL_S_DEFAULT: u64 = 10;
-/// See [`KEEPALIVES_INTERVAL_S_DEFAULT`].
-pub const KEEPALIVES_COUNT_DEFAULT: u32 = 3;
-/// Milliseconds sent data may stay unacknowledged before the connection is dropped (`TCP_USER_TIMEOUT`):
-/// a server that vanished mid-statement (a network black hole) is noticed then, not after the kernel's
-/// ~15 minutes of retransmissions, and the writer retries instead of hanging.
-pub const TCP_USER_TIMEOUT_MS_DEFAULT: u64 = 30_000;
 /// Columns of a table (or view) in order: name, type as SQL spells it, base type name and type modifier
 /// (domains are seen through to their base type). `$1` is the table name quoted as a statement would
 /// write it, so that it resolves through `search_path` exactly as the statements do.
@@ -336,82 +322,6 @@ fn work_of<'a>(
         }
     }
     Ok((outcome, work))
-}
-
-/// Builds the driver's configuration from a connection of `config.yaml`.
-pub fn client_config(settings: &SqlServerConnection) -> Result<Config, WriteError> {
-    let mut config = Config::new();
-    config
-        .host(&settings.host)
-        .port(settings.port)
-        .dbname(&settings.database)
-        .user(&settings.user)
-        .application_name(APPLICATION_NAME_DEFAULT)
-        .connect_timeout(Duration::from_secs(CONNECT_TIMEOUT_S_DEFAULT))
-        .keepalives(true)
-        .keepalives_idle(Duration::from_secs(KEEPALIVES_IDLE_S_DEFAULT))
-        .keepalives_interval(Duration::from_secs(KEEPALIVES_INTERVAL_S_DEFAULT))
-        .keepalives_retries(KEEPALIVES_COUNT_DEFAULT)
-        .tcp_user_timeout(Duration::from_millis(TCP_USER_TIMEOUT_MS_DEFAULT))
-        .ssl_mode(SslMode::Prefer);
-    if let Some(password) = &settings.password {
-        config.password(password);
-    }
-    let seconds = |key: &str, value: &str| {
-        value
-            .trim()
-            .parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|_| {
-                WriteError::Schema(format!(
-                    "postgresql `{key}` must be a whole number of seconds"
-                ))
-            })
-    };
-    let count = |key: &str, value: &str| {
-        value
-            .trim()
-            .parse::<u32>()
-            .map_err(|_| WriteError::Schema(format!("postgresql `{key}` must be a whole number")))
-    };
-    for (key, value) in settings.connect_args.iter().chain(&settings.query_args) {
-        match key.as_str() {
-            "sslmode" => match value.as_str() {
-                "disable" => config.ssl_mode(SslMode::Disable),
-                "prefer" | "allow" => config.ssl_mode(SslMode::Prefer),
-                "require" | "verify-ca" | "verify-full" => config.ssl_mode(SslMode::Require),
-                _ => {
-                    return Err(WriteError::Schema(format!(
-                        "unknown postgresql sslmode `{value}`"
-                    )))
-                }
-            },
-            // Read by `tls::tls`.
-            "sslrootcert" | "sslcert" | "sslkey" => &mut config,
-            // libpq treats 0 as "wait forever"; keep a bound instead.
-            "connect_timeout" => match seconds(key, value)? {
-                d if d.is_zero() => &mut config,
-                d => config.connect_timeout(d),
-            },
-            "application_name" => config.application_name(value),
-            "options" => config.options(value),
-            "keepalives_idle" => config.keepalives_idle(seconds(key, value)?),
-            // libpq: 1 (the default) or 0; the config check allows nothing else.
-            "keepalives" => config.keepalives(value.trim() != "0"),
-            "keepalives_interval" => config.keepalives_interval(seconds(key, value)?),
-            "keepalives_count" => config.keepalives_retries(count(key, value)?),
-            // libpq's unit: milliseconds; 0 leaves the kernel's default.
-            "tcp_user_timeout" => {
-                config.tcp_user_timeout(Duration::from_millis(count(key, value)?.into()))
-            }
-            _ => {
-                return Err(WriteError::Schema(format!(
-                    "unknown postgresql connection argument `{key}`"
-                )))
-            }
-        };
-    }
-    Ok(config)
 }
 
 fn not_connected() -> WriteError {
