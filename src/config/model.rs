@@ -137,51 +137,44 @@ impl Connection {
         }
     }
 
-    /// Where it points, for status output: `host:port` or the file path. Never a password.
-    pub fn location(&self) -> String {
+    /// The servers it reaches (one, or Cassandra's contact points) and their port; `None` for SQLite.
+    fn servers(&self) -> Option<(Vec<&str>, u16)> {
         match self {
             Connection::Postgresql(c)
             | Connection::Mysql(c)
             | Connection::Mariadb(c)
             | Connection::Sqlserver(c)
-            | Connection::Oracle(c) => format!("{}:{}", c.host, c.port),
-            Connection::Redis(c) => format!("{}:{}", c.host, c.port),
-            Connection::Cassandra(c) => c
-                .hosts
+            | Connection::Oracle(c) => Some((vec![c.host.as_str()], c.port)),
+            Connection::Redis(c) => Some((vec![c.host.as_str()], c.port)),
+            Connection::Cassandra(c) => {
+                Some((c.hosts.iter().map(String::as_str).collect(), c.port))
+            }
+            Connection::Sqlite { .. } => None,
+        }
+    }
+
+    /// Where it points, for status output: `host:port` (comma-separated for Cassandra) or the file
+    /// path. Never a password.
+    pub fn location(&self) -> String {
+        match (self, self.servers()) {
+            (_, Some((hosts, port))) => hosts
                 .iter()
-                .map(|h| format!("{h}:{}", c.port))
+                .map(|h| format!("{h}:{port}"))
                 .collect::<Vec<_>>()
                 .join(","),
-            Connection::Sqlite { path } => path.clone(),
+            (Connection::Sqlite { path }, None) => path.clone(),
+            (_, None) => String::new(),
         }
     }
 
     /// The server's host name (the contact points, comma-separated, for Cassandra); `None` for SQLite.
     pub fn host(&self) -> Option<String> {
-        match self {
-            Connection::Postgresql(c)
-            | Connection::Mysql(c)
-            | Connection::Mariadb(c)
-            | Connection::Sqlserver(c)
-            | Connection::Oracle(c) => Some(c.host.clone()),
-            Connection::Redis(c) => Some(c.host.clone()),
-            Connection::Cassandra(c) => Some(c.hosts.join(",")),
-            Connection::Sqlite { .. } => None,
-        }
+        self.servers().map(|(hosts, _)| hosts.join(","))
     }
 
     /// The server's port; `None` for SQLite.
     pub fn port(&self) -> Option<u16> {
-        match self {
-            Connection::Postgresql(c)
-            | Connection::Mysql(c)
-            | Connection::Mariadb(c)
-            | Connection::Sqlserver(c)
-            | Connection::Oracle(c) => Some(c.port),
-            Connection::Redis(c) => Some(c.port),
-            Connection::Cassandra(c) => Some(c.port),
-            Connection::Sqlite { .. } => None,
-        }
+        self.servers().map(|(_, port)| port)
     }
 
     /// The database name, where the type has one.
