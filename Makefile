@@ -25,7 +25,8 @@ test: build
 	done
 
 ## chaos: fault scenarios under write load (kill -9 with AOF always, PostgreSQL outage, failover to a
-## replica, redeploy), 5 runs each, comparing every key with its row; not part of `make test`
+## replica, graceful FAILOVER with AOF on, four redeploys, slot migration in a 3-primary cluster), 5 runs
+## each, comparing every key with its row; not part of `make test`
 .PHONY: chaos
 chaos: build
 	@$(ENV) && cargo run --release -p module-tests --bin chaos -- --runs 5

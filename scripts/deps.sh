@@ -8,6 +8,31 @@ mkdir -p "$D"
 
 log() { echo "[deps] $*"; }
 
+# The maintainer scripts of postgresql-15 and mariadb-server start their service through invoke-rc.d or
+# deb-systemd-invoke, and both ask /usr/sbin/policy-rc.d first: exit status 101 means "denied" (the
+# package still installs). So while apt-get installs, a policy that denies every start is in place,
+# unless the machine already has its own policy (Docker's images ship one that denies), which is left
+# alone. Ours is removed when the script ends, however it ends; a policy it did not write never is.
+policy=/usr/sbin/policy-rc.d
+policy_ours=0
+allow_service_starts() {
+  if [ $policy_ours -eq 1 ]; then rm -f "$policy"; policy_ours=0; fi
+}
+deny_service_starts() {
+  if [ -e "$policy" ] || [ -L "$policy" ]; then
+    log "keeping the machine's own $policy (it decides whether apt starts services)"
+    return 0
+  fi
+  [ "$(id -u)" -eq 0 ] || return 0 # not root: apt-get cannot install either, and says so
+  log "$policy denies service starts while apt-get runs"
+  trap allow_service_starts EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  printf '#!/bin/sh\n# Written by rdi scripts/deps.sh while it runs apt-get: no service starts.\nexit 101\n' > "$policy"
+  chmod 755 "$policy"
+  policy_ours=1
+}
+
 apt_updated=0
 apt_install() {
   local missing=()
@@ -15,12 +40,14 @@ apt_install() {
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ $apt_updated -eq 0 ]; then apt-get update -qq; apt_updated=1; fi
   log "apt-get install ${missing[*]}"
+  deny_service_starts
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  allow_service_starts
 }
 
 # Build: libclang for redis-module's bindgen, OpenSSL headers for PostgreSQL TLS. Tests: PostgreSQL 15,
-# MariaDB (started privately by the tests, never as a service), the openssl CLI for test certificates,
-# sqlite3 CLI for `make run`, tmux for the `redis-di status --live` test.
+# MariaDB (started privately by the tests, never as a service: see deny_service_starts), the openssl CLI
+# for test certificates, sqlite3 CLI for `make run`, tmux for the `redis-di status --live` test.
 apt_install libclang-dev clang libssl-dev pkg-config openssl postgresql-15 postgresql-client-15 \
   mariadb-server mariadb-client sqlite3 python3-pip ca-certificates tmux
 

@@ -28,15 +28,63 @@ use client::Rdi;
 use error::CliError;
 use reply::{JOB, RECORD, RECORDS, TRACE};
 
+/// Exit status of a command line that cannot run as written, the status clap gives its own parse
+/// errors; any other failure exits 1.
+const EXIT_USAGE: u8 = 2;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = check_command_line(&cli) {
+        report(&e);
+        return ExitCode::from(EXIT_USAGE);
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let reason = e.to_string();
-            eprintln!("redis-di: {}", reason.lines().next().unwrap_or("failed"));
+            report(&e);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints the one-line reason of a failure on stderr.
+fn report(e: &CliError) {
+    let reason = e.to_string();
+    eprintln!("redis-di: {}", reason.lines().next().unwrap_or("failed"));
+}
+
+/// The mistakes of a command line that clap cannot see, found before anything is connected to,
+/// read or written, so that they exit [`EXIT_USAGE`]. The same checks stay where the values are used.
+fn check_command_line(cli: &Cli) -> Result<(), CliError> {
+    let conn = &cli.conn;
+    let connects = !matches!(cli.command, Command::Scaffold { .. });
+    // clap ties --tls-cert and --tls-key together; `client` refuses them without --tls.
+    if connects && !conn.tls && (conn.tls_ca.is_some() || conn.tls_cert.is_some()) {
+        return Err(CliError::Usage(
+            "--tls-ca, --tls-cert and --tls-key need --tls".into(),
+        ));
+    }
+    match &cli.command {
+        Command::Scaffold {
+            db_type,
+            preview: Some(name),
+            ..
+        } => scaffold::preview(*db_type, name).map(drop),
+        Command::Scaffold {
+            dir: None,
+            preview: None,
+            ..
+        } => Err(CliError::Usage("give --dir or --preview".into())),
+        Command::Status {
+            live: true,
+            interval,
+        } => live_interval(*interval).map(drop),
+        // An empty value given on the command line; an empty stdin is refused later (exit 1).
+        Command::SetSecret {
+            name,
+            value: Some(value),
+        } if value.is_empty() => commands::read_secret(name, Some(String::new())).map(drop),
+        _ => Ok(()),
     }
 }
 

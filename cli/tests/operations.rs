@@ -129,7 +129,7 @@ fn operator_round_trip() {
         ],
     );
     let timed_out = redis_di(port, &["wait", "--timeout-ms", "300"]);
-    assert!(!timed_out.ok, "{timed_out:?}");
+    assert_eq!(timed_out.code, Some(1), "{timed_out:?}");
     assert!(
         timed_out.stderr.starts_with("redis-di: TIMEOUT"),
         "{timed_out:?}"

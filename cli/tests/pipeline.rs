@@ -126,7 +126,7 @@ fn failures_exit_non_zero_with_one_line() {
     let redis = server();
     // Nothing listens on port 1.
     let run = redis_di(1, &["status"]);
-    assert!(!run.ok);
+    assert_eq!(run.code, Some(1), "{run:?}");
     assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
     assert!(
         run.stderr
@@ -136,7 +136,7 @@ fn failures_exit_non_zero_with_one_line() {
 
     // A missing folder names the file.
     let run = redis_di(redis.port(), &["deploy", "--dir", "/nonexistent/pipeline"]);
-    assert!(!run.ok);
+    assert_eq!(run.code, Some(1), "{run:?}");
     assert!(
         run.stderr
             .contains("cannot read /nonexistent/pipeline/config.yaml"),
@@ -146,6 +146,56 @@ fn failures_exit_non_zero_with_one_line() {
     // RDI.WAIT with nothing deployed answers at once.
     let waited = json(redis.port(), &["wait", "--timeout-ms", "1000"]);
     assert_eq!(waited["written"], 0, "{waited}");
+}
+
+#[test]
+fn the_scaffolded_applier_defaults_deploy_when_uncommented() {
+    let redis = server();
+    let work = tempfile::tempdir().unwrap();
+    sqlite_pipeline(&redis, work.path());
+    let config = work.path().join("config.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let (head, applier) = text.split_at(text.find("#applier:").unwrap());
+    let uncommented: String = applier
+        .lines()
+        .map(|l| format!("{}\n", l.strip_prefix('#').unwrap_or(l)))
+        .collect();
+    for key in ["exactly_once: false", "checkpoint_table: rdi_checkpoints"] {
+        assert!(uncommented.contains(&format!("\n  {key}")), "{uncommented}");
+    }
+    std::fs::write(&config, format!("{head}{uncommented}")).unwrap();
+    let dir = work.path().to_string_lossy().into_owned();
+    let run = ok(redis.port(), &["deploy", "--dir", &dir, "--dry-run"]);
+    // Every key is known and valid: the only note is the dry run's own.
+    let notes: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("note:"))
+        .collect();
+    assert_eq!(notes, ["note: dry run: nothing was deployed"], "{run:?}");
+}
+
+#[test]
+fn a_wrong_command_line_exits_2_before_connecting() {
+    // Nothing listens on port 1: each of these is refused before any connection is tried.
+    for args in [
+        &["no-such-command"][..],
+        &["status", "--live", "--interval", "0"],
+        &["--tls-ca", "/ca.pem", "status"],
+        &["scaffold", "--db-type", "sqlite", "--preview", "other.yaml"],
+        &["set-secret", "api-token", ""],
+    ] {
+        let run = redis_di(1, args);
+        assert_eq!(run.code, Some(2), "{args:?}: {run:?}");
+        assert!(!run.stderr.contains("cannot connect"), "{args:?}: {run:?}");
+    }
+    // Well-formed, but the server is not there: a failure, not a usage error.
+    let run = redis_di(1, &["status", "--live", "--interval", "0.5"]);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stderr.starts_with("redis-di: cannot connect"),
+        "{run:?}"
+    );
 }
 
 #[test]

@@ -65,6 +65,11 @@ pub fn active() -> bool {
     ACTIVE.load(Ordering::Relaxed) > 0
 }
 
+/// How many sessions are open.
+pub fn open_sessions() -> usize {
+    ACTIVE.load(Ordering::Relaxed)
+}
+
 /// Opens a session that keeps up to `capacity` records (only rejected ones if `rejected_only`).
 pub fn open(capacity: usize, rejected_only: bool) -> Arc<Session> {
     let s = Arc::new(Session {

@@ -121,7 +121,7 @@ fn sql_server(
         Some(w.optional_string(fields, "database").unwrap_or_default())
     };
     let user = w.required_string(fields, "user");
-    let password = w.optional_string(fields, "password");
+    let password = w.credential(fields, "password");
     let port = port(w, fields, sql.default_port);
     let connect_args = args(w, fields, "connect_args", sql.connect_args, name);
     let query_args = args(w, fields, "query_args", sql.query_args, name);
@@ -160,7 +160,7 @@ fn cassandra(w: &mut Walker, name: &str, fields: &Fields) -> Option<CassandraCon
     });
     let port = port(w, fields, CASSANDRA_PORT_DEFAULT);
     let user = w.optional_string(fields, "user");
-    let password = w.optional_string(fields, "password");
+    let password = w.credential(fields, "password");
     let connect_args = args(w, fields, "connect_args", CASSANDRA_CONNECT_ARGS, name);
     Some(CassandraConnection {
         hosts: hosts?,

@@ -23,9 +23,9 @@ pub fn redis(w: &mut Walker, fields: &Fields) -> Option<RedisConnection> {
             .and_then(|p| u16::try_from(p).ok())
     });
     let user = w.optional_string(fields, "user").filter(|u| !u.is_empty());
-    let password = w.optional_string(fields, "password");
+    let password = w.credential(fields, "password");
     let key = w.optional_string(fields, "key");
-    let key_password = w.optional_string(fields, "key_password");
+    let key_password = w.credential(fields, "key_password");
     let cert = w.optional_string(fields, "cert");
     let cacert = w.optional_string(fields, "cacert");
     let mut ok = true;

@@ -66,6 +66,7 @@ pub fn parse_deployment(
             .collect(),
         applier,
         jobs: parsed_jobs,
+        hidden: w.hidden,
     };
     Ok(Parsed {
         deployment,
@@ -89,7 +90,44 @@ fn config(w: &mut Walker, text: &str) -> Option<Config> {
     let connections = fields
         .required(w, "connections")
         .map(|node| connections(w, node));
-    Some((connections, applier(w, fields.get("applier"))))
+    let applier = applier(w, fields.get("applier"));
+    if applier.exactly_once {
+        note_unsupported_checkpoints(w, &fields, connections.iter().flatten());
+    }
+    Some((connections, applier))
+}
+
+/// `applier.exactly_once` keeps a checkpoint in PostgreSQL and SQLite only: the other targets are
+/// written at-least-once, which the deploy reply says rather than leaving it to be found later.
+fn note_unsupported_checkpoints<'c>(
+    w: &mut Walker,
+    fields: &super::walker::Fields,
+    connections: impl Iterator<Item = (&'c String, &'c Option<Connection>)>,
+) {
+    let Some(node) = fields
+        .get("applier")
+        .and_then(|applier| match &applier.value {
+            Value::Map(entries) => entries
+                .iter()
+                .find(|(key, _)| matches!(&key.value, Value::Scalar { text, .. } if text == "exactly_once")),
+            _ => None,
+        })
+        .map(|(_, value)| value.pos)
+    else {
+        return;
+    };
+    for (name, connection) in connections {
+        let Some(kind) = connection.as_ref().map(Connection::type_name) else {
+            continue;
+        };
+        if !matches!(kind, "postgresql" | "sqlite") {
+            let message = format!(
+                "connection `{name}` ({kind}) keeps no checkpoint: jobs writing to it stay \
+                 at-least-once (exactly_once is built for postgresql and sqlite)"
+            );
+            w.note(node, "applier.exactly_once", message);
+        }
+    }
 }
 
 /// The YAML tree of the current file, or one problem at the syntax error.
@@ -256,6 +294,7 @@ output:
                     load_strategy: Default::default(),
                 })],
             }],
+            hidden: parsed.deployment.hidden.clone(),
         };
         assert_eq!(parsed.deployment, expected);
         assert_eq!(
@@ -266,6 +305,28 @@ output:
                  other `after.` fields of this job (RDI compatibility)",
             ]
         );
+    }
+
+    #[test]
+    fn exactly_once_notes_each_connection_that_keeps_no_checkpoint() {
+        let config = "connections:\n  pg: {type: postgresql, host: h, database: d, user: u}\n\
+                      \x20 maria: {type: mariadb, host: h, database: d, user: u}\n\
+                      \x20 lite: {type: sqlite, path: x.db}\n\
+                      applier:\n  exactly_once: true\n";
+        let job = "source: {redis: {key_pattern: 'k:*', trigger: write-behind}}\n\
+                   output: [{uses: relational.write, with: {connection: lite, table: t, keys: [id]}}]\n";
+        let parsed = parse_deployment(config, &jobs(&[("a", job)]), &resolver()).unwrap();
+        assert_eq!(
+            parsed.notes,
+            [
+                "config.yaml:6:17: applier.exactly_once: connection `maria` (mariadb) keeps no \
+              checkpoint: jobs writing to it stay at-least-once (exactly_once is built for \
+              postgresql and sqlite)"
+            ]
+        );
+        let off = config.replace("exactly_once: true", "exactly_once: false");
+        let parsed = parse_deployment(&off, &jobs(&[("a", job)]), &resolver()).unwrap();
+        assert!(parsed.notes.is_empty());
     }
 
     #[test]
@@ -345,6 +406,40 @@ output:
               store it with RDI.SET-SECRET"]
         );
         assert!(!err[0].contains("s3cret-pw"));
+    }
+
+    #[test]
+    fn resolved_values_are_shown_as_their_references() {
+        // A value from a reference is never echoed back, whichever check refuses it.
+        let config = "connections:\n  lite: {type: sqlite, path: x.db}\n";
+        let job = "source: {redis: {key_pattern: 'k:*', trigger: write-behind}}\n\
+                   output: [{uses: relational.write, with: {connection: lite, table: t, keys: [id], \
+                   load_strategy: '${secrets:PG_PASSWORD}'}}]\n";
+        let err = problems(config, &[("a", job)]);
+        assert_eq!(err.len(), 1, "{err:?}");
+        assert!(err[0].contains("not `${secrets:PG_PASSWORD}`"), "{err:?}");
+        assert!(!err.iter().any(|e| e.contains("s3cret")), "{err:?}");
+        // Shown fields of the deployment hide them too; a password written out gets a note.
+        let config = "connections:\n  pg: {type: postgresql, host: 'db-${secrets:PG_PASSWORD}', \
+                      database: d, user: u, password: hunter2}\n";
+        let job = job
+            .replace("lite", "pg")
+            .replace("'${secrets:PG_PASSWORD}'", "UPSERT");
+        let parsed = parse_deployment(config, &jobs(&[("a", &job)]), &resolver()).unwrap();
+        let hidden = &parsed.deployment.hidden;
+        assert_eq!(hidden.field("db-s3cret-pw"), "db-${secrets:PG_PASSWORD}");
+        assert_eq!(
+            hidden.hide("cannot reach db-s3cret-pw:5432"),
+            "cannot reach db-${secrets:PG_PASSWORD}:5432"
+        );
+        assert!(!format!("{hidden:?}").contains("s3cret"));
+        assert_eq!(parsed.notes.len(), 1, "{:?}", parsed.notes);
+        assert!(
+            parsed.notes[0].starts_with("config.yaml:2:")
+                && parsed.notes[0].contains("connections.pg.password: written out"),
+            "{:?}",
+            parsed.notes
+        );
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub struct Deployment {
     pub applier: Applier,
     /// The jobs, in name order.
     pub jobs: Vec<Job>,
+    /// The values references resolved to, to be hidden wherever the deployment is shown.
+    pub hidden: super::reference::Hidden,
 }
 
 /// One target connection of `config.yaml`.

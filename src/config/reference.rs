@@ -55,13 +55,38 @@ fn read_file(arg: &str) -> Result<String, String> {
         Some((path, prop)) => (path, Some(prop)),
         None => (arg, None),
     };
-    // The io error names the failure (not found, permission denied), never the content.
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let text = read_bounded(path)?;
     match prop {
         None => Ok(text.trim_end_matches(['\n', '\r']).to_string()),
         Some(prop) => property(&text, prop)
             .ok_or_else(|| format!("no `{prop}=` line in properties file {path}")),
     }
+}
+
+/// Largest file a `${file:}` reference reads: a password, a certificate or a properties file.
+const FILE_LIMIT: u64 = 1 << 20;
+
+/// The text of a regular file of at most [`FILE_LIMIT`] bytes. References are resolved on the
+/// server's main thread: a FIFO, a device or a huge file would block it or exhaust its memory.
+/// The io error names the failure (not found, permission denied), never the content.
+fn read_bounded(path: &str) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{path} is not a regular file"));
+    }
+    if meta.len() > FILE_LIMIT {
+        return Err(format!("{path} is larger than {FILE_LIMIT} bytes"));
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(FILE_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {path}: {e}"))?;
+    if bytes.len() as u64 > FILE_LIMIT {
+        return Err(format!("{path} is larger than {FILE_LIMIT} bytes"));
+    }
+    String::from_utf8(bytes).map_err(|_| format!("{path} is not UTF-8 text"))
 }
 
 /// The value of `name` in a Java-style properties text (`name=value`, `#` and `!` comments).
@@ -74,6 +99,56 @@ fn property(text: &str, name: &str) -> Option<String> {
         .map(|(_, value)| value.trim().to_string())
 }
 
+/// Values that came from `${...}` references, each with its reference: whatever shows a part of the
+/// deployment (a reply, a log line, a warning) passes its text through [`Hidden::hide`] (SPEC 2.1).
+#[derive(Clone, Default, PartialEq)]
+pub struct Hidden(Vec<(String, String)>);
+
+impl std::fmt::Debug for Hidden {
+    // The references only: the values are what must not be shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(_, reference)| reference))
+            .finish()
+    }
+}
+
+impl Hidden {
+    /// Records that `value` came from `reference` (empty values hide nothing).
+    pub fn add(&mut self, value: &str, reference: &str) {
+        if !value.is_empty() && !self.0.iter().any(|(v, _)| v == value) {
+            self.0.push((value.to_string(), reference.to_string()));
+            // The longest first, so that a value containing another is replaced whole.
+            self.0.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+        }
+    }
+
+    /// `text` with every recorded value of at least `min_len` bytes replaced by its reference.
+    pub fn hide_longer(&self, text: &str, min_len: usize) -> String {
+        let mut out = text.to_string();
+        for (value, reference) in self.0.iter().filter(|(v, _)| v.len() >= min_len) {
+            if out.contains(value.as_str()) {
+                out = out.replace(value.as_str(), reference);
+            }
+        }
+        out
+    }
+
+    /// `text` with every recorded value replaced by its reference. Values shorter than 4 bytes are
+    /// left: in free text they would match ordinary words and numbers (a port is shown as it is).
+    pub fn hide(&self, text: &str) -> String {
+        self.hide_longer(text, 4)
+    }
+
+    /// A whole field shown on its own (a host, a database name): its reference if it is a value.
+    pub fn field(&self, text: &str) -> String {
+        match self.0.iter().find(|(v, _)| v == text) {
+            Some((_, reference)) => reference.clone(),
+            None => self.hide(text),
+        }
+    }
+}
+
 /// A scalar with its references replaced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expanded {
@@ -81,6 +156,8 @@ pub struct Expanded {
     pub text: String,
     /// Whether any part came from a reference: then the text must not appear in a message.
     pub referenced: bool,
+    /// Each resolved value with the reference it came from, to hide it in messages.
+    pub resolved: Vec<(String, String)>,
 }
 
 impl Expanded {
@@ -99,6 +176,7 @@ pub fn expand(text: &str, resolver: &dyn Resolver) -> Result<Expanded, Vec<Strin
     let mut out = String::new();
     let mut errors = Vec::new();
     let mut referenced = false;
+    let mut resolved = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
@@ -113,7 +191,10 @@ pub fn expand(text: &str, resolver: &dyn Resolver) -> Result<Expanded, Vec<Strin
         match inner.split_once(':') {
             Some((kind, arg)) if REFERENCE_KINDS.contains(&kind) && !arg.is_empty() => {
                 match resolver.resolve(kind, arg) {
-                    Ok(value) => out.push_str(&value),
+                    Ok(value) => {
+                        out.push_str(&value);
+                        resolved.push((value, reference.to_string()));
+                    }
                     Err(e) => errors.push(format!("cannot resolve {reference}: {e}")),
                 }
             }
@@ -131,6 +212,7 @@ pub fn expand(text: &str, resolver: &dyn Resolver) -> Result<Expanded, Vec<Strin
         Ok(Expanded {
             text: out,
             referenced,
+            resolved,
         })
     } else {
         Err(errors)
@@ -156,7 +238,8 @@ mod tests {
             e,
             Expanded {
                 text: "postgres".into(),
-                referenced: false
+                referenced: false,
+                resolved: Vec::new(),
             }
         );
     }
@@ -170,7 +253,8 @@ mod tests {
             e,
             Expanded {
                 text: "pre-s3cret-post".into(),
-                referenced: true
+                referenced: true,
+                resolved: vec![("s3cret".into(), "${secrets:PG_PASSWORD}".into())],
             }
         );
     }
@@ -191,6 +275,19 @@ mod tests {
             expand(&text, &secrets()).unwrap().text,
             "line one\nline two"
         );
+    }
+
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        // A device or a FIFO would block the server's main thread; /dev/zero would never end.
+        for path in ["/dev/zero", "/tmp"] {
+            let err = expand(&format!("${{file:{path}}}"), &secrets()).unwrap_err();
+            assert!(err[0].contains("is not a regular file"), "{path}: {err:?}");
+        }
+        let f = tempfile::NamedTempFile::new().unwrap();
+        f.as_file().set_len(FILE_LIMIT + 1).unwrap();
+        let err = expand(&format!("${{file:{}}}", f.path().display()), &secrets()).unwrap_err();
+        assert!(err[0].contains("is larger than 1048576 bytes"), "{err:?}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Reading positioned YAML nodes into typed values while collecting every problem on the way.
 
 use super::problem::{child_path, ConfigProblem};
-use super::reference::{expand, Expanded, Resolver};
+use super::reference::{expand, Expanded, Hidden, Resolver};
 use super::yaml::{Node, Pos, Value};
 
 /// Reads the nodes of one file at a time, resolving references and recording problems and notes.
@@ -13,6 +13,11 @@ pub struct Walker<'r> {
     pub problems: Vec<ConfigProblem>,
     /// Notes for the deploy reply (ignored keys, compatibility readings).
     pub notes: Vec<String>,
+    /// Values resolved from references so far, each with its reference and the scalar's position:
+    /// messages show the reference in their place (SPEC 2.1: never a secret value).
+    resolved: Vec<(String, String, Pos)>,
+    /// The same values, for the deployment to hide wherever it is shown.
+    pub hidden: Hidden,
 }
 
 /// The keys of one map, first occurrence of each, ready to be looked up.
@@ -91,6 +96,8 @@ impl<'r> Walker<'r> {
             resolver,
             problems: Vec::new(),
             notes: Vec::new(),
+            resolved: Vec::new(),
+            hidden: Hidden::default(),
         }
     }
 
@@ -100,8 +107,27 @@ impl<'r> Walker<'r> {
             line: pos.line,
             column: pos.column,
             path: path.to_string(),
-            message,
+            message: self.hide_resolved(pos, message),
         }
+    }
+
+    /// `message` with every resolved value it contains replaced by its reference. Values shorter
+    /// than 4 bytes are replaced only in messages about their own scalar: elsewhere they would
+    /// match ordinary words and numbers.
+    fn hide_resolved(&self, pos: Pos, mut message: String) -> String {
+        let mut resolved: Vec<&(String, String, Pos)> = self
+            .resolved
+            .iter()
+            .filter(|(value, _, at)| !value.is_empty() && (value.len() >= 4 || *at == pos))
+            .collect();
+        // The longest first, so that a value containing another is replaced whole.
+        resolved.sort_by_key(|(value, _, _)| std::cmp::Reverse(value.len()));
+        for (value, reference, _) in resolved {
+            if message.contains(value.as_str()) {
+                message = message.replace(value.as_str(), reference);
+            }
+        }
+        message
     }
 
     /// Records a problem at `pos` in the current file.
@@ -175,7 +201,19 @@ impl<'r> Walker<'r> {
             return None;
         };
         match expand(text, self.resolver) {
-            Ok(expanded) => Some(expanded),
+            Ok(expanded) => {
+                if expanded.referenced {
+                    self.hidden.add(&expanded.text, text);
+                    self.resolved
+                        .push((expanded.text.clone(), text.clone(), node.pos));
+                    for (value, reference) in &expanded.resolved {
+                        self.hidden.add(value, reference);
+                        self.resolved
+                            .push((value.clone(), reference.clone(), node.pos));
+                    }
+                }
+                Some(expanded)
+            }
             Err(errors) => {
                 for e in errors {
                     self.problem(node.pos, path, e);
@@ -208,8 +246,27 @@ impl<'r> Walker<'r> {
         self.string(node, &fields.child(key))
     }
 
+    /// A credential under an optional key (`password`, `key_password`). One written out rather than
+    /// referenced is kept as written with the deployment in the keyspace: a note says so.
+    pub fn credential(&mut self, fields: &Fields, key: &str) -> Option<String> {
+        let node = fields.get(key)?;
+        let path = fields.child(key);
+        let expanded = self.text(node, &path)?;
+        if !expanded.referenced && !expanded.text.is_empty() {
+            let message = "written out, it is stored with the deployment in the keyspace \
+                           (`__rdi__:deploy`, so in RDB and AOF files and on replicas); use \
+                           `${secrets:NAME}` (RDI.SET-SECRET) or `${env:NAME}` instead";
+            self.note(node.pos, &path, message);
+        }
+        Some(expanded.text)
+    }
+
     /// An integer in `min..=max` (`u64::MAX` meaning no upper bound), plain, quoted or referenced.
     pub fn integer(&mut self, node: &Node, path: &str, min: u64, max: u64) -> Option<u64> {
+        if matches!(node.value, Value::Map(_) | Value::Seq(_)) {
+            self.wrong_kind(node, path, "an integer");
+            return None;
+        }
         let text = self.text(node, path)?.text;
         match text.trim().parse::<u64>() {
             Ok(n) if (min..=max).contains(&n) => Some(n),
@@ -236,7 +293,9 @@ impl<'r> Walker<'r> {
         path: &str,
         options: &[&'static str],
     ) -> Option<&'static str> {
-        let Expanded { text, referenced } = self.text(node, path)?;
+        let Expanded {
+            text, referenced, ..
+        } = self.text(node, path)?;
         if let Some(found) = options.iter().find(|o| **o == text) {
             return Some(found);
         }

@@ -17,12 +17,24 @@ use crate::writer::{self, TableTarget, WriteError};
 static DEPLOYING: Mutex<()> = Mutex::new(());
 
 /// The YAML of a deployment, as sent (references unresolved).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default, PartialEq)]
 pub struct Sources {
     /// `config.yaml`.
     pub config: String,
     /// `(job name, job yaml)`.
     pub jobs: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Sources {
+    // The job names only: the YAML may hold a password written out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sources")
+            .field(
+                "jobs",
+                &self.jobs.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 fn parse_args(args: &[RedisString]) -> Result<(Sources, bool), RedisError> {
@@ -86,13 +98,22 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         ));
     }
     let (src, dry_run) = parse_args(&args)?;
-    let (deployment, notes) = validate(&src).map_err(RedisError::String)?;
+    if src.jobs.is_empty() {
+        return Err(RedisError::Str(
+            "ERR invalid deployment: no job; add at least one `JOB <name> <yaml>` (a file \
+             jobs/<name>.yaml); to remove every job use RDI.UNDEPLOY",
+        ));
+    }
     let blocked = ctx.block_client();
+    // Validation runs here too, off the main thread: it reads `${file:}` references.
     let spawned = std::thread::Builder::new()
         .name("rdi-deploy".into())
         .spawn(move || {
             let tsc = ThreadSafeContext::with_blocked_client(blocked);
-            tsc.reply(apply(src, deployment, notes, dry_run));
+            let reply = validate(&src)
+                .map_err(RedisError::String)
+                .and_then(|(deployment, notes)| apply(src, deployment, notes, dry_run));
+            tsc.reply(reply);
         });
     match spawned {
         Ok(_) => Ok(RedisValue::NoReply),
@@ -281,31 +302,32 @@ fn check_targets(d: &Deployment, src: &Sources) -> (Vec<String>, Vec<String>) {
         let mut w = match writer::connect(conn) {
             Ok(w) => w,
             Err(e @ WriteError::Transient(_)) => {
-                warnings.push(format!(
+                warnings.push(d.hidden.hide(&format!(
                     "connection `{name}` ({}) is unreachable now ({e}); its tables were not checked and the writers will retry",
                     conn.location()
-                ));
+                )));
                 continue;
             }
             Err(e) => {
                 let path = format!("connections.{name}");
-                problems
-                    .push(problem_at("config.yaml", &src.config, &path, e.to_string()).to_string());
+                let message = d.hidden.hide(&e.to_string());
+                problems.push(problem_at("config.yaml", &src.config, &path, message).to_string());
                 continue;
             }
         };
         for (job, i, target) in outputs {
             match w.check(&target) {
                 Ok(()) => {}
-                Err(WriteError::Transient(e)) => warnings.push(format!(
+                Err(WriteError::Transient(e)) => warnings.push(d.hidden.hide(&format!(
                     "jobs/{job}.yaml: output[{i}]: could not check table {} ({e}); the writers will retry",
                     target.display_name()
-                )),
+                ))),
                 Err(e) => {
                     let field = if target.redis.is_some() { "data_type" } else { "table" };
                     let path = format!("output[{i}].with.{field}");
                     let file = format!("jobs/{job}.yaml");
-                    problems.push(problem_at(&file, job_text(&job), &path, e.to_string()).to_string());
+                    let message = d.hidden.hide(&e.to_string());
+                    problems.push(problem_at(&file, job_text(&job), &path, message).to_string());
                 }
             }
         }

@@ -119,6 +119,20 @@ impl Resolver for Lenient {
     }
 }
 
+thread_local! {
+    // The sources of the last restore (`Some(None)`: nothing was kept); main thread only.
+    static RESTORED: RefCell<Option<Option<Sources>>> = const { RefCell::new(None) };
+}
+
+/// [`restore`] only if the YAML kept in the keyspace is not the one last restored: a replica's
+/// RDI.STATUS calls this, and polling it must not rebuild the pipeline (nor log) every time.
+pub fn refresh(ctx: &Context) {
+    let sources = read_sources(ctx);
+    if RESTORED.with(|r| r.borrow().as_ref() != Some(&sources)) {
+        restore(ctx);
+    }
+}
+
 /// Replaces the pipeline in force with the one kept in the keyspace (or none), starting writers only
 /// on a primary. The old pipeline's writers are asked to stop, not waited for: this runs on the main
 /// thread, which they may need.
@@ -126,7 +140,9 @@ pub fn restore(ctx: &Context) {
     if let Err(e) = super::cluster::settle_tag(ctx) {
         ctx.log_notice(&format!("rdi: no deployment restored yet: {e}"));
     }
-    let next = match read_sources(ctx) {
+    let sources = read_sources(ctx);
+    RESTORED.with(|r| *r.borrow_mut() = Some(sources.clone()));
+    let next = match sources {
         None => None,
         Some(src) => match validate(&src) {
             Ok((deployment, notes)) => {

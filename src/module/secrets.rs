@@ -21,8 +21,14 @@ pub fn load() -> Result<usize, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(format!("cannot read {SECRETS_FILE}: {e}")),
     };
-    let map: BTreeMap<String, String> = serde_json::from_str(&text)
-        .map_err(|e| format!("{SECRETS_FILE} is not a JSON object of strings: {e}"))?;
+    // The position only: serde's message quotes the value it could not read.
+    let map: BTreeMap<String, String> = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{SECRETS_FILE} is not a JSON object of strings (line {}, column {})",
+            e.line(),
+            e.column()
+        )
+    })?;
     let n = map.len();
     if let Ok(mut s) = SECRETS.lock() {
         *s = map;
@@ -50,6 +56,13 @@ fn save(map: &BTreeMap<String, String>) -> Result<(), String> {
     let mut f = opts
         .open(&tmp)
         .map_err(|e| format!("cannot write {tmp}: {e}"))?;
+    // `mode` applies only to a file it creates: one left over may have had wider permissions.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("cannot restrict {tmp} to its owner: {e}"))?;
+    }
     f.write_all(text.as_bytes())
         .and_then(|_| f.sync_all())
         .map_err(|e| format!("cannot write {tmp}: {e}"))?;

@@ -7,7 +7,7 @@ use redis_module::{Context, RedisResult, RedisString, RedisValue};
 
 use super::keys;
 use super::queue::{length, oldest_id};
-use super::restore::restore;
+use super::restore::refresh;
 use super::runtime;
 use super::runtime::Pipeline;
 use super::warnings;
@@ -151,7 +151,7 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     }
     if !runtime::is_primary() {
         // A replica does not hear of deploys (the YAML arrives as plain key writes): re-read it.
-        restore(ctx);
+        refresh(ctx);
     }
     let pipeline = runtime::current();
     let mut top = Map::new();
@@ -181,14 +181,23 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         for (name, c) in &p.deployment.connections {
             let mut m = Map::new();
             m.insert(key("type"), s(c.type_name()));
-            m.insert(key("location"), s(c.location()));
-            m.insert(key("host"), c.host().map_or(RedisValue::Null, s));
+            // A host or database given as a `${...}` reference is shown as the reference.
+            let hidden = &p.deployment.hidden;
+            m.insert(key("location"), s(hidden.hide(&c.location())));
+            m.insert(
+                key("host"),
+                c.host().map_or(RedisValue::Null, |h| s(hidden.field(&h))),
+            );
             m.insert(
                 key("port"),
                 c.port()
                     .map_or(RedisValue::Null, |p| RedisValue::Integer(p.into())),
             );
-            m.insert(key("database"), c.database().map_or(RedisValue::Null, s));
+            m.insert(
+                key("database"),
+                c.database()
+                    .map_or(RedisValue::Null, |d| s(hidden.field(d))),
+            );
             let stats = engine.and_then(|e| e.connection_stats().get(name));
             let health = stats.map_or(Health::Unknown, |st| st.health());
             m.insert(key("health"), s(health.as_str()));
@@ -196,7 +205,7 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
                 key("last_error"),
                 stats
                     .and_then(|st| st.last_error())
-                    .map_or(RedisValue::Null, |e| s(e.message)),
+                    .map_or(RedisValue::Null, |e| s(hidden.hide(&e.message))),
             );
             conns.insert(key(name), RedisValue::OrderedMap(m));
         }

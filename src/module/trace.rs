@@ -16,6 +16,9 @@ pub const COUNT_DEFAULT: usize = 10;
 pub const TIMEOUT_DEFAULT_S: u64 = 10;
 /// Most records one trace may ask for.
 pub const COUNT_MAX: usize = 10_000;
+/// Most traces open at once: each may hold `COUNT_MAX` records with their values for an hour,
+/// even after its client has gone.
+pub const SESSIONS_MAX: usize = 8;
 
 fn to_reply(r: TraceRecord) -> RedisValue {
     let mut m = BTreeMap::new();
@@ -76,6 +79,12 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             )))
             }
         }
+    }
+    // Opened only here, on the main thread: the count cannot change between check and open.
+    if trace::open_sessions() >= SESSIONS_MAX {
+        return Err(RedisError::String(format!(
+            "ERR {SESSIONS_MAX} RDI.TRACE sessions are open already; try again when one ends"
+        )));
     }
     let session = trace::open(count, rejected_only);
     let blocked = ctx.block_client();

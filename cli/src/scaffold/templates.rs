@@ -24,12 +24,16 @@ const APPLIER: &str = "
 #applier:
 #  read_batch_size: 2000          # most change entries taken from a job's queue at once
 #  write_batch_size: 200          # most rows per target transaction (<= read_batch_size)
-#  duration: 100                  # ms a change may wait for its batch to fill
+#  duration: 100                  # ms an idle writer sleeps between looks at its queues; a new change
+#                                 # wakes it at once, so no change waits for a batch to fill
 #  on_failed_retry_interval: 5    # s: cap of the retry back-off after a target error
 #  error_handling: dlq            # dlq keeps rejected records; ignore drops them (both count them)
 #  dlq_max_messages: 1000         # cap of each job's dead-letter queue; the oldest go first
 #  writer_threads: 2              # background writer threads shared by the jobs
 #  max_pending: 0                 # cap on queued changes per job (0: no cap)
+#  exactly_once: false            # extension: a checkpoint per batch in the target, no replays after a
+#                                 # crash (postgresql and sqlite only; other targets stay at-least-once)
+#  checkpoint_table: rdi_checkpoints  # the checkpoint table (`table` or `schema.table`), made on first use
 ";
 
 /// The connection entry (indented under `target:`) for a type.
@@ -186,4 +190,19 @@ output:
         }
     };
     format!("{SOURCE}{output}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_applier_section_names_the_checkpoint_keys_with_their_defaults() {
+        let text = config_yaml(DbType::Postgresql);
+        assert!(text.contains("\n#  exactly_once: false "), "{text}");
+        assert!(
+            text.contains("\n#  checkpoint_table: rdi_checkpoints "),
+            "{text}"
+        );
+    }
 }

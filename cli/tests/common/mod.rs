@@ -24,6 +24,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_redis-di");
 pub struct Run {
     /// Exit status was success.
     pub ok: bool,
+    /// Exit code (`None` when a signal ended the process).
+    pub code: Option<i32>,
     /// Standard output.
     pub stdout: String,
     /// Standard error.
@@ -34,8 +36,8 @@ impl std::fmt::Debug for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "ok={}\n--- stdout ---\n{}--- stderr ---\n{}",
-            self.ok, self.stdout, self.stderr
+            "ok={} code={:?}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.ok, self.code, self.stdout, self.stderr
         )
     }
 }
@@ -44,6 +46,7 @@ impl From<Output> for Run {
     fn from(o: Output) -> Run {
         Run {
             ok: o.status.success(),
+            code: o.status.code(),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         }

@@ -160,6 +160,7 @@ fn deployment() -> Deployment {
                 load_strategy: crate::config::LoadStrategy::Upsert,
             })],
         }],
+        hidden: Default::default(),
     }
 }
 

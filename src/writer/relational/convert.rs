@@ -345,7 +345,7 @@ fn decimal_integer_digits(text: &str) -> Option<i64> {
     let Some(first) = d.digits.iter().position(|c| *c != b'0') else {
         return Some(0);
     };
-    Some((d.point - first as i64).max(0))
+    Some(d.point.saturating_sub(first as i64).max(0))
 }
 
 /// `[+-]digits[.digits][e[+-]digits]` taken apart.
