@@ -252,3 +252,35 @@ fn a_refused_redeploy_leaves_the_running_pipeline_in_place() {
     assert_eq!(status.job("emp").key_pattern, "emp:*");
     assert!(!status.jobs.contains_key("other"), "{}", status.raw);
 }
+
+#[test]
+fn a_deploy_without_jobs_is_refused_and_keeps_the_pipeline() {
+    let (redis, db) = setup("val_no_jobs");
+    deploy_ok(&mut redis.client(), &good_config(&db), &[("emp", &good_job())]);
+    // A folder whose jobs/ went missing must not replace the running jobs with none.
+    let reply = deploy_err(&mut redis.client(), &good_config(&db), &[]);
+    assert!(
+        reply.starts_with("ERR invalid deployment: no job") && reply.contains("RDI.UNDEPLOY"),
+        "{reply}"
+    );
+    let status = Status::query(&mut redis.client());
+    assert!(status.jobs.contains_key("emp"), "{}", status.raw);
+}
+
+#[test]
+fn a_value_from_a_secret_is_shown_as_its_reference() {
+    let (redis, db) = setup("val_secret_echo");
+    let mut c = redis.client();
+    let _: () = redis::cmd("RDI.SET-SECRET")
+        .arg("strategy")
+        .arg("hunter2-secret")
+        .query(&mut c)
+        .unwrap();
+    let job = good_job().replace(
+        "keys:",
+        "load_strategy: \"${secrets:strategy}\"\n      keys:",
+    );
+    let reply = deploy_err(&mut c, &good_config(&db), &[("emp", &job)]);
+    assert!(!reply.contains("hunter2"), "{reply}");
+    assert_problem(&reply, &["jobs/emp.yaml:"], &["${secrets:strategy}"]);
+}
