@@ -252,3 +252,49 @@ fn reset_of_an_unknown_job_is_refused() {
         "a refused reset left progress"
     );
 }
+
+#[test]
+fn a_backfill_stops_at_max_pending_until_the_writers_catch_up() {
+    const CAP: i64 = 100;
+    let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
+    let db = redis.dir().join("target.db");
+    sqlite_target::create(&db, "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)");
+    let r = &mut redis.client();
+    for i in 1..=1000 {
+        call(
+            r,
+            &[
+                "HSET",
+                &format!("emp:{i}"),
+                "id",
+                &i.to_string(),
+                "name",
+                "n",
+            ],
+        );
+    }
+    let max = format!("max_pending: {CAP}");
+    deploy_ok(
+        r,
+        &sqlite_config(&db, &[&max]),
+        &[("emp", &sqlite_job("emp:*", "emp", &["id"], &["name"]))],
+    );
+    call(r, &["RDI.STOP"]);
+    call(r, &["RDI.RESET"]);
+    // With the writers stopped the queue fills to the cap and no further: before, the backfill
+    // queued all 1,000 keys whatever the cap.
+    module_tests::wait_until(Duration::from_secs(20), "queue at the cap", || {
+        call(r, &["XLEN", "__rdi__:queue:emp"]) == Value::Int(CAP)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(call(r, &["XLEN", "__rdi__:queue:emp"]), Value::Int(CAP));
+    let progress = reset_progress(r).expect("reset progress");
+    assert_eq!(string(&progress["state"]), "running");
+    call(r, &["RDI.START"]);
+    module_tests::wait_until(Duration::from_secs(60), "backfill done", || {
+        reset_progress(r).is_some_and(|p| string(&p["state"]) == "done")
+    });
+    drain_within(r, 60_000);
+    let rows = sqlite_target::rows(&db, "SELECT count(*) FROM emp");
+    assert_eq!(rows, [[Some("1000".to_string())]]);
+}

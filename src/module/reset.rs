@@ -3,6 +3,7 @@
 //! keep being served while it runs.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -19,6 +20,8 @@ use crate::applier::now_ms;
 
 /// Pause between sections, so the main thread gets the lock back.
 const SECTION_PAUSE: Duration = Duration::from_micros(500);
+/// Pause while the job's queue is at `applier.max_pending`.
+const FULL_PAUSE: Duration = Duration::from_millis(20);
 
 /// Progress of one job's backfill.
 #[derive(Debug, Clone, Default)]
@@ -158,13 +161,25 @@ fn backfill(job: &str, queue: &str, pattern: &str) -> &'static str {
             };
             let ctx = lock.context();
             // Stop if the job was undeployed or the server became a replica meanwhile.
-            let alive = runtime::is_primary()
-                && runtime::current().is_some_and(|p| p.capture.iter().any(|c| c.queue == queue));
-            if !alive {
+            let pipeline = runtime::current().filter(|_| runtime::is_primary());
+            let Some((p, job_index)) = pipeline.and_then(|p| {
+                let i = p.capture.iter().position(|c| c.queue == queue)?;
+                Some((p, i))
+            }) else {
                 return "aborted";
+            };
+            // A job at `applier.max_pending` takes no more: the backfill waits for the writers,
+            // as client writes do (they get BUSY), instead of growing the queue without bound.
+            let max = p.max_pending();
+            let pending = p.capture[job_index].pending.load(Ordering::Relaxed);
+            if max > 0 && pending >= max {
+                drop(lock);
+                std::thread::sleep(FULL_PAUSE);
+                continue;
             }
+            let room = if max > 0 { max - pending } else { u64::MAX };
             let (mut scanned, mut queued) = (0, 0);
-            while !lock.spent() {
+            while !lock.spent() && queued < room {
                 if scan.backlog.is_empty() {
                     if scan.over {
                         break;
@@ -178,7 +193,7 @@ fn backfill(job: &str, queue: &str, pattern: &str) -> &'static str {
                     if queue_key(&ctx, queue, &key) {
                         queued += 1;
                     }
-                    if lock.spent() {
+                    if lock.spent() || queued >= room {
                         break;
                     }
                 }
@@ -187,6 +202,7 @@ fn backfill(job: &str, queue: &str, pattern: &str) -> &'static str {
                 p.scanned += scanned;
                 p.queued += queued;
             });
+            p.add_pending(job_index, queued);
         }
         if let Some(engine) = runtime::current().and_then(|p| p.engine.clone()) {
             engine.wake_all();
