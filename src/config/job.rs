@@ -7,6 +7,8 @@ use super::transform::TransformReader;
 use super::walker::{Fields, Walker};
 use super::yaml::{Node, Value};
 
+mod events;
+
 const JOB_KEYS: &[&str] = &["source", "transform", "output"];
 const SOURCE_KEYS: &[&str] = &["redis"];
 const REDIS_KEYS: &[&str] = &[
@@ -108,26 +110,28 @@ fn source(w: &mut Walker, node: &Node) -> Option<Source> {
         Some(node) => commands(w, node, &redis.child("exclude_commands")),
         None => Some(Vec::new()),
     };
+    // Every key is read before any `?`, so that one bad value does not hide the problems of the next.
     let row_format = match redis.get("row_format") {
-        Some(node) => match w.choice(node, &redis.child("row_format"), &["data_only", "full"])? {
-            "full" => Some(RowFormat::Full),
-            _ => Some(RowFormat::DataOnly),
-        },
+        Some(node) => w
+            .choice(node, &redis.child("row_format"), &["data_only", "full"])
+            .map(|choice| match choice {
+                "full" => RowFormat::Full,
+                _ => RowFormat::DataOnly,
+            }),
         None => Some(RowFormat::DataOnly),
     };
     let propagate_expired = match redis.get("propagate_expired") {
-        Some(node) => {
-            let path = redis.child("propagate_expired");
-            w.choice(node, &path, &["true", "false"])? == "true"
-        }
-        None => false,
+        Some(node) => w
+            .choice(node, &redis.child("propagate_expired"), &["true", "false"])
+            .map(|choice| choice == "true"),
+        None => Some(false),
     };
     trigger?;
     Some(Source {
         key_pattern: key_pattern?,
         exclude_commands: exclude_commands?,
         row_format: row_format?,
-        propagate_expired,
+        propagate_expired: propagate_expired?,
     })
 }
 
@@ -147,15 +151,23 @@ fn check_keys(w: &mut Walker, fields: &Fields, allowed: &[&str]) {
     }
 }
 
-/// `exclude_commands`: event names, stored lower-case.
+/// `exclude_commands`: event names that capture sees (see [`events`]), stored lower-case.
 fn commands(w: &mut Walker, node: &Node, path: &str) -> Option<Vec<String>> {
     let items = w.seq(node, path)?;
     let commands: Vec<Option<String>> = items
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            w.string(item, &item_path(path, i))
-                .map(|c| c.to_lowercase())
+            let path = item_path(path, i);
+            let expanded = w.text(item, &path)?;
+            let name = expanded.text.to_lowercase();
+            match events::problem(&name, expanded.referenced) {
+                None => Some(name),
+                Some(message) => {
+                    w.problem(item.pos, &path, message);
+                    None
+                }
+            }
         })
         .collect();
     commands.into_iter().collect()
@@ -249,20 +261,22 @@ mod tests {
     #[test]
     fn every_source_problem_is_reported_at_once() {
         let yaml = "source:\n  redis:\n    trigger: write-through\n    row_format: raw\n    \
-                    exclude_commands: hdel\n    keys: x\ntransform:\n  - uses: filter\nextra: 1\n";
+                    exclude_commands: hdel\n    keys: x\n    propagate_expired: yes\n\
+                    transform:\n  - uses: filter\nextra: 1\n";
         let (job, problems) = read(yaml);
         assert_eq!(job, None);
         assert_eq!(
             problems,
             [
-                "jobs/emp.yaml:9:1: extra: unknown key `extra`; expected one of: source, transform, output",
+                "jobs/emp.yaml:10:1: extra: unknown key `extra`; expected one of: source, transform, output",
                 "jobs/emp.yaml:6:5: source.redis.keys: unknown key `keys`; expected one of: key_pattern, \
                  trigger, exclude_commands, row_format, propagate_expired",
                 "jobs/emp.yaml:3:5: source.redis: missing required key `key_pattern`",
                 "jobs/emp.yaml:3:14: source.redis.trigger: must be `write-behind`, not `write-through`",
                 "jobs/emp.yaml:5:23: source.redis.exclude_commands: must be a list",
                 "jobs/emp.yaml:4:17: source.redis.row_format: must be one of: data_only, full, not `raw`",
-                "jobs/emp.yaml:8:5: transform[0]: missing required key `with`",
+                "jobs/emp.yaml:7:24: source.redis.propagate_expired: must be one of: true, false, not `yes`",
+                "jobs/emp.yaml:9:5: transform[0]: missing required key `with`",
                 "jobs/emp.yaml:1:1: missing required key `output`",
             ]
         );
@@ -274,6 +288,50 @@ mod tests {
         assert_eq!(
             problems,
             ["jobs/emp.yaml:1:1: a job file must be a map with `source`, `output` and optionally `transform`"]
+        );
+    }
+
+    #[test]
+    fn exclude_commands_must_name_events_that_capture_sees() {
+        let yaml = format!(
+            "source:\n  redis:\n    key_pattern: emp:*\n    trigger: write-behind\n    \
+             exclude_commands: [HDEL, json.arrpop, unlink, hmset, rename, hdell, expire, new]\n{OUTPUT}"
+        );
+        let (job, problems) = read(&yaml);
+        assert_eq!(job, None);
+        let at = |column: usize, path: usize, message: &str| {
+            format!("jobs/emp.yaml:5:{column}: source.redis.exclude_commands[{path}]: {message}")
+        };
+        assert_eq!(
+            problems,
+            [
+                at(43, 2, "`unlink` is captured as the event `del`; write `del`"),
+                at(51, 3, "`hmset` is captured as the event `hset`; write `hset`"),
+                at(
+                    58,
+                    4,
+                    "`rename` is captured as the events `rename_from` and `rename_to`; write those"
+                ),
+                at(
+                    66,
+                    5,
+                    &format!(
+                        "unknown event `hdell`; expected one of: {}",
+                        events::CAPTURED.join(", ")
+                    )
+                ),
+                at(
+                    73,
+                    6,
+                    "`expire` is never captured, so excluding it changes nothing; remove it"
+                ),
+                at(
+                    81,
+                    7,
+                    "`new` only marks a created key and is never captured alone; exclude the \
+                     write event (`hset`, `json.set`) instead"
+                ),
+            ]
         );
     }
 }

@@ -385,6 +385,8 @@ impl ColumnMapping {
 
 impl RelationalOutput {
     /// Every column written on upsert: the keys first, then the mapping minus any key repeated there.
+    /// A key column repeated in the mapping has the same expression in both (the job reader settles
+    /// it), so that upserts and deletes, which read only the keys, agree on its value.
     pub fn upsert_columns(&self) -> Vec<&ColumnMapping> {
         let mut out: Vec<&ColumnMapping> = self.keys.iter().collect();
         for m in &self.mapping {

@@ -3,11 +3,12 @@
 
 use super::model::{ColumnMapping, Foreach, LoadStrategy, Output, RelationalOutput};
 use super::problem::{child_path, item_path};
-use super::walker::Walker;
+use super::walker::{Fields, Walker};
 use super::yaml::{Node, Value};
 use crate::expr::{Expression, Language};
 
 mod cassandra;
+mod key_columns;
 mod key_guard;
 mod redis;
 
@@ -133,10 +134,7 @@ impl OutputReader<'_> {
                 Some(keys)
             }),
         };
-        let mapping = match fields.get("mapping") {
-            Some(node) => self.columns(w, node, &fields.child("mapping")),
-            None => Some(Vec::new()),
-        };
+        let (keys, mapping) = self.keys_and_mapping(w, &fields, keys);
         let foreach = match fields.get("foreach") {
             Some(node) => foreach(w, node, &fields.child("foreach")).map(Some),
             None => Some(None),
@@ -155,6 +153,26 @@ impl OutputReader<'_> {
             opcode_field: opcode_field?,
             load_strategy: load_strategy?,
         })
+    }
+
+    /// `mapping`, read after `keys`; a key column it lists gets one expression (see [`key_columns`]).
+    fn keys_and_mapping(
+        &mut self,
+        w: &mut Walker,
+        fields: &Fields,
+        mut keys: Option<Vec<ColumnMapping>>,
+    ) -> (Option<Vec<ColumnMapping>>, Option<Vec<ColumnMapping>>) {
+        let Some(node) = fields.get("mapping") else {
+            return (keys, Some(Vec::new()));
+        };
+        let path = fields.child("mapping");
+        let mapping = self.columns(w, node, &path);
+        if let (Some(k), Some(m), Value::Seq(items)) = (keys.as_mut(), mapping.as_ref(), &node.value) {
+            if !key_columns::settle_key_expressions(w, k, m, items, &path) {
+                return (keys, None);
+            }
+        }
+        (keys, mapping)
     }
 
     /// A non-empty field name, read without an `after.` prefix.

@@ -1,6 +1,6 @@
 //! A YAML tree whose every node knows its line and column, built from yaml-rust2's parser events.
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// Where a node starts in its file, 1-based.
@@ -63,19 +63,65 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Parses the first document of `text`; an empty text gives a `Null` node at 1:1.
+/// Most collections nested in one another: deeper trees are refused before they are built, so that
+/// nothing that reads, walks or drops a tree on the Redis main thread can run out of stack.
+pub const MAX_DEPTH: usize = 64;
+
+/// Parses `text`, which must hold one document; an empty text gives a `Null` node at 1:1.
+///
+/// A second document (after `---`) is an error at its start, unless it is empty (a trailing `---`
+/// or `---` followed by comments only): that loses nothing, so it is not worth refusing a deploy.
+/// Collections nested more than [`MAX_DEPTH`] levels are an error at the first one too deep.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+    let mut parser = Parser::new_from_str(text);
     let mut builder = Builder::default();
-    Parser::new_from_str(text)
-        .load(&mut builder, false)
-        .map_err(|e| SyntaxError {
+    let mut documents = 0;
+    let mut second: Option<Pos> = None;
+    loop {
+        // The events are pulled one by one (the parser's own `load` recurses once per level).
+        let (event, mark) = parser.next_token().map_err(|e| SyntaxError {
             pos: Pos::of(*e.marker()),
             message: e.info().to_string(),
         })?;
+        match event {
+            Event::StreamEnd => break,
+            Event::DocumentStart => {
+                documents += 1;
+                if documents > 1 {
+                    second = Some(Pos::of(mark));
+                }
+            }
+            Event::DocumentEnd => {}
+            _ if documents > 1 => {
+                if !is_empty_value(&event) {
+                    return Err(SyntaxError {
+                        pos: second.unwrap_or_else(|| Pos::of(mark)),
+                        message: "one YAML document per file: remove the `---` and what \
+                                  follows, or move it to its own file"
+                            .to_string(),
+                    });
+                }
+            }
+            _ => builder.on_event(event, mark)?,
+        }
+    }
     Ok(builder.root.unwrap_or(Node {
         pos: Pos::START,
         value: Value::Null,
     }))
+}
+
+/// Whether an event is a whole document that says nothing (what an empty document holds).
+fn is_empty_value(event: &Event) -> bool {
+    match event {
+        Event::Scalar(text, style, _, _) => *style == TScalarStyle::Plain && is_null(text),
+        _ => false,
+    }
+}
+
+/// The plain scalars YAML reads as null.
+fn is_null(text: &str) -> bool {
+    matches!(text, "" | "~" | "null" | "Null" | "NULL")
 }
 
 /// A collection still being filled.
@@ -118,13 +164,29 @@ impl Builder {
     }
 }
 
-impl MarkedEventReceiver for Builder {
-    fn on_event(&mut self, event: Event, mark: Marker) {
+impl Builder {
+    /// Adds one parser event to the tree; a collection deeper than [`MAX_DEPTH`] is an error.
+    fn on_event(&mut self, event: Event, mark: Marker) -> Result<(), SyntaxError> {
         let pos = Pos::of(mark);
+        if matches!(event, Event::MappingStart(..) | Event::SequenceStart(..))
+            && self.stack.len() >= MAX_DEPTH
+        {
+            // A block map is marked after its first key; the key that holds it is a better place.
+            let pos = match (&event, self.pending_key()) {
+                (Event::MappingStart(..), Some(key)) => key,
+                _ => pos,
+            };
+            return Err(SyntaxError {
+                pos,
+                message: format!(
+                    "nested more than {MAX_DEPTH} levels; flatten the structure"
+                ),
+            });
+        }
         match event {
             Event::Scalar(text, style, _, _) => {
                 let quoted = style != TScalarStyle::Plain;
-                if !quoted && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL") {
+                if !quoted && is_null(&text) {
                     // An empty value is marked where the next token starts; its key is a better place.
                     let pos = match (text.is_empty(), self.pending_key()) {
                         (true, Some(key)) => key,
@@ -165,7 +227,7 @@ impl MarkedEventReceiver for Builder {
                         pos: start,
                         value: Value::Seq(items),
                     },
-                    None => return,
+                    None => return Ok(()),
                 };
                 self.add(node);
             }
@@ -175,6 +237,7 @@ impl MarkedEventReceiver for Builder {
             | Event::DocumentStart
             | Event::DocumentEnd => {}
         }
+        Ok(())
     }
 }
 
@@ -286,5 +349,45 @@ mod tests {
             }
         );
         assert_eq!(parse("# only a comment\n").unwrap().value, Value::Null);
+    }
+
+    #[test]
+    fn a_second_document_is_an_error_at_its_start() {
+        let err = parse("a: 1\n---\nb: 2\n").unwrap_err();
+        assert_eq!(err.pos, at(2, 1));
+        assert_eq!(
+            err.message,
+            "one YAML document per file: remove the `---` and what follows, or move it to its own file"
+        );
+        let err = parse("---\na: 1\n--- [x]\n").unwrap_err();
+        assert_eq!(err.pos, at(3, 1));
+    }
+
+    #[test]
+    fn a_leading_or_empty_trailing_document_marker_is_fine() {
+        for text in ["---\na: 1\n", "a: 1\n---\n", "a: 1\n---\n# old\n", "a: 1\n...\n"] {
+            let root = parse(text).unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
+            assert_eq!(map(&root).len(), 1, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_cap_is_an_error_without_building_the_tree() {
+        let ok = format!("{}x\n", "- ".repeat(MAX_DEPTH));
+        assert!(parse(&ok).is_ok());
+        let deep = format!("{}x\n", "- ".repeat(100_000));
+        let err = parse(&deep).unwrap_err();
+        assert_eq!(err.pos, at(1, 2 * MAX_DEPTH + 1));
+        assert_eq!(err.message, "nested more than 64 levels; flatten the structure");
+        let flow = format!("a: {}", "[".repeat(100_000));
+        // The scanner looks ahead in flow collections and stops first, at 256 levels.
+        let err = parse(&flow).unwrap_err();
+        assert_eq!(err.message, "recursion limit exceeded", "{err:?}");
+        let flow = format!("a: {}{}", "[".repeat(100), "]".repeat(100));
+        let err = parse(&flow).unwrap_err();
+        assert_eq!(err.pos, at(1, MAX_DEPTH + 3));
+        assert!(err.message.starts_with("nested more than 64 levels"), "{err:?}");
+        let maps: String = (0..100).map(|i| format!("{}k:\n", " ".repeat(i))).collect();
+        assert_eq!(parse(&maps).unwrap_err().pos, at(MAX_DEPTH, MAX_DEPTH));
     }
 }

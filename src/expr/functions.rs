@@ -24,12 +24,82 @@ pub mod arg {
     }
 }
 
+/// One custom function: its name, its arguments, the kind of its optional last one, and its body.
+type Definition = (&'static str, Vec<ArgumentType>, Option<ArgumentType>, Body);
+
 /// Registers every custom function of SPEC §3.3 on `runtime`.
 pub fn register(runtime: &mut Runtime) {
+    for (name, inputs, variadic, body) in definitions() {
+        let f = CustomFunction::new(Signature::new(inputs, variadic), Box::new(body));
+        runtime.register_function(name, Box::new(f));
+    }
+}
+
+/// How many arguments a function takes: at least `min`, at most `max` (`None`: no upper bound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arity {
+    /// Fewest arguments.
+    pub min: usize,
+    /// Most arguments, if bounded.
+    pub max: Option<usize>,
+}
+
+/// The standard JMESPath functions (the `jmespath` crate's signatures, which it does not expose):
+/// name, fewest arguments, whether more may follow.
+pub const BUILTIN: &[(&str, usize, bool)] = &[
+    ("abs", 1, false),
+    ("avg", 1, false),
+    ("ceil", 1, false),
+    ("contains", 2, false),
+    ("ends_with", 2, false),
+    ("floor", 1, false),
+    ("join", 2, false),
+    ("keys", 1, false),
+    ("length", 1, false),
+    ("map", 2, false),
+    ("max", 1, false),
+    ("max_by", 2, false),
+    ("merge", 1, true),
+    ("min", 1, false),
+    ("min_by", 2, false),
+    ("not_null", 1, true),
+    ("reverse", 1, false),
+    ("sort", 1, false),
+    ("sort_by", 2, false),
+    ("starts_with", 2, false),
+    ("sum", 1, false),
+    ("to_array", 1, false),
+    ("to_number", 1, false),
+    ("to_string", 1, false),
+    ("type", 1, false),
+    ("values", 1, false),
+];
+
+/// The arity of a standard or custom function; `None` for an unknown name. A custom function with a
+/// variadic signature takes one optional argument (`split`'s delimiter, `hash`'s algorithm): its body
+/// refuses more.
+pub fn arity(name: &str) -> Option<Arity> {
+    if let Some((_, min, more)) = BUILTIN.iter().find(|(n, _, _)| *n == name) {
+        return Some(Arity {
+            min: *min,
+            max: (!more).then_some(*min),
+        });
+    }
+    definitions()
+        .into_iter()
+        .find(|(n, _, _, _)| *n == name)
+        .map(|(_, inputs, variadic, _)| Arity {
+            min: inputs.len(),
+            max: Some(inputs.len() + usize::from(variadic.is_some())),
+        })
+}
+
+/// Every custom function of SPEC §3.3.
+fn definitions() -> Vec<Definition> {
     let s = arg::text;
     let n = arg::number;
     let any = || ArgumentType::Any;
-    let defs: Vec<(&str, Vec<ArgumentType>, Option<ArgumentType>, Body)> = vec![
+    vec![
         ("base64_decode", vec![s()], None, text::base64_decode),
         ("capitalize", vec![s()], None, text::capitalize),
         ("concat", vec![ArgumentType::Array], None, text::concat),
@@ -89,11 +159,7 @@ pub fn register(runtime: &mut Runtime) {
             time::delta_seconds,
         ),
         ("uuid", vec![], None, text::uuid),
-    ];
-    for (name, inputs, variadic, body) in defs {
-        let f = CustomFunction::new(Signature::new(inputs, variadic), Box::new(body));
-        runtime.register_function(name, Box::new(f));
-    }
+    ]
 }
 
 /// An error of a custom function: `what` says what to change, never showing the value.

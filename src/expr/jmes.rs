@@ -2,10 +2,10 @@
 
 use std::sync::LazyLock;
 
-use jmespath::ast::Ast;
 use jmespath::{ErrorReason, Expression as Compiled, Rcvar, Runtime, RuntimeError, Variable};
 use serde_json::Value;
 
+use super::calls;
 use super::expression::ExprError;
 use super::functions::register;
 
@@ -23,7 +23,7 @@ pub struct JmesExpr {
 }
 
 impl JmesExpr {
-    /// Parses `source` and checks that every function it calls exists.
+    /// Parses `source` and checks every function call it makes (see [`calls`]).
     pub fn compile(source: &str) -> Result<JmesExpr, ExprError> {
         let parse_error = |message: String| ExprError::Parse {
             language: "jmespath",
@@ -32,8 +32,8 @@ impl JmesExpr {
         let compiled = RUNTIME
             .compile(source)
             .map_err(|e| parse_error(reason(&e.reason, e.offset)))?;
-        if let Some(name) = unknown_function(compiled.as_ast()) {
-            return Err(parse_error(format!("unknown function `{name}`")));
+        if let Some(problem) = calls::check(compiled.as_ast()) {
+            return Err(parse_error(problem));
         }
         Ok(JmesExpr { compiled })
     }
@@ -63,47 +63,6 @@ fn reason(reason: &ErrorReason, offset: usize) -> String {
         }) => format!("argument {} must be {expected}, not {actual}", position + 1),
         ErrorReason::Runtime(e) => e.to_string(),
     }
-}
-
-/// The first function called in `ast` that the runtime does not know.
-fn unknown_function(ast: &Ast) -> Option<String> {
-    let mut stack = vec![ast];
-    while let Some(node) = stack.pop() {
-        match node {
-            Ast::Function { name, args, .. } => {
-                if RUNTIME.get_function(name).is_none() {
-                    return Some(name.clone());
-                }
-                stack.extend(args.iter());
-            }
-            Ast::Comparison { lhs, rhs, .. }
-            | Ast::Projection { lhs, rhs, .. }
-            | Ast::And { lhs, rhs, .. }
-            | Ast::Or { lhs, rhs, .. }
-            | Ast::Subexpr { lhs, rhs, .. } => {
-                stack.push(lhs);
-                stack.push(rhs);
-            }
-            Ast::Condition {
-                predicate, then, ..
-            } => {
-                stack.push(predicate);
-                stack.push(then);
-            }
-            Ast::Expref { ast, .. } => stack.push(ast),
-            Ast::Flatten { node, .. } | Ast::Not { node, .. } | Ast::ObjectValues { node, .. } => {
-                stack.push(node)
-            }
-            Ast::MultiList { elements, .. } => stack.extend(elements.iter()),
-            Ast::MultiHash { elements, .. } => stack.extend(elements.iter().map(|kv| &kv.value)),
-            Ast::Identity { .. }
-            | Ast::Field { .. }
-            | Ast::Index { .. }
-            | Ast::Literal { .. }
-            | Ast::Slice { .. } => {}
-        }
-    }
-    None
 }
 
 /// A JMESPath value as JSON (expression references become null).
@@ -158,5 +117,21 @@ mod tests {
             e.to_string(),
             "jmespath expression does not parse: unknown function `foo`"
         );
+    }
+
+    #[test]
+    fn the_standard_arities_match_the_runtime() {
+        // The crate checks counts only when it evaluates: its own errors confirm the table.
+        let counted = |source: &str| {
+            let e = RUNTIME.compile(source).unwrap().search(Rcvar::new(Variable::Null));
+            e.err().is_some_and(|e| e.to_string().contains("arguments"))
+        };
+        for (name, min, more) in super::super::functions::BUILTIN {
+            assert!(RUNTIME.get_function(name).is_some(), "{name}");
+            let args = |n: usize| vec!["@"; n].join(", ");
+            assert!(!counted(&format!("{name}({})", args(*min))), "{name}");
+            assert!(counted(&format!("{name}({})", args(min - 1))), "{name}");
+            assert_eq!(counted(&format!("{name}({})", args(min + 1))), !more, "{name}");
+        }
     }
 }

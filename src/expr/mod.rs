@@ -1,5 +1,6 @@
 //! Expressions of the job language: JMESPath with RDI's custom functions, and SQL evaluated by SQLite.
 
+mod calls;
 mod digest;
 mod entries;
 mod expression;

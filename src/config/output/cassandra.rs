@@ -39,10 +39,7 @@ impl OutputReader<'_> {
             }
             Some(keys)
         });
-        let mapping = match fields.get("mapping") {
-            Some(node) => self.columns(w, node, &fields.child("mapping")),
-            None => Some(Vec::new()),
-        };
+        let (keys, mapping) = self.keys_and_mapping(w, &fields, keys);
         let opcode_field = match fields.get("opcode_field") {
             Some(node) => self.field(w, node, &fields.child("opcode_field")).map(Some),
             None => Some(None),

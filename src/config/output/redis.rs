@@ -45,21 +45,26 @@ impl OutputReader<'_> {
             Some(node) => self.aliases(w, node, &fields.child("mapping")),
             None => Some(Vec::new()),
         };
+        // Every key is read before any `?`, so that one bad value does not hide the problems of the next.
         let on_update = match fields.get("on_update") {
-            Some(node) => {
-                match w.choice(node, &fields.child("on_update"), &["replace", "merge"])? {
-                    "merge" => Some(OnUpdate::Merge),
-                    _ => Some(OnUpdate::Replace),
-                }
-            }
+            Some(node) => w
+                .choice(node, &fields.child("on_update"), &["replace", "merge"])
+                .map(|choice| match choice {
+                    "merge" => OnUpdate::Merge,
+                    _ => OnUpdate::Replace,
+                }),
             None => Some(OnUpdate::Replace),
         };
         let expire = match fields.get("expire") {
             Some(node) => w.integer(node, &fields.child("expire"), 0, u64::from(u32::MAX)),
             None => Some(0),
         };
+        let merges = match (data_type, on_update) {
+            (Some(data_type), Some(OnUpdate::Merge)) => merges(w, &fields, data_type),
+            _ => true,
+        };
         let (data_type, args, mapping) = (data_type?, args?, mapping?);
-        if !fits(w, &fields, data_type, &args, &mapping) {
+        if !fits(w, &fields, data_type, &args, &mapping) || !merges {
             return None;
         }
         Some(RedisOutput {
@@ -231,6 +236,27 @@ struct Args {
     pos: Option<(super::super::yaml::Pos, String)>,
 }
 
+/// Data types whose objects `on_update: merge` writes over (HSET without DEL, JSON.MERGE).
+const MERGED: &[RedisDataType] = &[RedisDataType::Hash, RedisDataType::Json];
+
+/// Whether `on_update: merge` means something for the data type: strings are always replaced, streams
+/// always appended to and set members added one by one, so it would be ignored there.
+fn merges(w: &mut Walker, with: &Fields, data_type: RedisDataType) -> bool {
+    if MERGED.contains(&data_type) {
+        return true;
+    }
+    let names: Vec<&str> = MERGED.iter().map(|t| t.as_str()).collect();
+    let message = format!(
+        "`on_update: merge` applies to data_type {} only; data_type `{}` ignores it: remove \
+         `on_update`",
+        names.join(" and "),
+        data_type.as_str()
+    );
+    let pos = with.get("on_update").map_or(with.pos, |n| n.pos);
+    w.problem(pos, &with.child("on_update"), message);
+    false
+}
+
 /// Whether `args` and `mapping` fit the data type; reports what is missing or does not apply.
 fn fits(
     w: &mut Walker,
@@ -382,5 +408,54 @@ mod tests {
               outside key_pattern `emp:*`; if the target is this Redis, make sure it does, or the job would \
               capture its own writes"]
         );
+    }
+
+    #[test]
+    fn a_bad_on_update_hides_no_other_problem() {
+        let yaml = format!(
+            "- uses: redis.write\n  with:\n    {KEY}\n    on_update: upsert\n    expire: soon\n    \
+             args: {{value: v}}\n"
+        );
+        let (outputs, problems, _) = read(&yaml, &["target"]);
+        assert_eq!(outputs, None);
+        assert_eq!(
+            problems,
+            [
+                "jobs/emp.yaml:4:16: output[0].with.on_update: must be one of: replace, merge, not `upsert`",
+                "jobs/emp.yaml:5:13: output[0].with.expire: must be an integer between 0 and 4294967295",
+                "jobs/emp.yaml:6:11: output[0].with.args.value: `args.value` does not apply to data_type `hash`",
+            ]
+        );
+    }
+
+    #[test]
+    fn merge_is_refused_where_the_data_type_ignores_it() {
+        for (data_type, args) in [
+            ("string", "args: {value: v}"),
+            ("stream", ""),
+            ("set", "args: {member: m}"),
+            ("sorted_set", "args: {member: m, score: s}"),
+        ] {
+            let yaml = format!(
+                "- uses: redis.write\n  with:\n    {KEY}\n    data_type: {data_type}\n    \
+                 on_update: merge\n    {args}\n"
+            );
+            let (outputs, problems, _) = read(&yaml, &["target"]);
+            assert_eq!(outputs, None, "{data_type}");
+            assert_eq!(
+                problems,
+                [format!(
+                    "jobs/emp.yaml:5:16: output[0].with.on_update: `on_update: merge` applies to data_type \
+                     hash and json only; data_type `{data_type}` ignores it: remove `on_update`"
+                )]
+            );
+        }
+        for data_type in ["hash", "json"] {
+            let yaml = format!(
+                "- uses: redis.write\n  with:\n    {KEY}\n    data_type: {data_type}\n    on_update: merge\n"
+            );
+            let (_, problems, _) = read(&yaml, &["target"]);
+            assert!(problems.is_empty(), "{data_type}: {problems:?}");
+        }
     }
 }
