@@ -18,6 +18,20 @@ pub struct Folder {
     pub config: String,
     /// `(job name, yaml)`, sorted by name.
     pub jobs: Vec<(String, String)>,
+    /// The jobs read from a `.yml` file, which the module names `jobs/<name>.yaml` in its problems.
+    pub yml: Vec<String>,
+}
+
+impl Folder {
+    /// A problem line of the module with the job file named as it is on disk (`jobs/x.yml`).
+    pub fn locate(&self, problem: &str) -> String {
+        for name in &self.yml {
+            if let Some(rest) = problem.strip_prefix(&format!("jobs/{name}.yaml:")) {
+                return format!("jobs/{name}.yml:{rest}");
+            }
+        }
+        problem.to_string()
+    }
 }
 
 fn read(path: &Path) -> Result<String, CliError> {
@@ -28,6 +42,8 @@ fn read(path: &Path) -> Result<String, CliError> {
 }
 
 /// Reads `dir/config.yaml` and every `dir/jobs/*.yaml` (or `.yml`); the job name is the file stem.
+/// A folder without job files is an error: deploying it would replace the running pipeline with
+/// nothing, which is what `redis-di undeploy` is for.
 pub fn read_folder(dir: &Path) -> Result<Folder, CliError> {
     let config = read(&dir.join("config.yaml"))?;
     let jobs_dir = dir.join("jobs");
@@ -45,16 +61,26 @@ pub fn read_folder(dir: &Path) -> Result<Folder, CliError> {
             })
         }
     };
+    if paths.is_empty() {
+        return Err(CliError::Usage(format!(
+            "no job files in {}: add jobs/<name>.yaml (use `redis-di undeploy` to remove every job)",
+            jobs_dir.display()
+        )));
+    }
     paths.sort();
     let mut jobs = Vec::new();
+    let mut yml = Vec::new();
     for p in paths {
         let name = p
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
+        if p.extension().is_some_and(|e| e == "yml") {
+            yml.push(name.clone());
+        }
         jobs.push((name, read(&p)?));
     }
-    Ok(Folder { config, jobs })
+    Ok(Folder { config, jobs, yml })
 }
 
 /// The RDI.DEPLOY command for a folder.
@@ -122,6 +148,7 @@ pub fn run(rdi: &mut Rdi, dir: &Path, dry_run: bool, json: bool) -> Result<(), C
         }
         Err(CliError::Server(text)) => {
             let (head, problems) = split_problems(&text);
+            let problems: Vec<String> = problems.iter().map(|p| folder.locate(p)).collect();
             if json {
                 writeln!(
                     out,
@@ -197,6 +224,41 @@ mod tests {
                 "DRYRUN"
             ]
         );
+    }
+
+    #[test]
+    fn a_folder_without_job_files_is_an_error_naming_undeploy() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.yaml"), "connections: {}\n").unwrap();
+        let want = format!(
+            "no job files in {}: add jobs/<name>.yaml (use `redis-di undeploy` to remove every job)",
+            dir.path().join("jobs").display()
+        );
+        let err = read_folder(dir.path()).unwrap_err().to_string();
+        assert_eq!(err, want);
+        std::fs::create_dir(dir.path().join("jobs")).unwrap();
+        std::fs::write(dir.path().join("jobs/notes.txt"), "no").unwrap();
+        let err = read_folder(dir.path()).unwrap_err().to_string();
+        assert_eq!(err, want);
+    }
+
+    #[test]
+    fn problems_of_a_yml_job_name_its_file_as_it_is_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.yaml"), "connections: {}\n").unwrap();
+        std::fs::create_dir(dir.path().join("jobs")).unwrap();
+        std::fs::write(dir.path().join("jobs/a.yml"), "A").unwrap();
+        std::fs::write(dir.path().join("jobs/ab.yaml"), "B").unwrap();
+        let folder = read_folder(dir.path()).unwrap();
+        assert_eq!(
+            folder.locate("jobs/a.yaml:1:1: missing required key `output`"),
+            "jobs/a.yml:1:1: missing required key `output`"
+        );
+        assert_eq!(
+            folder.locate("jobs/ab.yaml:1:1: missing required key `output`"),
+            "jobs/ab.yaml:1:1: missing required key `output`"
+        );
+        assert_eq!(folder.locate("config.yaml:1:1: x"), "config.yaml:1:1: x");
     }
 
     #[test]

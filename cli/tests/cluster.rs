@@ -5,8 +5,8 @@ mod common;
 
 use common::{json, ok, redis_di};
 use module_tests::cluster::Cluster;
-use module_tests::yaml::{pg_config, pg_job};
-use module_tests::{PgServer, RedisOpts, Status};
+use module_tests::yaml::{pg_config, pg_job, sqlite_config, sqlite_job};
+use module_tests::{call, sqlite_target, PgServer, RedisOpts, Status};
 
 const KEYS: usize = 120;
 
@@ -118,4 +118,53 @@ fn deploy_wait_and_status_reach_every_primary() {
         refused.stderr.contains("deploy failed on 3 of 3 primaries"),
         "{refused:?}"
     );
+}
+
+#[test]
+fn a_deploy_that_one_primary_refuses_changes_no_primary() {
+    let cluster = Cluster::start(3, RedisOpts::redis74());
+    let work = tempfile::tempdir().unwrap();
+    let db = work.path().join("target.db");
+    sqlite_target::create(&db, "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)");
+    std::fs::create_dir(work.path().join("jobs")).unwrap();
+    std::fs::write(work.path().join("config.yaml"), sqlite_config(&db, &[])).unwrap();
+    let job = sqlite_job("emp:*", "emp", &["id"], &["name"]);
+    std::fs::write(work.path().join("jobs/emp.yaml"), &job).unwrap();
+    let dir = work.path().to_string_lossy().into_owned();
+    let port = cluster.nodes[0].port();
+    ok(port, &["deploy", "--dir", &dir]);
+
+    // The new pipeline reads a secret that the third primary lacks: it refuses, and with it every
+    // primary keeps the pipeline it ran (the deploy is checked everywhere before it is sent).
+    let db_text = db.to_string_lossy().into_owned();
+    for node in &cluster.nodes[..2] {
+        call(
+            &mut node.client(),
+            &["RDI.SET-SECRET", "LITE_PATH", &db_text],
+        );
+    }
+    let config = sqlite_config(&db, &[]).replace(&db_text, "${secrets:LITE_PATH}");
+    std::fs::write(work.path().join("config.yaml"), config).unwrap();
+    std::fs::write(
+        work.path().join("jobs/emp.yaml"),
+        job.replace("emp:*", "staff:*"),
+    )
+    .unwrap();
+    let refused = redis_di(port, &["deploy", "--dir", &dir]);
+    assert!(!refused.ok, "{refused:?}");
+    let third = format!("127.0.0.1:{}", cluster.nodes[2].port());
+    assert!(
+        refused.stderr.contains("deploy failed on 1 of 3 primaries")
+            && refused.stderr.contains(&third)
+            && refused.stderr.contains("nothing was deployed"),
+        "{refused:?}"
+    );
+    assert!(
+        refused.stdout.contains(&format!("{third}: refused: ")),
+        "{refused:?}"
+    );
+    for node in &cluster.nodes {
+        let status = Status::query(&mut node.client());
+        assert_eq!(status.job("emp").key_pattern, "emp:*", "{}", status.raw);
+    }
 }

@@ -256,7 +256,11 @@ fn a_refused_redeploy_leaves_the_running_pipeline_in_place() {
 #[test]
 fn a_deploy_without_jobs_is_refused_and_keeps_the_pipeline() {
     let (redis, db) = setup("val_no_jobs");
-    deploy_ok(&mut redis.client(), &good_config(&db), &[("emp", &good_job())]);
+    deploy_ok(
+        &mut redis.client(),
+        &good_config(&db),
+        &[("emp", &good_job())],
+    );
     // A folder whose jobs/ went missing must not replace the running jobs with none.
     let reply = deploy_err(&mut redis.client(), &good_config(&db), &[]);
     assert!(

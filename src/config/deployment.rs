@@ -27,7 +27,26 @@ pub fn parse_deployment(
     jobs: &[(String, String)],
     resolver: &dyn Resolver,
 ) -> Result<Parsed, Vec<ConfigProblem>> {
+    parse_with(Walker::new("config.yaml", resolver), config_yaml, jobs)
+}
+
+/// [`parse_deployment`] of a deployment kept in the keyspace by an earlier version: what checks
+/// added since then find is noted, not refused (see [`Walker::tightened`]).
+pub fn parse_kept_deployment(
+    config_yaml: &str,
+    jobs: &[(String, String)],
+    resolver: &dyn Resolver,
+) -> Result<Parsed, Vec<ConfigProblem>> {
     let mut w = Walker::new("config.yaml", resolver);
+    w.lenient = true;
+    parse_with(w, config_yaml, jobs)
+}
+
+fn parse_with(
+    mut w: Walker,
+    config_yaml: &str,
+    jobs: &[(String, String)],
+) -> Result<Parsed, Vec<ConfigProblem>> {
     let (connections, applier) = config(&mut w, config_yaml).unwrap_or_default();
     // Jobs are checked against the declared names even when a connection itself is invalid.
     let names: Option<Vec<String>> = connections
@@ -439,6 +458,28 @@ output:
                 && parsed.notes[0].contains("connections.pg.password: written out"),
             "{:?}",
             parsed.notes
+        );
+    }
+
+    #[test]
+    fn a_kept_deployment_gets_notes_where_a_new_deploy_gets_problems() {
+        // An upgrade must not stop a pipeline that an earlier version accepted.
+        let config = "connections:\n  lite: {type: sqlite, path: x.db}\n";
+        let job = "source: {redis: {key_pattern: 'k:*', trigger: write-behind, \
+                   exclude_commands: [unlink]}}\n\
+                   output: [{uses: relational.write, with: {connection: lite, table: t, keys: [id]}}]\n";
+        let err = problems(config, &[("a", job)]);
+        assert!(
+            err[0].contains("`unlink` is captured as the event `del`"),
+            "{err:?}"
+        );
+        let kept = parse_kept_deployment(config, &jobs(&[("a", job)]), &resolver()).unwrap();
+        assert_eq!(kept.deployment.jobs[0].exclude_commands, ["unlink"]);
+        assert!(
+            kept.notes.iter().any(|n| n.contains("`unlink` is captured")
+                && n.contains("ignored in the deployment kept from before")),
+            "{:?}",
+            kept.notes
         );
     }
 

@@ -164,8 +164,8 @@ fn commands(w: &mut Walker, node: &Node, path: &str) -> Option<Vec<String>> {
             match events::problem(&name, expanded.referenced) {
                 None => Some(name),
                 Some(message) => {
-                    w.problem(item.pos, &path, message);
-                    None
+                    let refused = w.tightened(item.pos, &path, message);
+                    (!refused).then_some(name)
                 }
             }
         })
@@ -305,8 +305,16 @@ mod tests {
         assert_eq!(
             problems,
             [
-                at(43, 2, "`unlink` is captured as the event `del`; write `del`"),
-                at(51, 3, "`hmset` is captured as the event `hset`; write `hset`"),
+                at(
+                    43,
+                    2,
+                    "`unlink` is captured as the event `del`; write `del`"
+                ),
+                at(
+                    51,
+                    3,
+                    "`hmset` is captured as the event `hset`; write `hset`"
+                ),
                 at(
                     58,
                     4,

@@ -167,7 +167,9 @@ impl OutputReader<'_> {
         };
         let path = fields.child("mapping");
         let mapping = self.columns(w, node, &path);
-        if let (Some(k), Some(m), Value::Seq(items)) = (keys.as_mut(), mapping.as_ref(), &node.value) {
+        if let (Some(k), Some(m), Value::Seq(items)) =
+            (keys.as_mut(), mapping.as_ref(), &node.value)
+        {
             if !key_columns::settle_key_expressions(w, k, m, items, &path) {
                 return (keys, None);
             }

@@ -18,6 +18,8 @@ pub struct Walker<'r> {
     resolved: Vec<(String, String, Pos)>,
     /// The same values, for the deployment to hide wherever it is shown.
     pub hidden: Hidden,
+    /// Reading a deployment kept from an earlier version: checks added since then are notes.
+    pub lenient: bool,
 }
 
 /// The keys of one map, first occurrence of each, ready to be looked up.
@@ -98,6 +100,7 @@ impl<'r> Walker<'r> {
             notes: Vec::new(),
             resolved: Vec::new(),
             hidden: Hidden::default(),
+            lenient: false,
         }
     }
 
@@ -134,6 +137,23 @@ impl<'r> Walker<'r> {
     pub fn problem(&mut self, pos: Pos, path: &str, message: impl Into<String>) {
         let problem = self.located(pos, path, message.into());
         self.problems.push(problem);
+    }
+
+    /// A problem found by a check newer than some kept deployments (a value that used to be accepted
+    /// and ignored): a note when [`Walker::lenient`], so that an upgrade never stops a running
+    /// pipeline that deployed before. Returns whether it counts as a problem.
+    pub fn tightened(&mut self, pos: Pos, path: &str, message: impl Into<String>) -> bool {
+        if self.lenient {
+            let message = format!(
+                "{} (ignored in the deployment kept from before: redeploy to fix)",
+                message.into()
+            );
+            self.note(pos, path, message);
+            false
+        } else {
+            self.problem(pos, path, message);
+            true
+        }
     }
 
     /// Records a note for the deploy reply, located like a problem.

@@ -178,9 +178,7 @@ impl Builder {
             };
             return Err(SyntaxError {
                 pos,
-                message: format!(
-                    "nested more than {MAX_DEPTH} levels; flatten the structure"
-                ),
+                message: format!("nested more than {MAX_DEPTH} levels; flatten the structure"),
             });
         }
         match event {
@@ -365,7 +363,12 @@ mod tests {
 
     #[test]
     fn a_leading_or_empty_trailing_document_marker_is_fine() {
-        for text in ["---\na: 1\n", "a: 1\n---\n", "a: 1\n---\n# old\n", "a: 1\n...\n"] {
+        for text in [
+            "---\na: 1\n",
+            "a: 1\n---\n",
+            "a: 1\n---\n# old\n",
+            "a: 1\n...\n",
+        ] {
             let root = parse(text).unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
             assert_eq!(map(&root).len(), 1, "{text:?}");
         }
@@ -378,7 +381,10 @@ mod tests {
         let deep = format!("{}x\n", "- ".repeat(100_000));
         let err = parse(&deep).unwrap_err();
         assert_eq!(err.pos, at(1, 2 * MAX_DEPTH + 1));
-        assert_eq!(err.message, "nested more than 64 levels; flatten the structure");
+        assert_eq!(
+            err.message,
+            "nested more than 64 levels; flatten the structure"
+        );
         let flow = format!("a: {}", "[".repeat(100_000));
         // The scanner looks ahead in flow collections and stops first, at 256 levels.
         let err = parse(&flow).unwrap_err();
@@ -386,7 +392,10 @@ mod tests {
         let flow = format!("a: {}{}", "[".repeat(100), "]".repeat(100));
         let err = parse(&flow).unwrap_err();
         assert_eq!(err.pos, at(1, MAX_DEPTH + 3));
-        assert!(err.message.starts_with("nested more than 64 levels"), "{err:?}");
+        assert!(
+            err.message.starts_with("nested more than 64 levels"),
+            "{err:?}"
+        );
         let maps: String = (0..100).map(|i| format!("{}k:\n", " ".repeat(i))).collect();
         assert_eq!(parse(&maps).unwrap_err().pos, at(MAX_DEPTH, MAX_DEPTH));
     }

@@ -123,7 +123,10 @@ mod tests {
     fn the_standard_arities_match_the_runtime() {
         // The crate checks counts only when it evaluates: its own errors confirm the table.
         let counted = |source: &str| {
-            let e = RUNTIME.compile(source).unwrap().search(Rcvar::new(Variable::Null));
+            let e = RUNTIME
+                .compile(source)
+                .unwrap()
+                .search(Rcvar::new(Variable::Null));
             e.err().is_some_and(|e| e.to_string().contains("arguments"))
         };
         for (name, min, more) in super::super::functions::BUILTIN {
@@ -131,7 +134,11 @@ mod tests {
             let args = |n: usize| vec!["@"; n].join(", ");
             assert!(!counted(&format!("{name}({})", args(*min))), "{name}");
             assert!(counted(&format!("{name}({})", args(min - 1))), "{name}");
-            assert_eq!(counted(&format!("{name}({})", args(min + 1))), !more, "{name}");
+            assert_eq!(
+                counted(&format!("{name}({})", args(min + 1))),
+                !more,
+                "{name}"
+            );
         }
     }
 }

@@ -348,6 +348,15 @@ mod tests {
         for (expr, want) in [
             ("first ||", "incomplete expression"),
             ("nosuch(first)", "no such function: nosuch"),
+            // SQLite resolves functions with their argument count when it prepares the statement.
+            (
+                "upper(first, last)",
+                "wrong number of arguments to function upper()",
+            ),
+            (
+                "substr(first)",
+                "wrong number of arguments to function substr()",
+            ),
             ("1); DROP TABLE x; SELECT (1", "only one expression"),
             ("  ", "the expression is empty"),
         ] {

@@ -10,7 +10,7 @@ use redis_module::{
 use super::keys;
 use super::queue::RedisQueue;
 use super::runtime::{self, Pipeline, STOP_TIMEOUT};
-use crate::config::{parse_deployment, problem_at, Connection, Deployment};
+use crate::config::{parse_deployment, parse_kept_deployment, problem_at, Connection, Deployment};
 use crate::writer::{self, TableTarget, WriteError};
 
 /// One deploy at a time: the swap must not interleave with another.
@@ -75,8 +75,24 @@ fn parse_args(args: &[RedisString]) -> Result<(Sources, bool), RedisError> {
 
 /// Parses and validates without touching the network.
 pub fn validate(src: &Sources) -> Result<(Deployment, Vec<String>), String> {
+    validate_with(src, parse_deployment)
+}
+
+/// [`validate`] of the deployment kept in the keyspace, which an earlier version may have stored:
+/// checks added since then give notes instead of stopping the pipeline after an upgrade.
+pub fn validate_kept(src: &Sources) -> Result<(Deployment, Vec<String>), String> {
+    validate_with(src, parse_kept_deployment)
+}
+
+type Parse = fn(
+    &str,
+    &[(String, String)],
+    &dyn crate::config::Resolver,
+) -> Result<crate::config::Parsed, Vec<crate::config::ConfigProblem>>;
+
+fn validate_with(src: &Sources, parse: Parse) -> Result<(Deployment, Vec<String>), String> {
     let resolver = super::secrets::resolver();
-    match parse_deployment(&src.config, &src.jobs, &resolver) {
+    match parse(&src.config, &src.jobs, &resolver) {
         Ok(p) => Ok((p.deployment, p.notes)),
         Err(problems) => {
             let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();

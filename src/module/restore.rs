@@ -6,12 +6,12 @@ use std::sync::Arc;
 use redis_module::key::KeyFlags;
 use redis_module::{Context, KeyType, RedisString, ScanKeyCursor};
 
-use super::deploy::{validate, Sources};
+use super::deploy::{validate_kept, Sources};
 use super::keys;
 use super::queue::RedisQueue;
 use super::runtime::{self, Pipeline};
 use super::warnings;
-use crate::config::{parse_deployment, Resolver, SystemResolver};
+use crate::config::{parse_kept_deployment, Resolver, SystemResolver};
 use crate::writer;
 
 /// Reads the deployed YAML, if any. Through the key API, not a command: on a cluster node that has
@@ -90,7 +90,7 @@ fn validate_unresolved(src: &Sources) -> Option<(crate::config::Deployment, Vec<
         inner: super::secrets::resolver(),
         failed: RefCell::new(Vec::new()),
     };
-    let parsed = parse_deployment(&src.config, &src.jobs, &resolver).ok()?;
+    let parsed = parse_kept_deployment(&src.config, &src.jobs, &resolver).ok()?;
     let failed = resolver.failed.into_inner();
     if failed.is_empty() {
         return None;
@@ -144,7 +144,7 @@ pub fn restore(ctx: &Context) {
     RESTORED.with(|r| *r.borrow_mut() = Some(sources.clone()));
     let next = match sources {
         None => None,
-        Some(src) => match validate(&src) {
+        Some(src) => match validate_kept(&src) {
             Ok((deployment, notes)) => {
                 retract_warnings();
                 Some(pipeline(deployment, notes, runtime::is_primary(), None))

@@ -253,8 +253,7 @@ fn merges(w: &mut Walker, with: &Fields, data_type: RedisDataType) -> bool {
         data_type.as_str()
     );
     let pos = with.get("on_update").map_or(with.pos, |n| n.pos);
-    w.problem(pos, &with.child("on_update"), message);
-    false
+    !w.tightened(pos, &with.child("on_update"), message)
 }
 
 /// Whether `args` and `mapping` fit the data type; reports what is missing or does not apply.
