@@ -327,3 +327,23 @@ fn an_eviction_policy_that_could_evict_the_queues_is_warned_about() {
         "{notes:?}"
     );
 }
+
+#[test]
+fn a_flush_of_the_queues_ends_back_pressure() {
+    let (redis, _) = sqlite_deployed(&[], &["max_pending: 10"]);
+    let mut r = redis.client();
+    call(&mut r, &["RDI.STOP"]);
+    for i in 0..10 {
+        call(&mut r, &["HSET", &format!("w:{i}"), "id", &i.to_string()]);
+    }
+    let busy = try_call(&mut r, &["HSET", "w:10", "id", "10"]).unwrap_err();
+    assert!(busy.starts_with("BUSY"), "{busy}");
+    for flush in ["FLUSHALL", "FLUSHDB"] {
+        call(&mut r, &[flush]);
+        // The queue went with the data: its old length no longer holds writes back.
+        try_call(&mut r, &["HSET", "w:11", "id", "11"])
+            .unwrap_or_else(|e| panic!("write refused after {flush}: {e}"));
+    }
+    let status = Status::query(&mut r);
+    assert_eq!(status.job("w").pending, 1, "{}", status.raw);
+}

@@ -17,7 +17,6 @@ pub struct Histogram {
     /// One counter per bound, plus one for everything above the last bound.
     buckets: Vec<AtomicU64>,
     sum: AtomicU64,
-    count: AtomicU64,
 }
 
 impl Histogram {
@@ -27,7 +26,6 @@ impl Histogram {
             bounds,
             buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
             sum: AtomicU64::new(0),
-            count: AtomicU64::new(0),
         }
     }
 
@@ -42,7 +40,6 @@ impl Histogram {
             b.fetch_add(1, Ordering::Relaxed);
         }
         self.sum.fetch_add(v, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Cumulative counts per bound (`le`), then the total count and the sum, as Prometheus wants them.
@@ -57,11 +54,13 @@ impl Histogram {
                 (*b, acc)
             })
             .collect();
-        (
-            cumulative,
-            self.count.load(Ordering::Relaxed),
-            self.sum.load(Ordering::Relaxed),
-        )
+        // The total comes from the same bucket reads: a separate count, read after them, could be
+        // smaller than the last bound's count when an observation lands in between (not monotonic).
+        let overflow = self
+            .buckets
+            .get(self.bounds.len())
+            .map_or(0, |c| c.load(Ordering::Relaxed));
+        (cumulative, acc + overflow, self.sum.load(Ordering::Relaxed))
     }
 }
 

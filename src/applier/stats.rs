@@ -190,6 +190,12 @@ impl ConnStats {
         set_error(&self.last_error, error.to_string());
     }
 
+    /// Counts rows the target refused one by one (`batch` errors absorbed by splitting the batch):
+    /// the connection itself is fine.
+    pub fn refused(&self, rows: usize) {
+        self.errors[1].fetch_add(rows as u64, Ordering::Relaxed);
+    }
+
     /// Errors so far by kind, in the order of [`ERROR_KINDS`].
     pub fn errors(&self) -> [u64; 3] {
         [0, 1, 2].map(|i| self.errors[i].load(Ordering::Relaxed))

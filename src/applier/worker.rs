@@ -367,6 +367,9 @@ fn apply_batch(
             stamp.as_ref(),
             &mut rejected,
         );
+        if let Some(cs) = shared.conn_stats.get(conn) {
+            cs.refused(rejected.len());
+        }
         refused.extend(
             rejected
                 .into_iter()

@@ -453,13 +453,13 @@ fn flush(ctx: &Context) {
                 None => StreamWriter::open(ctx, &job.queue)
                     .and_then(|w| append(stream.insert(w), e, key)),
             };
-            if let Err(msg) = added {
-                ctx.log_warning(&format!(
+            match added {
+                Ok(()) => appended += 1,
+                Err(msg) => ctx.log_warning(&format!(
                     "rdi: could not queue a change for job {}: {msg}",
                     job.name
-                ));
+                )),
             }
-            appended += 1;
         }
         drop(stream);
         if appended > 0 {

@@ -84,23 +84,45 @@ pub fn subscribe(ctx: &Context) -> Result<(), String> {
 type Callback = extern "C" fn(*mut raw::RedisModuleCtx, raw::RedisModuleEvent, u64, *mut c_void);
 
 extern "C" fn on_flush(
-    _ctx: *mut raw::RedisModuleCtx,
+    ctx: *mut raw::RedisModuleCtx,
     _eid: raw::RedisModuleEvent,
     subevent: u64,
     data: *mut c_void,
 ) {
-    if subevent != raw::REDISMODULE_SUBEVENT_FLUSHDB_START || data.is_null() {
+    if data.is_null() {
         return;
     }
     // SAFETY: for this event Redis passes a RedisModuleFlushInfoV1, valid during the callback.
     let db = unsafe { (*(data as *const FlushInfo)).dbnum };
-    if let Some(message) = flush_warning(db) {
-        warnings::add(message);
+    if subevent == raw::REDISMODULE_SUBEVENT_FLUSHDB_START {
+        if let Some(message) = flush_warning(db) {
+            warnings::add(message);
+        }
+    } else if matches!(db, -1 | 0) {
+        resync_pending(ctx);
     }
 }
 
+/// Re-reads the queue lengths after database 0 was emptied or swapped: the counts back-pressure and
+/// INFO use would otherwise keep the queues' old lengths (writers acknowledge nothing when a queue is
+/// empty), and writes would get BUSY for a queue that no longer exists.
+fn resync_pending(ctx: *mut raw::RedisModuleCtx) {
+    let Some(p) = runtime::current() else { return };
+    if ctx.is_null() {
+        return;
+    }
+    // SAFETY: `ctx` is the event's context, valid during the callback; the queues are in database 0,
+    // which the flush event may not have selected.
+    unsafe {
+        if let Some(select) = raw::RedisModule_SelectDb {
+            select(ctx, 0);
+        }
+    }
+    super::queue::sync_pending(&Context::new(ctx), &p);
+}
+
 extern "C" fn on_swapdb(
-    _ctx: *mut raw::RedisModuleCtx,
+    ctx: *mut raw::RedisModuleCtx,
     _eid: raw::RedisModuleEvent,
     _subevent: u64,
     data: *mut c_void,
@@ -115,6 +137,9 @@ extern "C" fn on_swapdb(
     };
     if let Some(message) = swapdb_warning(first, second) {
         warnings::add(message);
+    }
+    if first == 0 || second == 0 {
+        resync_pending(ctx);
     }
 }
 

@@ -13,7 +13,9 @@ fn rdi_info(ctx: &InfoContext, _for_crash_report: bool) -> RedisResult<()> {
     let p = runtime::current();
     let engine = match &p {
         None => "not_deployed",
-        Some(p) if p.engine.is_some() && !control::is_paused() => "running",
+        Some(p) if p.engine.as_ref().is_some_and(|e| e.is_running()) && !control::is_paused() => {
+            "running"
+        }
         Some(_) => "stopped",
     };
     let jobs = p.as_ref().map_or(0, |p| p.capture.len());

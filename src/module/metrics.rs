@@ -70,7 +70,11 @@ impl Families {
 pub fn render(ctx: &Context) -> String {
     let mut f = Families::default();
     let p = runtime::current();
-    let running = p.as_ref().is_some_and(|p| p.engine.is_some()) && !super::control::is_paused();
+    // The same test as RDI.STATUS's `engine` (writers that exist and still run).
+    let running = p
+        .as_ref()
+        .is_some_and(|p| p.engine.as_ref().is_some_and(|e| e.is_running()))
+        && !super::control::is_paused();
     f.declare(
         "rdi_engine_state",
         "gauge",
@@ -178,9 +182,14 @@ pub fn render(ctx: &Context) -> String {
         }
         if let Some(e) = &p.engine {
             for (name, c) in e.connection_stats() {
-                let up = u64::from(c.health() == crate::applier::Health::Ok);
                 let conn = format!("connection=\"{}\"", label(name));
-                f.sample("rdi_connection_up", &conn, up);
+                // No sample before the first attempt (a connection no job has used yet): it is
+                // not known to be down.
+                let health = c.health();
+                if health != crate::applier::Health::Unknown {
+                    let up = u64::from(health == crate::applier::Health::Ok);
+                    f.sample("rdi_connection_up", &conn, up);
+                }
                 for (kind, n) in crate::applier::ERROR_KINDS.iter().zip(c.errors()) {
                     let labels = format!("{conn},kind=\"{kind}\"");
                     f.sample("rdi_target_errors_total", &labels, n);
@@ -197,6 +206,10 @@ pub fn render(ctx: &Context) -> String {
 pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     if args.len() != 1 {
         return Err(RedisError::WrongArity);
+    }
+    if !runtime::is_primary() {
+        // As RDI.STATUS: a replica hears of deploys only as key writes (an exporter may scrape it).
+        super::restore::refresh(ctx);
     }
     Ok(RedisValue::BulkString(render(ctx)))
 }

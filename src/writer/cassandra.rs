@@ -356,10 +356,16 @@ pub fn session_builder(settings: &CassandraConnection) -> Result<SessionBuilder,
         .iter()
         .map(|h| format!("{h}:{}", settings.port))
         .collect();
+    // Client-side, monotonic write timestamps: a delete and the upsert after it (a RENAME onto the
+    // same row) may reach different coordinators, and with server-side timestamps a few ms of clock
+    // skew between them would let the tombstone win.
     let mut builder = SessionBuilder::new()
         .known_nodes(nodes)
         .connection_timeout(connect)
-        .default_execution_profile_handle(profile.into_handle());
+        .default_execution_profile_handle(profile.into_handle())
+        .timestamp_generator(std::sync::Arc::new(
+            scylla::policies::timestamp_generator::MonotonicTimestampGenerator::new(),
+        ));
     if let Some(user) = &settings.user {
         builder = builder.user(user, settings.password.clone().unwrap_or_default());
     }

@@ -46,6 +46,12 @@ fn attempt_error(err: &RequestAttemptError) -> WriteError {
 /// Sorts a server error by its kind.
 pub fn classify_db(db: &DbError, message: &str) -> WriteError {
     match db {
+        // A table or column dropped or altered since the statement was prepared: every row would
+        // be refused, so it is the schema, not the row.
+        DbError::Invalid if names_missing_schema(message) => {
+            let first_line = message.lines().next().unwrap_or("");
+            WriteError::Schema(format!("cassandra: {first_line}"))
+        }
         DbError::Invalid | DbError::FunctionFailure { .. } => {
             WriteError::Batch("cassandra: the server refused a value (invalid request)".into())
         }
@@ -59,6 +65,20 @@ pub fn classify_db(db: &DbError, message: &str) -> WriteError {
         }
         other => WriteError::Transient(format!("cassandra: {}", kind_name(other))),
     }
+}
+
+/// Whether an invalid-request message says a table, column or keyspace is not there (these messages
+/// name objects, never values).
+fn names_missing_schema(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "unconfigured table",
+        "undefined column name",
+        "keyspace",
+        "does not exist",
+    ]
+    .iter()
+    .any(|s| m.contains(s))
 }
 
 fn kind_name(db: &DbError) -> &'static str {

@@ -45,6 +45,17 @@ fn server_errors_sort_into_kinds_without_values() {
         classify_db(&DbError::Unauthorized, "no rights on hr.emp"),
         WriteError::Schema(_)
     ));
+    // A table or column dropped under a prepared statement refuses every row: the schema, so the
+    // rows are retried, not sent to the dead-letter queue one by one.
+    for message in [
+        "unconfigured table emp",
+        "Undefined column name nick in table hr.emp",
+    ] {
+        assert!(matches!(
+            classify_db(&DbError::Invalid, message),
+            WriteError::Schema(_)
+        ));
+    }
 }
 
 #[test]

@@ -135,17 +135,41 @@ const PER_RECORD: &[(i32, &str)] = &[
     (2291, "integrity constraint violated: parent key not found"),
     (2292, "integrity constraint violated: child record found"),
     (12899, "value too large for the column"),
+    (1401, "value too large for the column"),
+    (
+        1460,
+        "unimplemented or unreasonable conversion (a long value bound as text)",
+    ),
+    (1461, "a long value bound for a LONG column only"),
+    (1426, "numeric overflow"),
+    (1858, "a non-numeric character where a number was expected"),
+    (1839, "date not valid for the month"),
+    (1850, "hour must be between 0 and 23"),
+    (1851, "minutes must be between 0 and 59"),
+    (1852, "seconds must be between 0 and 59"),
+    (4088, "error during execution of a trigger"),
     (30926, "unable to get a stable set of rows for the MERGE"),
     (40441, "JSON syntax error"),
 ];
 
 /// ORA- errors saying the target does not fit: missing objects, rights, logins.
-const SCHEMA: &[i32] = &[904, 942, 1031, 1017, 1045, 28000, 28001, 1950, 980];
+/// 32795 and 54013: the mapping writes a generated identity column or a virtual column.
+const SCHEMA: &[i32] = &[
+    904, 942, 1031, 1017, 1045, 28000, 28001, 1950, 980, 32795, 54013,
+];
+
+/// `raise_application_error` numbers: the database's own code (a trigger) refused the row.
+const APPLICATION_ERRORS: std::ops::RangeInclusive<i32> = 20000..=20999;
 
 /// Sorts an ORA- number; unknown numbers are retried. Messages are kept only for schema errors.
 pub fn classify_code(code: i32, message: &str) -> WriteError {
     if let Some((_, name)) = PER_RECORD.iter().find(|(c, _)| *c == code) {
         return WriteError::Batch(format!("oracle: ORA-{code:05} ({name})"));
+    }
+    if APPLICATION_ERRORS.contains(&code) {
+        return WriteError::Batch(format!(
+            "oracle: ORA-{code:05} (an error raised by a trigger or procedure)"
+        ));
     }
     if let Some((_, name)) = TRANSIENT.iter().find(|(c, _)| *c == code) {
         return WriteError::Transient(format!("oracle: ORA-{code:05} ({name})"));
@@ -251,7 +275,8 @@ mod tests {
             classify_code(1, "ORA-00001: unique constraint (HR.EMP_PK) violated"),
             WriteError::Batch("oracle: ORA-00001 (unique constraint violated)".into())
         );
-        for code in [1400, 2290, 2291, 12899] {
+        // 1461 (a long text bound), 1426, 4088 and 20001 (a trigger): about the row, not retried.
+        for code in [1400, 2290, 2291, 12899, 1461, 1426, 4088, 20001] {
             assert!(
                 matches!(classify_code(code, "'secret'"), WriteError::Batch(m) if !m.contains("secret"))
             );
@@ -262,6 +287,7 @@ mod tests {
                 "{code}"
             );
         }
+        assert!(matches!(classify_code(32795, ""), WriteError::Schema(_)));
         assert_eq!(
             classify_code(942, "ORA-00942: table or view does not exist"),
             WriteError::Schema("oracle: ORA-00942: table or view does not exist".into())

@@ -80,15 +80,44 @@ const PER_RECORD: &[(u32, &str)] = &[
     (242, "date or time value out of range"),
     (8169, "conversion to uniqueidentifier failed"),
     (8672, "the MERGE matched a target row more than once"),
+    (8134, "divide by zero"),
+    (
+        6522,
+        "a .NET routine or type (geography, hierarchyid) refused the value",
+    ),
+    (3609, "a trigger ended the transaction"),
+];
+
+/// Ranges of numbers that are about the row too: XML parse errors, and errors raised by the
+/// database's own code (RAISERROR and THROW from triggers use 50000 and up).
+const PER_RECORD_RANGES: &[(std::ops::RangeInclusive<u32>, &str)] = &[
+    (9400..=9499, "XML parse error"),
+    (
+        50000..=u32::MAX,
+        "an error raised by a trigger or procedure",
+    ),
 ];
 
 /// Errors saying the target does not fit: missing objects, rights, logins.
-const SCHEMA: &[u32] = &[207, 208, 229, 230, 262, 4060, 18456, 102, 156, 4406, 4405];
+/// 544, 271, 273: the mapping writes an identity, computed or rowversion column.
+const SCHEMA: &[u32] = &[
+    207, 208, 229, 230, 262, 4060, 18456, 102, 156, 4406, 4405, 544, 271, 273,
+];
 
 /// Sorts a server error by number; unknown numbers are retried. Messages are kept only for schema
 /// errors (they name objects); the others quote values.
 pub fn classify_code(code: u32, message: &str) -> WriteError {
-    if let Some((_, name)) = PER_RECORD.iter().find(|(c, _)| *c == code) {
+    let per_record = PER_RECORD
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, name)| *name)
+        .or_else(|| {
+            PER_RECORD_RANGES
+                .iter()
+                .find(|(range, _)| range.contains(&code))
+                .map(|(_, name)| *name)
+        });
+    if let Some(name) = per_record {
         return WriteError::Batch(format!("sqlserver: error {code} ({name})"));
     }
     if let Some((_, name)) = TRANSIENT.iter().find(|(c, _)| *c == code) {
@@ -153,18 +182,20 @@ mod tests {
             matches!(&dup, WriteError::Batch(m) if !m.contains("secret")),
             "{dup:?}"
         );
-        for code in [515, 547, 8152, 245] {
+        // 9436 (XML), 50001 (a trigger's THROW), 8134: about the row, so never retried forever.
+        for code in [515, 547, 8152, 245, 8134, 9436, 50001] {
             assert!(
                 matches!(classify_code(code, ""), WriteError::Batch(_)),
                 "{code}"
             );
         }
-        for code in [1205, 1222, 40613, 99999] {
+        for code in [1205, 1222, 40613, 12345] {
             assert!(
                 matches!(classify_code(code, ""), WriteError::Transient(_)),
                 "{code}"
             );
         }
+        assert!(matches!(classify_code(544, ""), WriteError::Schema(_)));
         assert_eq!(
             classify_code(208, "Invalid object name 'dbo.nope'."),
             WriteError::Schema("sqlserver: Invalid object name 'dbo.nope'. (error 208)".into())
