@@ -53,7 +53,10 @@ impl<'a> PgPipeline<'a> {
             .expect("create the target tables");
         let redis = RedisServer::start(opts).expect("start redis with the module");
         let config = yaml::pg_config(pg, &db, &[FAST_RETRY]);
-        commands::deploy_ok(&mut redis.client(), &config, jobs);
+        // No jobs: the caller deploys its own (RDI.DEPLOY refuses a deployment without jobs).
+        if !jobs.is_empty() {
+            commands::deploy_ok(&mut redis.client(), &config, jobs);
+        }
         PgPipeline {
             redis,
             pg,

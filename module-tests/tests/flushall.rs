@@ -30,7 +30,10 @@ fn flushall_leaves_the_target_rows_and_rdi_status_warns() {
     let before = Status::query(&mut r);
     // The test config writes its password out, which the deploy notes; nothing else is said yet.
     assert!(
-        before.warnings.iter().all(|w| w.contains("password: written out")),
+        before
+            .warnings
+            .iter()
+            .all(|w| w.contains("password: written out")),
         "{}",
         before.raw
     );
