@@ -260,7 +260,21 @@ fn integral(text: &str) -> Result<i64, Why> {
 fn to_float(value: &Value, bits: u8) -> Result<f64, Why> {
     let f = match value {
         Value::Number(n) => n.as_f64().ok_or("not a number")?,
-        Value::String(s) => s.trim().parse::<f64>().map_err(|_| "not a number")?,
+        Value::String(s) => {
+            let text = s.trim();
+            let f = text.parse::<f64>().map_err(|_| "not a number")?;
+            // `1e400` parses as infinity and `1e-400` as zero: out of range, as the databases
+            // themselves say, unless the text asked for infinity.
+            let asked_infinite = text.to_ascii_lowercase().contains("inf");
+            let nonzero_digit = text
+                .split(['e', 'E'])
+                .next()
+                .is_some_and(|m| m.bytes().any(|b| (b'1'..=b'9').contains(&b)));
+            if (f.is_infinite() && !asked_infinite) || (f == 0.0 && nonzero_digit) {
+                return Err("out of range");
+            }
+            f
+        }
         _ => return Err("not a number"),
     };
     if bits == 32 && f.is_finite() && f.abs() > f64::from(f32::MAX) {

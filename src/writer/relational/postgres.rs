@@ -485,7 +485,11 @@ pub fn classify_sqlstate(code: &str, message: &str, constraint: Option<&str>) ->
     };
     let text = format!("postgresql: {text}");
     match (class, code) {
-        ("23" | "22" | "44" | "54" | "P0", _) => WriteError::Batch(text),
+        // Also what the target's own code raises about a row: cardinality (a trigger's subquery),
+        // triggered actions and data changes, routines and external routines.
+        ("23" | "22" | "44" | "54" | "P0" | "21" | "09" | "27" | "2F" | "38" | "39", _) => {
+            WriteError::Batch(text)
+        }
         // 55000: the target cannot take writes at all (a view that is not updatable).
         ("42" | "0A" | "3F" | "28" | "3D", _) | (_, "55000") => WriteError::Schema(text),
         _ => WriteError::Transient(text),

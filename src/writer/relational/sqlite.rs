@@ -160,7 +160,7 @@ impl SqliteWriter {
         for (sql, values) in &work {
             let mut stmt = tx.prepare_cached(sql).map_err(|e| classify(&e))?;
             stmt.execute(rusqlite::params_from_iter(values.iter()))
-                .map_err(|e| classify(&e))?;
+                .map_err(|e| executed(&e))?;
         }
         if let Some(cp) = cp {
             let sql = checkpoint::upsert_sql(&cp.table, "?1", "?2", "CURRENT_TIMESTAMP");
@@ -271,6 +271,8 @@ fn to_sqlite(value: SqlValue) -> SqliteValue {
     match value {
         SqlValue::Null => SqliteValue::Null,
         SqlValue::Int(i) => SqliteValue::Integer(i),
+        // SQLite stores a NaN real as NULL: keep the value as the text it came as.
+        SqlValue::Float(f) if f.is_nan() => SqliteValue::Text("NaN".into()),
         SqlValue::Float(f) => SqliteValue::Real(f),
         SqlValue::Bool(b) => SqliteValue::Integer(i64::from(b)),
         SqlValue::Numeric(s) | SqlValue::Text(s) | SqlValue::Uuid(s) => SqliteValue::Text(s),
@@ -298,6 +300,16 @@ pub fn classify(err: &rusqlite::Error) -> WriteError {
         }
         // Anything else is the writer misusing the driver: loud, and retried in case it passes.
         other => WriteError::Schema(format!("sqlite driver: {other}")),
+    }
+}
+
+/// An error of a statement that prepared: the table and columns exist, so a plain SQLITE_ERROR then
+/// comes from a value (malformed JSON in a CHECK, a generated column or a trigger; an integer
+/// overflow in `abs()`), not from the schema.
+fn executed(err: &rusqlite::Error) -> WriteError {
+    match (err.sqlite_error_code(), classify(err)) {
+        (Some(ErrorCode::Unknown), WriteError::Schema(text)) => WriteError::Batch(text),
+        (_, other) => other,
     }
 }
 
@@ -462,6 +474,32 @@ mod tests {
             common("s", &[0, 255], SqliteValue::Text("7".into())),
         ];
         assert_eq!(typed_rows(&path, "SELECT * FROM t ORDER BY k"), want);
+    }
+
+    #[test]
+    fn a_value_the_tables_own_sql_refuses_is_the_rows_fault() {
+        // json_extract over malformed JSON fails with a plain SQLITE_ERROR once the statement runs:
+        // about the row (split and reject it), not the schema (retried forever).
+        let (_dir, path) = database(
+            "CREATE TABLE g (k TEXT PRIMARY KEY, v TEXT, \
+             a TEXT GENERATED ALWAYS AS (json_extract(v, '$.a')))",
+        );
+        let t = Arc::new(TableTarget {
+            redis: None,
+            schema: Some("main".into()),
+            table: "g".into(),
+            keys: vec!["k".into()],
+            columns: vec!["k".into(), "v".into()],
+        });
+        let mut writer = SqliteWriter::open(&path).unwrap();
+        let bad = [up(&t, vec![json!("1"), json!("not json")])];
+        assert!(
+            matches!(writer.write(&bad), Err(WriteError::Batch(_))),
+            "{:?}",
+            writer.write(&bad)
+        );
+        let good = [up(&t, vec![json!("2"), json!("{\"a\": 1}")])];
+        assert_eq!(writer.write(&good), Ok(WriteOutcome::default()));
     }
 
     #[test]

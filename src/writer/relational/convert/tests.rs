@@ -165,6 +165,16 @@ fn floats_and_decimals_are_range_checked() {
         ],
     );
     refuses(f4, &[json!("1e300"), json!("x"), json!(true)]);
+    // Past f64's range the text parses as infinity or zero: refused, as the databases would.
+    let f8 = ColumnKind::Float { bits: 64 };
+    refuses(f8, &[json!("1e400"), json!("-1e400"), json!("1e-400")]);
+    accepts(
+        f8,
+        &[
+            (json!("-inf"), SqlValue::Float(f64::NEG_INFINITY)),
+            (json!("0.0e-400"), SqlValue::Float(0.0)),
+        ],
+    );
     let num = ColumnKind::Numeric {
         precision_scale: Some((5, 2)),
     };

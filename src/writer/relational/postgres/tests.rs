@@ -425,6 +425,8 @@ fn sqlstates_map_to_error_kinds() {
     }
     for code in [
         "23505", "23502", "23514", "23503", "22P02", "22003", "22001", "P0001",
+        // Raised by the target's own code about a row (triggers, routines).
+        "21000", "09000", "27000", "2F005", "38001", "39001",
     ] {
         assert_eq!(kind(code), "batch", "{code}");
     }
