@@ -318,15 +318,7 @@ impl Writer for CassandraWriter {
 pub fn session_builder(settings: &CassandraConnection) -> Result<SessionBuilder, WriteError> {
     let seconds = |key: &str, default: u64| match settings.connect_args.get(key) {
         None => Ok(Duration::from_secs(default)),
-        Some(v) => v
-            .trim()
-            .parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|_| {
-                WriteError::Schema(format!(
-                    "cassandra `{key}` must be a whole number of seconds"
-                ))
-            }),
+        Some(v) => crate::writer::seconds_arg("cassandra", key, v),
     };
     let connect = seconds("connect_timeout", CONNECT_TIMEOUT_S_DEFAULT)?;
     let request = seconds("request_timeout", REQUEST_TIMEOUT_S_DEFAULT)?;

@@ -189,6 +189,18 @@ pub fn write_each<W: Writer + ?Sized>(
     out
 }
 
+/// A duration argument of a connection (`connect_timeout`, ...) in whole seconds; `kind` names the
+/// connection type in the error.
+pub fn seconds_arg(kind: &str, key: &str, value: &str) -> Result<std::time::Duration, WriteError> {
+    value
+        .trim()
+        .parse::<u64>()
+        .map(std::time::Duration::from_secs)
+        .map_err(|_| {
+            WriteError::Schema(format!("{kind} `{key}` must be a whole number of seconds"))
+        })
+}
+
 /// Opens a writer for a connection. Fails with [`WriteError::Transient`] when the target is unreachable.
 pub fn connect(conn: &Connection) -> Result<Box<dyn Writer>, WriteError> {
     match conn {

@@ -204,13 +204,9 @@ pub fn client_config(settings: &SqlServerConnection) -> Result<(Config, Duration
             "application_name" => config.application_name(value),
             "instance_name" => config.instance_name(value),
             "connect_timeout" => {
-                let seconds = value.trim().parse::<u64>().map_err(|_| {
-                    WriteError::Schema(
-                        "sqlserver `connect_timeout` must be a whole number of seconds".into(),
-                    )
-                })?;
-                if seconds > 0 {
-                    timeout = Duration::from_secs(seconds);
+                let seconds = crate::writer::seconds_arg("sqlserver", key, value)?;
+                if !seconds.is_zero() {
+                    timeout = seconds;
                 }
             }
             // The ODBC driver of a SQLAlchemy URL: not needed by a native client.

@@ -35,15 +35,7 @@ pub fn options(settings: &SqlServerConnection, kind: &str) -> Result<OptsBuilder
     let mut write = Duration::from_secs(WRITE_TIMEOUT_S_DEFAULT);
     let mut init: Vec<String> = SESSION_INIT.iter().map(|s| s.to_string()).collect();
     let mut tls = Tls::default();
-    let seconds = |key: &str, value: &str| {
-        value
-            .trim()
-            .parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|_| {
-                WriteError::Schema(format!("{kind} `{key}` must be a whole number of seconds"))
-            })
-    };
+    let seconds = |key: &str, value: &str| crate::writer::seconds_arg(kind, key, value);
     for (key, value) in settings.connect_args.iter().chain(&settings.query_args) {
         match key.as_str() {
             "connect_timeout" => connect = seconds(key, value)?,

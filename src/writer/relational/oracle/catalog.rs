@@ -39,9 +39,7 @@ pub fn stmt_cache_size(s: &SqlServerConnection) -> Result<Option<u32>, WriteErro
 /// service name.
 pub fn connect_descriptor(s: &SqlServerConnection) -> Result<String, WriteError> {
     let timeout = match s.connect_args.get("connect_timeout") {
-        Some(t) => t.trim().parse::<u64>().map_err(|_| {
-            WriteError::Schema("oracle `connect_timeout` must be a whole number of seconds".into())
-        })?,
+        Some(t) => crate::writer::seconds_arg("oracle", "connect_timeout", t)?.as_secs(),
         None => CONNECT_TIMEOUT_S_DEFAULT,
     };
     let data = match (s.query_args.get("service_name"), s.query_args.get("sid")) {

@@ -42,17 +42,7 @@ pub fn client_config(settings: &SqlServerConnection) -> Result<Config, WriteErro
     if let Some(password) = &settings.password {
         config.password(password);
     }
-    let seconds = |key: &str, value: &str| {
-        value
-            .trim()
-            .parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|_| {
-                WriteError::Schema(format!(
-                    "postgresql `{key}` must be a whole number of seconds"
-                ))
-            })
-    };
+    let seconds = |key: &str, value: &str| crate::writer::seconds_arg("postgresql", key, value);
     let count = |key: &str, value: &str| {
         value
             .trim()
