@@ -161,7 +161,7 @@ fn commands(w: &mut Walker, node: &Node, path: &str) -> Option<Vec<String>> {
             let path = item_path(path, i);
             let expanded = w.text(item, &path)?;
             let name = expanded.text.to_lowercase();
-            match events::problem(&name, expanded.referenced) {
+            match events::problem(&name, expanded.referenced()) {
                 None => Some(name),
                 Some(message) => {
                     let refused = w.tightened(item.pos, &path, message);

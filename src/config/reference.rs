@@ -123,21 +123,19 @@ impl Hidden {
         }
     }
 
-    /// `text` with every recorded value of at least `min_len` bytes replaced by its reference.
-    pub fn hide_longer(&self, text: &str, min_len: usize) -> String {
+    /// Values shorter than this are left in free text, where they would match ordinary words and
+    /// numbers (a port is shown as it is).
+    pub const SHORT: usize = 4;
+
+    /// `text` with every recorded value of at least [`Hidden::SHORT`] bytes replaced by its reference.
+    pub fn hide(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for (value, reference) in self.0.iter().filter(|(v, _)| v.len() >= min_len) {
+        for (value, reference) in self.0.iter().filter(|(v, _)| v.len() >= Self::SHORT) {
             if out.contains(value.as_str()) {
                 out = out.replace(value.as_str(), reference);
             }
         }
         out
-    }
-
-    /// `text` with every recorded value replaced by its reference. Values shorter than 4 bytes are
-    /// left: in free text they would match ordinary words and numbers (a port is shown as it is).
-    pub fn hide(&self, text: &str) -> String {
-        self.hide_longer(text, 4)
     }
 
     /// A whole field shown on its own (a host, a database name): its reference if it is a value.
@@ -154,16 +152,19 @@ impl Hidden {
 pub struct Expanded {
     /// The text after resolution.
     pub text: String,
-    /// Whether any part came from a reference: then the text must not appear in a message.
-    pub referenced: bool,
     /// Each resolved value with the reference it came from, to hide it in messages.
     pub resolved: Vec<(String, String)>,
 }
 
 impl Expanded {
+    /// Whether any part came from a reference: then the text must not appear in a message.
+    pub fn referenced(&self) -> bool {
+        !self.resolved.is_empty()
+    }
+
     /// `` `text` `` after a space, for a message; nothing when the text came from a reference.
     pub fn mention(&self) -> String {
-        if self.referenced {
+        if self.referenced() {
             String::new()
         } else {
             format!(" `{}`", self.text)
@@ -175,7 +176,6 @@ impl Expanded {
 pub fn expand(text: &str, resolver: &dyn Resolver) -> Result<Expanded, Vec<String>> {
     let mut out = String::new();
     let mut errors = Vec::new();
-    let mut referenced = false;
     let mut resolved = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -187,7 +187,6 @@ pub fn expand(text: &str, resolver: &dyn Resolver) -> Result<Expanded, Vec<Strin
         let reference = &rest[start..start + len + 1];
         let inner = &reference[2..reference.len() - 1];
         rest = &rest[start + len + 1..];
-        referenced = true;
         match inner.split_once(':') {
             Some((kind, arg)) if REFERENCE_KINDS.contains(&kind) && !arg.is_empty() => {
                 match resolver.resolve(kind, arg) {
@@ -211,7 +210,6 @@ pub fn expand(text: &str, resolver: &dyn Resolver) -> Result<Expanded, Vec<Strin
     if errors.is_empty() {
         Ok(Expanded {
             text: out,
-            referenced,
             resolved,
         })
     } else {
@@ -238,10 +236,10 @@ mod tests {
             e,
             Expanded {
                 text: "postgres".into(),
-                referenced: false,
                 resolved: Vec::new(),
             }
         );
+        assert!(!e.referenced());
     }
 
     #[test]
@@ -253,10 +251,10 @@ mod tests {
             e,
             Expanded {
                 text: "pre-s3cret-post".into(),
-                referenced: true,
                 resolved: vec![("s3cret".into(), "${secrets:PG_PASSWORD}".into())],
             }
         );
+        assert!(e.referenced());
     }
 
     #[test]

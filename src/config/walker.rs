@@ -13,11 +13,12 @@ pub struct Walker<'r> {
     pub problems: Vec<ConfigProblem>,
     /// Notes for the deploy reply (ignored keys, compatibility readings).
     pub notes: Vec<String>,
-    /// Values resolved from references so far, each with its reference and the scalar's position:
-    /// messages show the reference in their place (SPEC 2.1: never a secret value).
-    resolved: Vec<(String, String, Pos)>,
-    /// The same values, for the deployment to hide wherever it is shown.
+    /// Values resolved from references so far, each with its reference: messages and the deployment
+    /// show the reference in their place (SPEC 2.1: never a secret value).
     pub hidden: Hidden,
+    /// The values too short for [`Hidden::hide`], with their scalar's position: hidden only in
+    /// messages about that scalar.
+    short: Vec<(String, String, Pos)>,
     /// Reading a deployment kept from an earlier version: checks added since then are notes.
     pub lenient: bool,
 }
@@ -98,8 +99,8 @@ impl<'r> Walker<'r> {
             resolver,
             problems: Vec::new(),
             notes: Vec::new(),
-            resolved: Vec::new(),
             hidden: Hidden::default(),
+            short: Vec::new(),
             lenient: false,
         }
     }
@@ -114,21 +115,12 @@ impl<'r> Walker<'r> {
         }
     }
 
-    /// `message` with every resolved value it contains replaced by its reference. Values shorter
-    /// than 4 bytes are replaced only in messages about their own scalar: elsewhere they would
-    /// match ordinary words and numbers.
-    fn hide_resolved(&self, pos: Pos, mut message: String) -> String {
-        let mut resolved: Vec<&(String, String, Pos)> = self
-            .resolved
-            .iter()
-            .filter(|(value, _, at)| !value.is_empty() && (value.len() >= 4 || *at == pos))
-            .collect();
-        // The longest first, so that a value containing another is replaced whole.
-        resolved.sort_by_key(|(value, _, _)| std::cmp::Reverse(value.len()));
-        for (value, reference, _) in resolved {
-            if message.contains(value.as_str()) {
-                message = message.replace(value.as_str(), reference);
-            }
+    /// `message` with every resolved value it contains replaced by its reference; short values only
+    /// in a message about their own scalar.
+    fn hide_resolved(&self, pos: Pos, message: String) -> String {
+        let mut message = self.hidden.hide(&message);
+        for (value, reference, _) in self.short.iter().filter(|(_, _, at)| *at == pos) {
+            message = message.replace(value.as_str(), reference);
         }
         message
     }
@@ -222,14 +214,18 @@ impl<'r> Walker<'r> {
         };
         match expand(text, self.resolver) {
             Ok(expanded) => {
-                if expanded.referenced {
-                    self.hidden.add(&expanded.text, text);
-                    self.resolved
-                        .push((expanded.text.clone(), text.clone(), node.pos));
-                    for (value, reference) in &expanded.resolved {
+                if expanded.referenced() {
+                    let whole = (expanded.text.as_str(), text.as_str());
+                    for (value, reference) in expanded
+                        .resolved
+                        .iter()
+                        .map(|(v, r)| (v.as_str(), r.as_str()))
+                        .chain([whole])
+                    {
                         self.hidden.add(value, reference);
-                        self.resolved
-                            .push((value.clone(), reference.clone(), node.pos));
+                        if !value.is_empty() && value.len() < Hidden::SHORT {
+                            self.short.push((value.into(), reference.into(), node.pos));
+                        }
                     }
                 }
                 Some(expanded)
@@ -272,7 +268,7 @@ impl<'r> Walker<'r> {
         let node = fields.get(key)?;
         let path = fields.child(key);
         let expanded = self.text(node, &path)?;
-        if !expanded.referenced && !expanded.text.is_empty() {
+        if !expanded.referenced() && !expanded.text.is_empty() {
             let message = "written out, it is stored with the deployment in the keyspace \
                            (`__rdi__:deploy`, so in RDB and AOF files and on replicas); use \
                            `${secrets:NAME}` (RDI.SET-SECRET) or `${env:NAME}` instead";
@@ -313,9 +309,8 @@ impl<'r> Walker<'r> {
         path: &str,
         options: &[&'static str],
     ) -> Option<&'static str> {
-        let Expanded {
-            text, referenced, ..
-        } = self.text(node, path)?;
+        let expanded = self.text(node, path)?;
+        let (text, referenced) = (expanded.text.as_str(), expanded.referenced());
         if let Some(found) = options.iter().find(|o| **o == text) {
             return Some(found);
         }
