@@ -397,9 +397,17 @@ mod tests {
     use super::*;
 
     fn read(yaml: &str) -> (Option<Vec<Output>>, Vec<String>, Vec<String>) {
+        read_with(&["local", "pg"], yaml)
+    }
+
+    /// The outputs of `yaml` with connections `names` declared, the problems and the notes.
+    pub(super) fn read_with(
+        names: &[&str],
+        yaml: &str,
+    ) -> (Option<Vec<Output>>, Vec<String>, Vec<String>) {
         let resolver = SystemResolver::default();
         let mut w = Walker::new("jobs/emp.yaml", &resolver);
-        let names = ["local".to_string(), "pg".to_string()];
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let mut reader = OutputReader {
             connections: Some(&names),
             noted_after: false,

@@ -57,27 +57,12 @@ fn same(a: &Expression, b: &Expression) -> bool {
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::super::super::model::{Output, RelationalOutput};
-    use super::super::super::reference::SystemResolver;
-    use super::super::super::yaml::parse;
-    use super::super::OutputReader;
     use super::*;
     use crate::expr::Language;
 
     fn read(yaml: &str) -> (Option<Vec<Output>>, Vec<String>) {
-        let resolver = SystemResolver::default();
-        let mut w = Walker::new("jobs/emp.yaml", &resolver);
-        let names = ["pg".to_string(), "cass".to_string()];
-        let mut reader = OutputReader {
-            connections: Some(&names),
-            noted_after: false,
-            kinds: &[],
-            key_pattern: None,
-        };
-        let outputs = reader.outputs(&mut w, &parse(yaml).unwrap());
-        (
-            outputs,
-            w.problems.iter().map(ToString::to_string).collect(),
-        )
+        let (outputs, problems, _) = super::super::tests::read_with(&["pg", "cass"], yaml);
+        (outputs, problems)
     }
 
     fn relational(outputs: &Option<Vec<Output>>) -> &RelationalOutput {
