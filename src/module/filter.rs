@@ -161,19 +161,20 @@ pub fn hdel(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         ));
     }
     let key = args[1].as_slice();
-    // HLEN first: a hash with more fields than the HDEL names cannot be emptied by it, and reading
-    // all its field names on every HDEL would cost as much as the hash is large.
-    let fields = match ctx.call("HLEN", &[key]) {
-        Ok(RedisValue::Integer(n)) => usize::try_from(n).unwrap_or(0),
+    // The field count first (key API, no command): a hash with more fields than the HDEL names
+    // cannot be emptied by it, and reading all its field names on every HDEL would cost as much as
+    // the hash is large.
+    let fields = super::readkey::ReadKey::open(ctx, key).map_or(0, |k| match k.kind() {
+        super::readkey::Kind::Hash => k.value_length(),
         _ => 0,
-    };
+    });
     let could_empty = fields > 0 && fields <= args.len() - 2;
     let existing = if could_empty {
-        ctx.call("HKEYS", &[key])
+        ctx.call("HKEYS", &[key]).ok()
     } else {
-        Ok(RedisValue::Array(Vec::new()))
+        None
     };
-    if let Ok(RedisValue::Array(existing)) = existing {
+    if let Some(RedisValue::Array(existing)) = existing {
         let asked: Vec<&[u8]> = args[2..].iter().map(|a| a.as_slice()).collect();
         let empties = !existing.is_empty()
             && existing
