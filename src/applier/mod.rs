@@ -8,6 +8,7 @@ pub mod histogram;
 mod plan;
 mod plan_redis;
 pub mod priority;
+mod probe;
 pub mod prompt;
 pub mod queue;
 pub mod retry;

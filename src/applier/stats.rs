@@ -166,11 +166,11 @@ pub struct ConnStats {
     health: AtomicU8,
     last_error: Mutex<Option<LastError>>,
     /// Errors by kind, in the order of [`ERROR_KINDS`].
-    errors: [AtomicU64; 3],
+    errors: [AtomicU64; 4],
 }
 
 /// The kinds of target errors counted per connection (`rdi_target_errors_total`).
-pub const ERROR_KINDS: [&str; 3] = ["transient", "batch", "schema"];
+pub const ERROR_KINDS: [&str; 4] = ["transient", "batch", "schema", "unknown"];
 
 impl ConnStats {
     /// Marks the connection healthy.
@@ -184,6 +184,7 @@ impl ConnStats {
             WriteError::Transient(_) => 0,
             WriteError::Batch(_) => 1,
             WriteError::Schema(_) => 2,
+            WriteError::Unknown(_) => 3,
         };
         self.errors[kind].fetch_add(1, Ordering::Relaxed);
         self.health.store(2, Ordering::Relaxed);
@@ -197,8 +198,8 @@ impl ConnStats {
     }
 
     /// Errors so far by kind, in the order of [`ERROR_KINDS`].
-    pub fn errors(&self) -> [u64; 3] {
-        [0, 1, 2].map(|i| self.errors[i].load(Ordering::Relaxed))
+    pub fn errors(&self) -> [u64; 4] {
+        [0, 1, 2, 3].map(|i| self.errors[i].load(Ordering::Relaxed))
     }
 
     /// Current health.
@@ -239,9 +240,9 @@ mod tests {
         c.failed(&WriteError::Transient("down".into()));
         c.failed(&WriteError::Transient("down".into()));
         c.failed(&WriteError::Schema("no table".into()));
-        assert_eq!(c.errors(), [2, 0, 1]);
+        assert_eq!(c.errors(), [2, 0, 1, 0]);
         assert_eq!(c.health(), Health::Error);
         c.ok();
-        assert_eq!(c.errors(), [2, 0, 1], "counters are totals");
+        assert_eq!(c.errors(), [2, 0, 1, 0], "counters are totals");
     }
 }

@@ -9,6 +9,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::batch::{prepare, PlannedRow, Prepared};
 use super::engine::{JobRuntime, Shared};
+use super::probe::Probe;
 use super::queue::DeadLetter;
 use super::retry::Backoff;
 use super::stats::JobStats;
@@ -183,7 +184,7 @@ fn warm_up(shared: &Shared, slots: &[JobSlot], writers: &mut HashMap<String, Box
                 writer_for(shared, &plan.connection, writers).and_then(|w| w.check(&plan.target));
             if let Err(e) = &checked {
                 writers.remove(&plan.connection);
-                if matches!(e, WriteError::Transient(_)) {
+                if matches!(e, WriteError::Transient(_) | WriteError::Unknown(_)) {
                     failed.push(&plan.connection);
                 }
             }
@@ -209,6 +210,7 @@ fn apply_next(
     writers: &mut HashMap<String, Box<dyn Writer>>,
 ) -> Pass {
     let job = &*slot.job;
+    let failures = slot.backoff.attempts();
     let batch = match slot.ahead.take() {
         Some(batch) => batch,
         None => match read_batch(shared, job, None) {
@@ -238,7 +240,15 @@ fn apply_next(
                     drop(old);
                     read_batch(shared, job, Some(last))
                 });
-            let pass = apply_batch(shared, job, batch, writers, &mut trash, &mut slot.refused);
+            let pass = apply_batch(
+                shared,
+                job,
+                batch,
+                writers,
+                &mut trash,
+                &mut slot.refused,
+                failures,
+            );
             let ahead = match reader {
                 Ok(handle) => handle.join().ok().and_then(Result::ok).flatten(),
                 Err(_) => None,
@@ -248,7 +258,15 @@ fn apply_next(
         None => {
             slot.trash = None;
             (
-                apply_batch(shared, job, batch, writers, &mut trash, &mut slot.refused),
+                apply_batch(
+                    shared,
+                    job,
+                    batch,
+                    writers,
+                    &mut trash,
+                    &mut slot.refused,
+                    failures,
+                ),
                 None,
             )
         }
@@ -264,6 +282,7 @@ fn apply_next(
 
 /// Writes one batch of a job to every output and acknowledges it; leaves its changes and rows in
 /// `trash`. `carried` holds the refusals of committed chunks of an earlier, failed pass (exactly-once).
+/// After `failures` failed passes in a row the pass probes for rows that fail alone (`probe.rs`).
 fn apply_batch(
     shared: &Shared,
     job: &JobRuntime,
@@ -271,6 +290,7 @@ fn apply_batch(
     writers: &mut HashMap<String, Box<dyn Writer>>,
     trash: &mut Trash,
     carried: &mut Vec<(EntryId, usize, String)>,
+    failures: u32,
 ) -> Pass {
     let applier = &shared.deployment.applier;
     let Batch { changes, mut prep } = batch;
@@ -366,6 +386,7 @@ fn apply_batch(
             writers,
             stamp.as_ref(),
             &mut rejected,
+            Probe::after(failures),
         );
         if let Some(cs) = shared.conn_stats.get(conn) {
             cs.refused(rejected.len());

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use super::change::EntryId;
 use super::engine::Shared;
-use crate::writer::{Checkpoint, RowChange, WriteError, Writer};
+use super::probe::Probe;
+use crate::writer::{Checkpoint, RowChange, WriteError, WriteOutcome, Writer};
 
 /// Where a checkpointed write records its position (applier.exactly_once).
 pub(crate) struct Stamp<'a> {
@@ -49,8 +50,9 @@ pub(crate) struct Origin {
 /// holds where each row comes from (same length as `rows`).
 /// `next` is the change of the row that follows the chunk, if any (see [`write_split`]). The refused
 /// rows (by index in the chunk) go to `refused`, also those of parts committed before a failure.
+/// While `probe` is on, an unrecognised error splits the chunk too (see `probe.rs`).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn write_chunk(
+fn write_chunk(
     shared: &Shared,
     conn: &str,
     rows: &[RowChange],
@@ -59,9 +61,15 @@ pub(crate) fn write_chunk(
     stamp: Option<&Stamp>,
     next: Option<usize>,
     refused: &mut Vec<(usize, String)>,
+    probe: &mut Probe,
 ) -> Result<(), WriteError> {
     let writer = writer_for(shared, conn, writers)?;
-    let result = write_split(writer.as_mut(), rows, origin, 0, stamp, next, refused);
+    let at = Slice {
+        origin,
+        offset: 0,
+        next,
+    };
+    let result = write_split(writer.as_mut(), rows, &at, stamp, refused, probe);
     if result.is_err() {
         // Reconnect on the next attempt: the session may be broken.
         writers.remove(conn);
@@ -74,6 +82,7 @@ pub(crate) fn write_chunk(
 /// A chunk refused for its content is split as in [`write_chunk`] (without being sent once more) and
 /// the chunks after it are sent again. The refused rows go to `refused` with where they come from,
 /// also when a later chunk fails (those of checkpointed chunks that committed are skipped on the retry).
+/// `probe` says whether this pass probes for rows failing with unrecognised errors (`probe.rs`).
 pub(crate) fn write_chunks(
     shared: &Shared,
     conn: &str,
@@ -81,7 +90,9 @@ pub(crate) fn write_chunks(
     writers: &mut HashMap<String, Box<dyn Writer>>,
     stamp: Option<&Stamp>,
     refused: &mut Vec<(Origin, String)>,
+    mut probe: Probe,
 ) -> Result<(), WriteError> {
+    let mut suspects = Vec::new();
     let mut keep = |origin: &[Origin], rejected: Vec<(usize, String)>| {
         refused.extend(
             rejected
@@ -105,11 +116,13 @@ pub(crate) fn write_chunks(
                 stamp,
                 next,
                 &mut rejected,
+                &mut probe,
             );
             keep(origin, rejected);
             result?;
+            suspects.extend(probe.take_suspects(origin));
         }
-        return Ok(());
+        return probe.settle(suspects, refused);
     }
     let mut next = 0;
     while next < chunks.len() {
@@ -125,24 +138,32 @@ pub(crate) fn write_chunks(
             let mut rejected = Vec::new();
             let written = match result {
                 Ok(outcome) => {
+                    probe.written |= outcome.rejected.len() < rows.len();
                     rejected = outcome.rejected;
                     Ok(())
                 }
-                Err(WriteError::Batch(reason)) => writer_for(shared, conn, writers).and_then(|w| {
-                    split(
-                        w.as_mut(),
-                        rows,
-                        origin,
-                        0,
-                        None,
-                        None,
-                        reason,
-                        &mut rejected,
-                    )
-                }),
+                Err(cause) if splits(&cause, &probe) => {
+                    writer_for(shared, conn, writers).and_then(|w| {
+                        let at = Slice {
+                            origin,
+                            offset: 0,
+                            next: None,
+                        };
+                        split(
+                            w.as_mut(),
+                            rows,
+                            &at,
+                            None,
+                            cause,
+                            &mut rejected,
+                            &mut probe,
+                        )
+                    })
+                }
                 Err(e) => Err(e),
             };
             keep(origin, rejected);
+            suspects.extend(probe.take_suspects(origin));
             match written {
                 Ok(()) => {}
                 Err(e) => {
@@ -154,44 +175,86 @@ pub(crate) fn write_chunks(
             next += 1;
         }
     }
-    Ok(())
+    probe.settle(suspects, refused)
 }
 
-/// Writes a slice of a chunk; `next` is the change of the row that follows the slice (in the chunk or
-/// the next one), if any.
+/// Where a slice of a chunk sits: the rows' origins, the slice's first index in the chunk, and the
+/// change of the row that follows the slice (in the chunk or the next one), if any.
+struct Slice<'a> {
+    origin: &'a [Origin],
+    offset: usize,
+    next: Option<usize>,
+}
+
+/// Whether a failed write is split to find its rows: a refusal always, an unrecognised error while
+/// probing.
+fn splits(cause: &WriteError, probe: &Probe) -> bool {
+    match cause {
+        WriteError::Batch(_) => true,
+        WriteError::Unknown(_) => probe.on,
+        WriteError::Transient(_) | WriteError::Schema(_) => false,
+    }
+}
+
+/// Writes a slice of a chunk, splitting it when it fails for its rows ([`splits`]).
 fn write_split(
     writer: &mut dyn Writer,
     rows: &[RowChange],
-    origin: &[Origin],
-    offset: usize,
+    at: &Slice,
     stamp: Option<&Stamp>,
-    next: Option<usize>,
     refused: &mut Vec<(usize, String)>,
+    probe: &mut Probe,
 ) -> Result<(), WriteError> {
+    match attempt(writer, rows, at, stamp) {
+        Ok(outcome) => {
+            took(outcome, rows.len(), at, refused, probe);
+            Ok(())
+        }
+        Err(cause) if splits(&cause, probe) => {
+            split(writer, rows, at, stamp, cause, refused, probe)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// One write of a slice, recording its checkpoint if the pass keeps them.
+fn attempt(
+    writer: &mut dyn Writer,
+    rows: &[RowChange],
+    at: &Slice,
+    stamp: Option<&Stamp>,
+) -> Result<WriteOutcome, WriteError> {
     // Each committed slice records the last change all of whose rows are committed, so that a slice
     // that fails after an earlier one committed is never skipped on replay, not even the rest of a
     // change (two outputs, `foreach`, `REPLACE`) whose first rows the earlier slice held.
     let checkpoint = stamp.and_then(|s| {
-        origin.last().map(|o| Checkpoint {
+        at.origin.last().map(|o| Checkpoint {
             table: s.table.to_string(),
             stream: s.stream.to_string(),
-            position: committed_through(s.ids, o.change, next).to_string(),
+            position: committed_through(s.ids, o.change, at.next).to_string(),
         })
     });
-    let result = match &checkpoint {
+    match &checkpoint {
         Some(cp) => writer.write_checkpointed(rows, cp),
         None => writer.write(rows),
-    };
-    match result {
-        Ok(outcome) => {
-            refused.extend(outcome.rejected.into_iter().map(|(i, r)| (i + offset, r)));
-            Ok(())
-        }
-        Err(WriteError::Batch(reason)) => {
-            split(writer, rows, origin, offset, stamp, next, reason, refused)
-        }
-        Err(e) => Err(e),
     }
+}
+
+/// Records a committed slice of `rows` rows: its refused rows, and (for a probe) that rows went in.
+fn took(
+    outcome: WriteOutcome,
+    rows: usize,
+    at: &Slice,
+    refused: &mut Vec<(usize, String)>,
+    probe: &mut Probe,
+) {
+    probe.written |= outcome.rejected.len() < rows;
+    refused.extend(
+        outcome
+            .rejected
+            .into_iter()
+            .map(|(i, r)| (i + at.offset, r)),
+    );
 }
 
 /// The checkpoint after a slice whose last row belongs to change `last`: that change's position, or
@@ -205,41 +268,42 @@ fn committed_through(ids: &[EntryId], last: usize, next: Option<usize>) -> Entry
     }
 }
 
-/// After `rows` were refused for their content (`reason`): a row alone is the refused one, more rows
-/// are written in halves, each split again if refused. The refused rows go to `refused`.
-#[allow(clippy::too_many_arguments)]
+/// After `rows` failed for their content (`cause`, see [`splits`]): more rows are written in halves,
+/// each split again if it fails so. A row alone refused is the refused one; a row alone failing with
+/// an unrecognised error is tried once more, then is a suspect (`probe.rs`).
 fn split(
     writer: &mut dyn Writer,
     rows: &[RowChange],
-    origin: &[Origin],
-    offset: usize,
+    at: &Slice,
     stamp: Option<&Stamp>,
-    next: Option<usize>,
-    reason: String,
+    cause: WriteError,
     refused: &mut Vec<(usize, String)>,
+    probe: &mut Probe,
 ) -> Result<(), WriteError> {
-    if rows.len() <= 1 {
-        refused.push((offset, reason));
-        return Ok(());
+    if rows.len() > 1 {
+        let mid = rows.len() / 2;
+        let left = Slice {
+            origin: &at.origin[..mid],
+            offset: at.offset,
+            next: at.origin.get(mid).map(|o| o.change),
+        };
+        let right = Slice {
+            origin: &at.origin[mid..],
+            offset: at.offset + mid,
+            next: at.next,
+        };
+        write_split(writer, &rows[..mid], &left, stamp, refused, probe)?;
+        return write_split(writer, &rows[mid..], &right, stamp, refused, probe);
     }
-    let mid = rows.len() / 2;
-    let left_next = origin.get(mid).map(|o| o.change);
-    write_split(
-        writer,
-        &rows[..mid],
-        &origin[..mid],
-        offset,
-        stamp,
-        left_next,
-        refused,
-    )?;
-    write_split(
-        writer,
-        &rows[mid..],
-        &origin[mid..],
-        offset + mid,
-        stamp,
-        next,
-        refused,
-    )
+    match cause {
+        WriteError::Unknown(_) => match attempt(writer, rows, at, stamp) {
+            Ok(outcome) => took(outcome, rows.len(), at, refused, probe),
+            Err(WriteError::Unknown(reason)) => probe.suspects.push((at.offset, reason)),
+            Err(WriteError::Batch(reason)) => refused.push((at.offset, reason)),
+            Err(e) => return Err(e),
+        },
+        WriteError::Batch(reason) => refused.push((at.offset, reason)),
+        other => return Err(other),
+    }
+    Ok(())
 }

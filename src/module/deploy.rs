@@ -317,7 +317,7 @@ fn check_targets(d: &Deployment, src: &Sources) -> (Vec<String>, Vec<String>) {
         }
         let mut w = match writer::connect(conn) {
             Ok(w) => w,
-            Err(e @ WriteError::Transient(_)) => {
+            Err(e @ (WriteError::Transient(_) | WriteError::Unknown(_))) => {
                 warnings.push(d.hidden.hide(&format!(
                     "connection `{name}` ({}) is unreachable now ({e}); its tables were not checked and the writers will retry",
                     conn.location()
@@ -334,7 +334,7 @@ fn check_targets(d: &Deployment, src: &Sources) -> (Vec<String>, Vec<String>) {
         for (job, i, target) in outputs {
             match w.check(&target) {
                 Ok(()) => {}
-                Err(WriteError::Transient(e)) => warnings.push(d.hidden.hide(&format!(
+                Err(WriteError::Transient(e) | WriteError::Unknown(e)) => warnings.push(d.hidden.hide(&format!(
                     "jobs/{job}.yaml: output[{i}]: could not check table {} ({e}); the writers will retry",
                     target.display_name()
                 ))),

@@ -98,6 +98,11 @@ pub enum WriteError {
     /// an operator may fix it, but say so loudly.
     #[error("target misconfigured: {0}")]
     Schema(String),
+    /// The target answered with an error the writer does not know (a code outside its lists): retried
+    /// like a transient error, but once a batch has failed this way several times in a row it is
+    /// probed for rows that fail alone while the others are written (`applier/probe.rs`).
+    #[error("unrecognised target error: {0}")]
+    Unknown(String),
 }
 
 impl WriteError {

@@ -71,6 +71,8 @@ struct Target {
     fail_attempt: AtomicUsize,
     /// The first write waits while this is set, as on a target that hangs.
     hold: std::sync::atomic::AtomicBool,
+    /// Every write fails with an error the writer does not recognise while this is set.
+    unknown: std::sync::atomic::AtomicBool,
 }
 
 struct FakeWriter(Arc<Target>);
@@ -94,6 +96,13 @@ impl Writer for FakeWriter {
         }
         if rows.iter().any(|r| r.values.get(1) == Some(&json!("bad"))) {
             return Err(WriteError::Batch("check constraint violated".into()));
+        }
+        // A row the target fails with a code of its own (a trigger's), or a target failing every
+        // write so.
+        if self.0.unknown.load(Ordering::SeqCst)
+            || rows.iter().any(|r| r.values.get(1) == Some(&json!("odd")))
+        {
+            return Err(WriteError::Unknown("error 9999".into()));
         }
         let mut out = self.0.rows.lock().unwrap();
         out.extend(rows.iter().map(|r| (r.op, r.values.clone())));
@@ -521,3 +530,4 @@ fn a_new_engine_waits_for_the_old_ones_busy_writer_so_an_older_value_never_lands
 }
 
 mod exactly_once;
+mod probe;

@@ -11,7 +11,11 @@ pub fn prepare_error(err: &PrepareError) -> WriteError {
     match err {
         PrepareError::AllAttemptsFailed {
             first_attempt: RequestAttemptError::DbError(db, message),
-        } if !matches!(classify_db(db, message), WriteError::Transient(_)) => {
+        } if !matches!(
+            classify_db(db, message),
+            WriteError::Transient(_) | WriteError::Unknown(_)
+        ) =>
+        {
             let first_line = message.lines().next().unwrap_or("");
             WriteError::Schema(format!("cassandra: {first_line}"))
         }
@@ -62,6 +66,11 @@ pub fn classify_db(db: &DbError, message: &str) -> WriteError {
         | DbError::AlreadyExists { .. } => {
             let first_line = message.lines().next().unwrap_or("");
             WriteError::Schema(format!("cassandra: {first_line}"))
+        }
+        // The server's own failure or a code the driver does not know: retried, and probed for
+        // the row (applier/probe.rs).
+        DbError::ServerError | DbError::Other(_) => {
+            WriteError::Unknown(format!("cassandra: {}", kind_name(db)))
         }
         other => WriteError::Transient(format!("cassandra: {}", kind_name(other))),
     }

@@ -85,6 +85,7 @@ mod tests {
             WriteError::Transient(_) => "transient",
             WriteError::Schema(_) => "schema",
             WriteError::Batch(_) => "batch",
+            WriteError::Unknown(_) => "unknown",
         };
         assert_eq!(
             class("LOADING", "Redis is loading the dataset in memory"),

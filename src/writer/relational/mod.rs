@@ -36,7 +36,7 @@ pub(crate) fn forget_stale<C, K, V>(
     tables: &mut std::collections::HashMap<K, V>,
 ) {
     match err {
-        WriteError::Transient(_) => {
+        WriteError::Transient(_) | WriteError::Unknown(_) => {
             *session = None;
             tables.clear();
         }

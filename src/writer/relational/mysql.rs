@@ -249,9 +249,13 @@ fn open(opts: &Opts) -> Result<Conn, WriteError> {
                 m.message, m.code
             ))
         }
-        (_, WriteError::Transient(m) | WriteError::Batch(m) | WriteError::Schema(m)) => {
-            WriteError::Transient(format!("cannot connect: {m}"))
-        }
+        (
+            _,
+            WriteError::Transient(m)
+            | WriteError::Batch(m)
+            | WriteError::Schema(m)
+            | WriteError::Unknown(m),
+        ) => WriteError::Transient(format!("cannot connect: {m}")),
     })
 }
 

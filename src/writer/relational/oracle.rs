@@ -64,7 +64,7 @@ impl OracleWriter {
             }
             let conn = connector.connect().map_err(|e| match classify(&e) {
                 WriteError::Schema(m) => WriteError::Schema(format!("cannot connect: {m}")),
-                WriteError::Transient(m) | WriteError::Batch(m) => {
+                WriteError::Transient(m) | WriteError::Batch(m) | WriteError::Unknown(m) => {
                     WriteError::Transient(format!("cannot connect: {m}"))
                 }
             })?;

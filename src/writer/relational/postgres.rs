@@ -341,9 +341,10 @@ fn open(config: &Config, tls: &Tls) -> Result<Session, WriteError> {
                 .unwrap_or_default();
             WriteError::Schema(format!("cannot connect: {e}{why}"))
         }
-        WriteError::Transient(m) | WriteError::Batch(m) | WriteError::Schema(m) => {
-            WriteError::Transient(format!("cannot connect: {m}"))
-        }
+        WriteError::Transient(m)
+        | WriteError::Batch(m)
+        | WriteError::Schema(m)
+        | WriteError::Unknown(m) => WriteError::Transient(format!("cannot connect: {m}")),
     })?;
     Ok(Session::new(runtime, client, connection))
 }
@@ -492,7 +493,10 @@ pub fn classify_sqlstate(code: &str, message: &str, constraint: Option<&str>) ->
         }
         // 55000: the target cannot take writes at all (a view that is not updatable).
         ("42" | "0A" | "3F" | "28" | "3D", _) | (_, "55000") => WriteError::Schema(text),
-        _ => WriteError::Transient(text),
+        // Connection, transaction state, serialization and deadlocks, resources, locks, operator
+        // intervention (shutdown, cancel) and system (I/O) errors pass.
+        ("08" | "25" | "40" | "53" | "55" | "57" | "58", _) => WriteError::Transient(text),
+        _ => WriteError::Unknown(text),
     }
 }
 

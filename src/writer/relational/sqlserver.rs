@@ -272,9 +272,10 @@ async fn open(mut config: Config, timeout: Duration) -> Result<Conn, WriteError>
                     (_, WriteError::Schema(m)) => {
                         WriteError::Schema(format!("cannot connect: {m}"))
                     }
-                    (_, WriteError::Transient(m) | WriteError::Batch(m)) => {
-                        WriteError::Transient(format!("cannot connect: {m}"))
-                    }
+                    (
+                        _,
+                        WriteError::Transient(m) | WriteError::Batch(m) | WriteError::Unknown(m),
+                    ) => WriteError::Transient(format!("cannot connect: {m}")),
                 })
             }
         }

@@ -86,7 +86,7 @@ pub fn classify(err: &::mysql::Error) -> WriteError {
     }
 }
 
-/// Sorts a server error by number; unknown numbers are retried.
+/// Sorts a server error by number; unknown numbers are retried (and probed: `applier/probe.rs`).
 pub fn classify_code(code: u16, message: &str) -> WriteError {
     if let Some((_, name)) = PER_RECORD.iter().find(|(c, _)| *c == code) {
         return WriteError::Batch(format!("mysql: error {code} ({name})"));
@@ -98,7 +98,7 @@ pub fn classify_code(code: u16, message: &str) -> WriteError {
         let first_line = message.lines().next().unwrap_or("");
         return WriteError::Schema(format!("mysql: {first_line} (error {code})"));
     }
-    WriteError::Transient(format!("mysql: error {code}"))
+    WriteError::Unknown(format!("mysql: error {code}"))
 }
 
 #[cfg(test)]
@@ -121,12 +121,16 @@ mod tests {
                 "{err:?}"
             );
         }
-        for code in [1205, 1213, 2006, 2013, 1040, 1290, 9999] {
+        for code in [1205, 1213, 2006, 2013, 1040, 1290] {
             assert!(
                 matches!(classify_code(code, ""), WriteError::Transient(_)),
                 "{code}"
             );
         }
+        assert_eq!(
+            classify_code(9999, "value 'secret'"),
+            WriteError::Unknown("mysql: error 9999".into())
+        );
         assert_eq!(
             classify_code(1146, "Table 'db.nope' doesn't exist\nmore"),
             WriteError::Schema("mysql: Table 'db.nope' doesn't exist (error 1146)".into())

@@ -159,7 +159,7 @@ const SCHEMA: &[i32] = &[
 /// `raise_application_error` numbers: the database's own code (a trigger) refused the row.
 const APPLICATION_ERRORS: std::ops::RangeInclusive<i32> = 20000..=20999;
 
-/// Sorts an ORA- number; unknown numbers are retried. Messages are kept only for schema errors.
+/// Sorts an ORA- number; unknown numbers are retried (and probed: `applier/probe.rs`). Messages are kept only for schema errors.
 pub fn classify_code(code: i32, message: &str) -> WriteError {
     if let Some((_, name)) = PER_RECORD.iter().find(|(c, _)| *c == code) {
         return WriteError::Batch(format!("oracle: ORA-{code:05} ({name})"));
@@ -176,7 +176,7 @@ pub fn classify_code(code: i32, message: &str) -> WriteError {
         let first_line = message.lines().next().unwrap_or("");
         return WriteError::Schema(format!("oracle: {first_line}"));
     }
-    WriteError::Transient(format!("oracle: ORA-{code:05}"))
+    WriteError::Unknown(format!("oracle: ORA-{code:05}"))
 }
 
 #[cfg(test)]
@@ -279,12 +279,16 @@ mod tests {
                 matches!(classify_code(code, "'secret'"), WriteError::Batch(m) if !m.contains("secret"))
             );
         }
-        for code in [60, 54, 3113, 12541, 99999] {
+        for code in [60, 54, 3113, 12541] {
             assert!(
                 matches!(classify_code(code, ""), WriteError::Transient(_)),
                 "{code}"
             );
         }
+        assert_eq!(
+            classify_code(99999, "'secret'"),
+            WriteError::Unknown("oracle: ORA-99999".into())
+        );
         assert!(matches!(classify_code(32795, ""), WriteError::Schema(_)));
         assert_eq!(
             classify_code(942, "ORA-00942: table or view does not exist"),

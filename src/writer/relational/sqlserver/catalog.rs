@@ -104,7 +104,7 @@ const SCHEMA: &[u32] = &[
     207, 208, 229, 230, 262, 4060, 18456, 102, 156, 4406, 4405, 544, 271, 273,
 ];
 
-/// Sorts a server error by number; unknown numbers are retried. Messages are kept only for schema
+/// Sorts a server error by number; unknown numbers are retried (and probed: `applier/probe.rs`). Messages are kept only for schema
 /// errors (they name objects); the others quote values.
 pub fn classify_code(code: u32, message: &str) -> WriteError {
     let per_record = PER_RECORD
@@ -127,7 +127,7 @@ pub fn classify_code(code: u32, message: &str) -> WriteError {
         let first_line = message.lines().next().unwrap_or("");
         return WriteError::Schema(format!("sqlserver: {first_line} (error {code})"));
     }
-    WriteError::Transient(format!("sqlserver: error {code}"))
+    WriteError::Unknown(format!("sqlserver: error {code}"))
 }
 
 #[cfg(test)]
@@ -189,12 +189,16 @@ mod tests {
                 "{code}"
             );
         }
-        for code in [1205, 1222, 40613, 12345] {
+        for code in [1205, 1222, 40613] {
             assert!(
                 matches!(classify_code(code, ""), WriteError::Transient(_)),
                 "{code}"
             );
         }
+        assert_eq!(
+            classify_code(12345, "'secret'"),
+            WriteError::Unknown("sqlserver: error 12345".into())
+        );
         assert!(matches!(classify_code(544, ""), WriteError::Schema(_)));
         assert_eq!(
             classify_code(208, "Invalid object name 'dbo.nope'."),
