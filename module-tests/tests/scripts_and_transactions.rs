@@ -60,3 +60,44 @@ fn transactions_scripts_and_functions_are_captured() {
     let job = status.job("emp");
     assert_eq!((job.rejected, job.pending), (0, 0), "{}", status.raw);
 }
+
+/// The commands that answer from a thread cannot block a client inside MULTI/EXEC. Redis would answer
+/// them with an error and still let them act (a secret stored, a deploy applied, a session opened):
+/// they are refused before they do anything.
+#[test]
+fn commands_answering_from_a_thread_are_refused_inside_a_transaction_and_do_nothing() {
+    let (redis, _db) = sqlite_emp(RedisOpts::redis74());
+    let mut r = redis.client();
+    let before = call(&mut r, &["RDI.LIST-JOBS"]);
+    for words in [
+        vec!["RDI.SET-SECRET", "in_multi", "value"],
+        vec!["RDI.UNDEPLOY", "FORCE"],
+        vec!["RDI.DEPLOY", "CONFIG", "x: 1", "JOB", "j", "y: 1"],
+        vec!["RDI.TRACE", "COUNT", "1", "TIMEOUT", "1"],
+        vec!["RDI.WAIT", "10"],
+    ] {
+        call(&mut r, &["MULTI"]);
+        call(&mut r, &words);
+        // The error is inside EXEC's reply: the client may give it as the reply or as an error.
+        let text = match redis::cmd("EXEC").query::<redis::Value>(&mut r) {
+            Ok(v) => format!("{v:?}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            text.contains("cannot run inside MULTI/EXEC"),
+            "{words:?}: {text}"
+        );
+    }
+    assert!(!redis.dir().join("rdi-secrets.json").exists());
+    assert_eq!(
+        call(&mut r, &["RDI.LIST-JOBS"]),
+        before,
+        "nothing undeployed"
+    );
+
+    // On their own they work.
+    call(&mut r, &["RDI.SET-SECRET", "in_multi", "value"]);
+    assert!(redis.dir().join("rdi-secrets.json").exists());
+    call(&mut r, &["HSET", "emp:1", "id", "1", "name", "a"]);
+    drain(&mut r);
+}

@@ -75,7 +75,7 @@ pub fn undeploy(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             list.join(", ")
         )));
     }
-    let blocked = ctx.block_client();
+    let blocked = super::blocking::block(ctx, "RDI.UNDEPLOY")?;
     let spawned = std::thread::Builder::new()
         .name("rdi-undeploy".into())
         .spawn(move || {

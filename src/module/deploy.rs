@@ -120,7 +120,7 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
              jobs/<name>.yaml); to remove every job use RDI.UNDEPLOY",
         ));
     }
-    let blocked = ctx.block_client();
+    let blocked = super::blocking::block(ctx, "RDI.DEPLOY")?;
     // Validation runs here too, off the main thread: it reads `${file:}` references.
     let spawned = std::thread::Builder::new()
         .name("rdi-deploy".into())

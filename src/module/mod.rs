@@ -2,6 +2,7 @@
 
 pub mod alloc;
 pub mod append;
+pub mod blocking;
 pub mod capture;
 pub mod cluster;
 pub mod control;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Mutex;
 
-use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
+use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue, ThreadSafeContext};
 
 use crate::config::SystemResolver;
 
@@ -13,6 +13,9 @@ use crate::config::SystemResolver;
 pub const SECRETS_FILE: &str = "rdi-secrets.json";
 
 static SECRETS: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+
+/// Held while the file is written, so that two stores do not interleave.
+static STORING: Mutex<()> = Mutex::new(());
 
 /// Loads the secrets file, if any. Called once at module load.
 pub fn load() -> Result<usize, String> {
@@ -69,7 +72,9 @@ fn save(map: &BTreeMap<String, String>) -> Result<(), String> {
     std::fs::rename(&tmp, SECRETS_FILE).map_err(|e| format!("cannot replace {SECRETS_FILE}: {e}"))
 }
 
-/// `RDI.SET-SECRET <name> <value>`: an empty value removes the secret.
+/// `RDI.SET-SECRET <name> <value>`: an empty value removes the secret. The file is written and
+/// synced on a thread of its own (the client waits, the server does not); the secret is in force once
+/// it is on disk.
 pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     if args.len() != 3 {
         return Err(RedisError::WrongArity);
@@ -85,21 +90,47 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         ));
     }
     let value = args[2].to_string_lossy();
-    let mut map = SECRETS
+    let blocked = super::blocking::block(ctx, "RDI.SET-SECRET")?;
+    let spawned = std::thread::Builder::new()
+        .name("rdi-set-secret".into())
+        .spawn(move || {
+            let tsc = ThreadSafeContext::with_blocked_client(blocked);
+            let reply = store(&name, value).map(|()| {
+                let ctx = tsc.lock();
+                // The name may be logged; the value never is.
+                ctx.log_notice(&format!("rdi: secret `{name}` stored"));
+                // A pipeline held for want of this secret starts its writers now.
+                super::restore::retry_held(&ctx);
+                RedisValue::SimpleStringStatic("OK")
+            });
+            tsc.reply(reply);
+        });
+    match spawned {
+        Ok(_) => Ok(RedisValue::NoReply),
+        Err(e) => Err(RedisError::String(format!(
+            "ERR could not start a thread to store the secret: {e}"
+        ))),
+    }
+}
+
+/// Writes the secrets with `name` set to `value` (removed when empty), then puts them in force. One
+/// store at a time; readers of the secrets wait only for the swap, never for the disk.
+fn store(name: &str, value: String) -> Result<(), RedisError> {
+    let _one_at_a_time = STORING
         .lock()
         .map_err(|_| RedisError::Str("ERR secrets lock poisoned"))?;
-    let mut next = map.clone();
+    let mut next = SECRETS
+        .lock()
+        .map_err(|_| RedisError::Str("ERR secrets lock poisoned"))?
+        .clone();
     if value.is_empty() {
-        next.remove(&name);
+        next.remove(name);
     } else {
-        next.insert(name.clone(), value);
+        next.insert(name.to_string(), value);
     }
     save(&next).map_err(|e| RedisError::String(format!("ERR {e}")))?;
-    *map = next;
-    // The name may be logged; the value never is.
-    ctx.log_notice(&format!("rdi: secret `{name}` stored"));
-    drop(map);
-    // A pipeline held for want of this secret starts its writers now.
-    super::restore::retry_held(ctx);
-    Ok(RedisValue::SimpleStringStatic("OK"))
+    *SECRETS
+        .lock()
+        .map_err(|_| RedisError::Str("ERR secrets lock poisoned"))? = next;
+    Ok(())
 }

@@ -86,8 +86,8 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             "ERR {SESSIONS_MAX} RDI.TRACE sessions are open already; try again when one ends"
         )));
     }
+    let blocked = super::blocking::block(ctx, "RDI.TRACE")?;
     let session = trace::open(count, rejected_only);
-    let blocked = ctx.block_client();
     let spawned = std::thread::Builder::new().name("rdi-trace".into()).spawn({
         let session = session.clone();
         move || {

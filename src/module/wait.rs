@@ -83,7 +83,7 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         })
         .unwrap_or(0);
     let (_, rejected0) = totals();
-    let blocked = ctx.block_client();
+    let blocked = super::blocking::block(ctx, "RDI.WAIT")?;
     let spawned = std::thread::Builder::new()
         .name("rdi-wait".into())
         .spawn(move || {
