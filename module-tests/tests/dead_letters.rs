@@ -152,3 +152,46 @@ fn a_key_that_is_no_longer_a_hash_or_json_when_read_is_rejected_naming_its_type(
         ]
     );
 }
+
+#[test]
+fn a_hash_value_that_is_not_utf8_is_rejected_not_written_changed() {
+    let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
+    let db = redis.dir().join("t.db");
+    sqlite_target::create(&db, "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)");
+    let mut r = redis.client();
+    deploy_ok(
+        &mut r,
+        &sqlite_config(&db, &[]),
+        &[("emp", &sqlite_job("emp:*", "emp", &["id"], &["name"]))],
+    );
+    redis::cmd("HSET")
+        .arg("emp:1")
+        .arg("id")
+        .arg("1")
+        .arg("name")
+        .arg(&b"caf\xe9"[..])
+        .query::<i64>(&mut r)
+        .unwrap();
+    call(&mut r, &["HSET", "emp:2", "id", "2", "name", "café"]);
+    drain(&mut r);
+    let rows = sqlite_target::rows(&db, "SELECT id, name FROM emp ORDER BY id");
+    assert_eq!(
+        rows,
+        [vec![Some("2".to_string()), Some("café".to_string())]],
+        "the value with a Latin-1 byte is not written as U+FFFD"
+    );
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg("__rdi__:dlq:emp")
+        .arg("-")
+        .arg("+")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let fields = &entries[0].1;
+    assert!(fields.contains(&("key".to_string(), "emp:1".to_string())));
+    let reason = &fields.iter().find(|(f, _)| f == "reason").unwrap().1;
+    assert!(
+        reason.contains("field `name`") && reason.contains("not UTF-8"),
+        "{reason}"
+    );
+}

@@ -109,6 +109,11 @@ pub fn prepare(changes: &mut [Change], job: &Job, outputs: &[OutputPlan]) -> Pre
                 );
                 continue;
             }
+            KeyValue::Invalid(why) => {
+                let why = why.clone();
+                reject(&mut p, i, c, "", why);
+                continue;
+            }
         }
         let value = match (tracing, &mut changes[i].value) {
             (false, value) => match std::mem::replace(value, KeyValue::Missing) {

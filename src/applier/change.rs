@@ -96,6 +96,8 @@ pub enum KeyValue {
     Record(serde_json::Map<String, serde_json::Value>),
     /// The key holds a type that cannot be captured (the type's name).
     Unsupported(String),
+    /// The key's value cannot be written as it is (why: a hash value that is not UTF-8 text).
+    Invalid(String),
 }
 
 /// One change read from a job's queue.

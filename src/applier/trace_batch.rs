@@ -49,7 +49,9 @@ pub(crate) fn traced(
             let before = match &c.value {
                 KeyValue::Record(m) => serde_json::Value::Object(m.clone()).to_string(),
                 KeyValue::Missing => "null".into(),
-                KeyValue::Unsupported(t) => serde_json::Value::String(t.clone()).to_string(),
+                KeyValue::Unsupported(t) | KeyValue::Invalid(t) => {
+                    serde_json::Value::String(t.clone()).to_string()
+                }
             };
             TraceRecord {
                 job: job.job.name.clone(),

@@ -137,9 +137,16 @@ fn read_value(ctx: &Context, key: &[u8]) -> KeyValue {
         Ok(open) => match open.kind() {
             Kind::Hash => {
                 return match open.hash() {
-                    Some(m) if !m.is_empty() => KeyValue::Record(m),
-                    _ => KeyValue::Missing,
-                }
+                    Some(h) if h.fields.is_empty() => KeyValue::Missing,
+                    Some(h) => match h.not_utf8 {
+                        // Written as text it would change: U+FFFD in place of the bytes.
+                        Some(field) => KeyValue::Invalid(format!(
+                            "field `{field}` of the hash is not UTF-8 text; binary values are not written"
+                        )),
+                        None => KeyValue::Record(h.fields),
+                    },
+                    None => KeyValue::Missing,
+                };
             }
             kind => kind,
         },
@@ -164,12 +171,11 @@ fn read_value(ctx: &Context, key: &[u8]) -> KeyValue {
     }
 }
 
-/// A hash's fields as a JSON object text, if the key is a non-empty hash.
+/// A hash's fields as a JSON object text, if the key is a non-empty hash (for a delete's key
+/// columns: bytes that are not UTF-8 are read with U+FFFD).
 pub fn hash_json(ctx: &Context, key: &[u8]) -> Option<String> {
-    match read_value(ctx, key) {
-        KeyValue::Record(m) => Some(Value::Object(m).to_string()),
-        _ => None,
-    }
+    let fields = ReadKey::open(ctx, key).ok()?.hash()?.fields;
+    (!fields.is_empty()).then(|| Value::Object(fields).to_string())
 }
 
 /// The type name RedisJSON gives its keys.

@@ -178,7 +178,7 @@ impl<'c> ReadKey<'c> {
     }
 
     /// Every field of the hash (`None` if the key is not a hash).
-    pub fn hash(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+    pub fn hash(&self) -> Option<super::removal::HashFields> {
         if self.key.is_null() {
             return None;
         }

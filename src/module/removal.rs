@@ -68,7 +68,8 @@ extern "C" fn on_key_event(
         return;
     }
     let context = Context::new(ctx);
-    let value = match read_hash(key) {
+    // A delete's value gives its key columns only: bytes that are not UTF-8 are read with U+FFFD.
+    let value = match read_hash(key).map(|h| h.fields) {
         Some(m) if m.is_empty() => None,
         Some(m) => Some(Value::Object(m).to_string()),
         None => read_json(&context, key, &name),
@@ -127,8 +128,15 @@ fn read_json(ctx: &Context, key: *mut raw::RedisModuleKey, name: &[u8]) -> Optio
     text.starts_with('{').then_some(text)
 }
 
+/// A hash's fields as text, with the first field whose name or value is not UTF-8, if any (read with
+/// U+FFFD in place of the invalid bytes).
+pub struct HashFields {
+    pub fields: Map<String, Value>,
+    pub not_utf8: Option<String>,
+}
+
 /// Reads every field of a hash key; `None` for other types. `key` must be open for reading.
-pub(super) fn read_hash(key: *mut raw::RedisModuleKey) -> Option<Map<String, Value>> {
+pub(super) fn read_hash(key: *mut raw::RedisModuleKey) -> Option<HashFields> {
     // SAFETY: `key` is open for reading (see on_key_event); the cursor is created and destroyed here;
     // `map` outlives the scan that writes to it through `privdata`.
     unsafe {
@@ -137,20 +145,23 @@ pub(super) fn read_hash(key: *mut raw::RedisModuleKey) -> Option<Map<String, Val
         }
         // Sized for every field at once: growing the map field by field reallocates it several times.
         let fields = raw::RedisModule_ValueLength.map_or(0, |len| len(key));
-        let mut map = Map::with_capacity(fields.min(1 << 16));
+        let mut hash = HashFields {
+            fields: Map::with_capacity(fields.min(1 << 16)),
+            not_utf8: None,
+        };
         let cursor = raw::RedisModule_ScanCursorCreate?();
         let scan = raw::RedisModule_ScanKey?;
         while scan(
             key,
             cursor,
             Some(on_field),
-            (&mut map as *mut Map<String, Value>).cast(),
+            (&mut hash as *mut HashFields).cast(),
         ) != 0
         {}
         if let Some(destroy) = raw::RedisModule_ScanCursorDestroy {
             destroy(cursor);
         }
-        Some(map)
+        Some(hash)
     }
 }
 
@@ -163,15 +174,28 @@ extern "C" fn on_field(
     if privdata.is_null() || field.is_null() {
         return;
     }
-    // SAFETY: privdata is the map passed by read_hash; field and value are valid for this call.
+    // SAFETY: privdata is the `HashFields` passed by read_hash; field and value are valid for
+    // this call.
     unsafe {
-        let map = &mut *(privdata as *mut Map<String, Value>);
-        let f = String::from_utf8_lossy(string_bytes(field)).into_owned();
-        let v = if value.is_null() {
-            Value::Null
+        let hash = &mut *(privdata as *mut HashFields);
+        let (f, field_ok) = text(string_bytes(field));
+        let (v, value_ok) = if value.is_null() {
+            (Value::Null, true)
         } else {
-            Value::String(String::from_utf8_lossy(string_bytes(value)).into_owned())
+            let (v, ok) = text(string_bytes(value));
+            (Value::String(v), ok)
         };
-        map.insert(f, v);
+        if !(field_ok && value_ok) && hash.not_utf8.is_none() {
+            hash.not_utf8 = Some(f.clone());
+        }
+        hash.fields.insert(f, v);
+    }
+}
+
+/// The bytes as text, and whether they were UTF-8 (else read with U+FFFD).
+fn text(bytes: &[u8]) -> (String, bool) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (s.to_owned(), true),
+        Err(_) => (String::from_utf8_lossy(bytes).into_owned(), false),
     }
 }
