@@ -74,6 +74,10 @@ pub fn from_command(command: &str, e: redis::RedisError) -> CliError {
     }
     let text = server_text(&e);
     if text.contains("unknown command") {
+        // The server quotes the arguments it was sent (a deploy's YAML, passwords written out): cut.
+        let text = text
+            .split_once(", with args beginning with")
+            .map_or(text.as_str(), |(head, _)| head);
         return CliError::NoModule(format!("{command}: {text}").trim_end().to_string());
     }
     CliError::Server(text)
@@ -103,5 +107,21 @@ mod tests {
         let err = from_command("RDI.METRICS", e);
         assert!(matches!(err, CliError::NoModule(_)), "{err}");
         assert!(err.to_string().contains("RDI.METRICS"));
+    }
+
+    #[test]
+    fn the_arguments_the_server_quotes_are_not_shown() {
+        let e = redis::RedisError::from((
+            redis::ErrorKind::ResponseError,
+            "An error was signalled by the server",
+            "unknown command 'RDI.DEPLOY', with args beginning with: 'CONFIG' 'password: TopSecret' "
+                .to_string(),
+        ));
+        let err = from_command("RDI.DEPLOY", e).to_string();
+        assert!(
+            !err.contains("TopSecret") && !err.contains("CONFIG"),
+            "{err}"
+        );
+        assert!(err.contains("unknown command 'RDI.DEPLOY'"), "{err}");
     }
 }

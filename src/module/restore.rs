@@ -1,7 +1,7 @@
 //! Rebuilding the pipeline from the YAML kept in the keyspace: after loading, promotion or MODULE LOAD.
 
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use redis_module::key::KeyFlags;
 use redis_module::{Context, KeyType, RedisString, ScanKeyCursor};
@@ -119,16 +119,19 @@ impl Resolver for Lenient {
     }
 }
 
-thread_local! {
-    // The sources of the last restore (`Some(None)`: nothing was kept); main thread only.
-    static RESTORED: RefCell<Option<Option<Sources>>> = const { RefCell::new(None) };
-}
+/// The sources of the last restore (`Some(None)`: nothing was kept). Set under the server lock, by
+/// the main thread or a command's thread holding it (RDI.SET-SECRET).
+static RESTORED: Mutex<Option<Option<Sources>>> = Mutex::new(None);
 
 /// [`restore`] only if the YAML kept in the keyspace is not the one last restored: a replica's
 /// RDI.STATUS calls this, and polling it must not rebuild the pipeline (nor log) every time.
 pub fn refresh(ctx: &Context) {
     let sources = read_sources(ctx);
-    if RESTORED.with(|r| r.borrow().as_ref() != Some(&sources)) {
+    let same = RESTORED
+        .lock()
+        .map(|r| r.as_ref() == Some(&sources))
+        .unwrap_or(false);
+    if !same {
         restore(ctx);
     }
 }
@@ -141,7 +144,9 @@ pub fn restore(ctx: &Context) {
         ctx.log_notice(&format!("rdi: no deployment restored yet: {e}"));
     }
     let sources = read_sources(ctx);
-    RESTORED.with(|r| *r.borrow_mut() = Some(sources.clone()));
+    if let Ok(mut r) = RESTORED.lock() {
+        *r = Some(sources.clone());
+    }
     let next = match sources {
         None => None,
         Some(src) => match validate_kept(&src) {

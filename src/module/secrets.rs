@@ -46,8 +46,10 @@ pub fn resolver() -> SystemResolver {
     }
 }
 
-fn save(map: &BTreeMap<String, String>) -> Result<(), String> {
-    let tmp = format!("{SECRETS_FILE}.tmp");
+/// Writes the secrets to `file` through a temporary file beside it, renamed over it once synced.
+fn save(map: &BTreeMap<String, String>, file: &std::path::Path) -> Result<(), String> {
+    let tmp_path = file.with_extension("json.tmp");
+    let tmp = tmp_path.display();
     let text = serde_json::to_string(map).map_err(|e| e.to_string())?;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -57,7 +59,7 @@ fn save(map: &BTreeMap<String, String>) -> Result<(), String> {
         opts.mode(0o600);
     }
     let mut f = opts
-        .open(&tmp)
+        .open(&tmp_path)
         .map_err(|e| format!("cannot write {tmp}: {e}"))?;
     // `mode` applies only to a file it creates: one left over may have had wider permissions.
     #[cfg(unix)]
@@ -69,12 +71,12 @@ fn save(map: &BTreeMap<String, String>) -> Result<(), String> {
     f.write_all(text.as_bytes())
         .and_then(|_| f.sync_all())
         .map_err(|e| format!("cannot write {tmp}: {e}"))?;
-    std::fs::rename(&tmp, SECRETS_FILE).map_err(|e| format!("cannot replace {SECRETS_FILE}: {e}"))
+    std::fs::rename(&tmp_path, file).map_err(|e| format!("cannot replace {}: {e}", file.display()))
 }
 
 /// `RDI.SET-SECRET <name> <value>`: an empty value removes the secret. The file is written and
 /// synced on a thread of its own (the client waits, the server does not); the secret is in force once
-/// it is on disk.
+/// it is on disk, and a deployment that refers to it is rebuilt with it.
 pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     if args.len() != 3 {
         return Err(RedisError::WrongArity);
@@ -90,17 +92,26 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         ));
     }
     let value = args[2].to_string_lossy();
+    // The server's `dir` now: a CONFIG SET dir while the thread writes must not split the temporary
+    // file and the rename across two directories.
+    let file = std::env::current_dir()
+        .map(|dir| dir.join(SECRETS_FILE))
+        .map_err(|e| RedisError::String(format!("ERR cannot read the server's dir: {e}")))?;
     let blocked = super::blocking::block(ctx, "RDI.SET-SECRET")?;
     let spawned = std::thread::Builder::new()
         .name("rdi-set-secret".into())
         .spawn(move || {
             let tsc = ThreadSafeContext::with_blocked_client(blocked);
-            let reply = store(&name, value).map(|()| {
+            let reply = store(&name, value, &file).map(|()| {
                 let ctx = tsc.lock();
                 // The name may be logged; the value never is.
                 ctx.log_notice(&format!("rdi: secret `{name}` stored"));
-                // A pipeline held for want of this secret starts its writers now.
-                super::restore::retry_held(&ctx);
+                // A pipeline held for want of this secret starts its writers now; one that uses it
+                // (a password that was wrong) is rebuilt with the new value.
+                let held = super::runtime::current().is_some_and(|p| p.held.is_some());
+                if held || uses(&ctx, &name) {
+                    super::restore::restore(&ctx);
+                }
                 RedisValue::SimpleStringStatic("OK")
             });
             tsc.reply(reply);
@@ -113,9 +124,18 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     }
 }
 
+/// Whether the deployment kept in the keyspace refers to the secret `name`.
+fn uses(ctx: &Context, name: &str) -> bool {
+    let reference = format!("${{secrets:{name}}}");
+    super::restore::read_sources(ctx).is_some_and(|src| {
+        src.config.contains(&reference)
+            || src.jobs.iter().any(|(_, yaml)| yaml.contains(&reference))
+    })
+}
+
 /// Writes the secrets with `name` set to `value` (removed when empty), then puts them in force. One
 /// store at a time; readers of the secrets wait only for the swap, never for the disk.
-fn store(name: &str, value: String) -> Result<(), RedisError> {
+fn store(name: &str, value: String, file: &std::path::Path) -> Result<(), RedisError> {
     let _one_at_a_time = STORING
         .lock()
         .map_err(|_| RedisError::Str("ERR secrets lock poisoned"))?;
@@ -128,7 +148,7 @@ fn store(name: &str, value: String) -> Result<(), RedisError> {
     } else {
         next.insert(name.to_string(), value);
     }
-    save(&next).map_err(|e| RedisError::String(format!("ERR {e}")))?;
+    save(&next, file).map_err(|e| RedisError::String(format!("ERR {e}")))?;
     *SECRETS
         .lock()
         .map_err(|_| RedisError::Str("ERR secrets lock poisoned"))? = next;

@@ -341,10 +341,12 @@ fn open(config: &Config, tls: &Tls) -> Result<Session, WriteError> {
                 .unwrap_or_default();
             WriteError::Schema(format!("cannot connect: {e}{why}"))
         }
-        WriteError::Transient(m)
-        | WriteError::Batch(m)
-        | WriteError::Schema(m)
-        | WriteError::Unknown(m) => WriteError::Transient(format!("cannot connect: {m}")),
+        // Refused credentials (SQLSTATE 28) or a database that does not exist (3D000): the settings
+        // are wrong, so a deploy is refused rather than retried without end.
+        WriteError::Schema(m) => WriteError::Schema(format!("cannot connect: {m}")),
+        WriteError::Transient(m) | WriteError::Batch(m) | WriteError::Unknown(m) => {
+            WriteError::Transient(format!("cannot connect: {m}"))
+        }
     })?;
     Ok(Session::new(runtime, client, connection))
 }
@@ -456,8 +458,16 @@ pub fn postgres_kind(typname: &str, typmod: i32) -> ColumnKind {
 pub fn classify(err: &::tokio_postgres::Error) -> WriteError {
     match err.as_db_error() {
         Some(db) => classify_sqlstate(db.code().code(), db.message(), db.constraint()),
-        // The driver's own text: no server message, so no values.
-        None => WriteError::Transient(format!("postgresql: {err}")),
+        // The driver's own text and its cause (connection refused, a name that does not resolve):
+        // no server message, so no values.
+        None => {
+            // Only an I/O cause: a parameter's conversion error could quote the value.
+            let cause = std::error::Error::source(err)
+                .and_then(|c| c.downcast_ref::<std::io::Error>())
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default();
+            WriteError::Transient(format!("postgresql: {err}{cause}"))
+        }
     }
 }
 

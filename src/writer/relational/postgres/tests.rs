@@ -404,8 +404,32 @@ fn an_unreachable_server_is_transient_at_connect() {
         Some("pw".into()),
     ))
     .err();
+    // The cause is kept (not just "error connecting to server"); the password never is.
     assert!(
-        matches!(&err, Some(WriteError::Transient(m)) if !m.contains("pw")),
+        matches!(&err, Some(WriteError::Transient(m)) if !m.contains("pw") && m.contains("refused")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_login_refused_or_a_missing_database_is_a_schema_error_at_connect() {
+    let db = database("logins", "SELECT 1");
+    let nobody = SqlServerConnection {
+        user: "rdi_no_such_role".into(),
+        ..(*db).clone()
+    };
+    let err = PostgresWriter::connect(&nobody).err();
+    assert!(
+        matches!(&err, Some(WriteError::Schema(m)) if m.contains("28000")),
+        "{err:?}"
+    );
+    let elsewhere = SqlServerConnection {
+        database: "rdi_no_such_database".into(),
+        ..(*db).clone()
+    };
+    let err = PostgresWriter::connect(&elsewhere).err();
+    assert!(
+        matches!(&err, Some(WriteError::Schema(m)) if m.contains("3D000")),
         "{err:?}"
     );
 }
