@@ -28,12 +28,17 @@ enum Pass {
     Wrote,
     /// A transient failure: try again after a back-off.
     Failed,
+    /// A failure with an error the writer does not recognise: try again after a back-off, probing
+    /// for the row after several in a row (`probe.rs`).
+    Unrecognised,
 }
 
 struct JobSlot {
     job: Arc<JobRuntime>,
     backoff: Backoff,
     retry_at: Option<Instant>,
+    /// Passes in a row that failed with an unrecognised error.
+    unrecognised: u32,
     /// The batch that follows the last one written, read while that one was being written.
     ahead: Option<Batch>,
     /// What the last batch written left to free, freed by the next read-ahead thread.
@@ -92,6 +97,7 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receive
             job,
             backoff: Backoff::new(cap),
             retry_at: None,
+            unrecognised: 0,
             ahead: None,
             trash: None,
             refused: Vec::new(),
@@ -119,12 +125,17 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receive
                     Pass::Idle => {}
                     Pass::Wrote => {
                         busy = true;
+                        slot.unrecognised = 0;
                         slot.backoff.reset();
                         slot.retry_at = None;
                         slot.job.stats.retry_attempts.store(0, Ordering::Relaxed);
                         slot.job.stats.next_retry_ms.store(0, Ordering::Relaxed);
                     }
-                    Pass::Failed => {
+                    failed @ (Pass::Failed | Pass::Unrecognised) => {
+                        slot.unrecognised = match failed {
+                            Pass::Unrecognised => slot.unrecognised.saturating_add(1),
+                            _ => 0,
+                        };
                         let delay = slot.backoff.next_delay();
                         slot.retry_at = Some(Instant::now() + delay);
                         let at = super::stats::now_ms() + delay.as_millis() as u64;
@@ -210,7 +221,7 @@ fn apply_next(
     writers: &mut HashMap<String, Box<dyn Writer>>,
 ) -> Pass {
     let job = &*slot.job;
-    let failures = slot.backoff.attempts();
+    let unrecognised = slot.unrecognised;
     let batch = match slot.ahead.take() {
         Some(batch) => batch,
         None => match read_batch(shared, job, None) {
@@ -247,7 +258,7 @@ fn apply_next(
                 writers,
                 &mut trash,
                 &mut slot.refused,
-                failures,
+                unrecognised,
             );
             let ahead = match reader {
                 Ok(handle) => handle.join().ok().and_then(Result::ok).flatten(),
@@ -265,7 +276,7 @@ fn apply_next(
                     writers,
                     &mut trash,
                     &mut slot.refused,
-                    failures,
+                    unrecognised,
                 ),
                 None,
             )
@@ -282,7 +293,8 @@ fn apply_next(
 
 /// Writes one batch of a job to every output and acknowledges it; leaves its changes and rows in
 /// `trash`. `carried` holds the refusals of committed chunks of an earlier, failed pass (exactly-once).
-/// After `failures` failed passes in a row the pass probes for rows that fail alone (`probe.rs`).
+/// After `unrecognised` passes in a row failed with an unrecognised error, the pass probes for rows
+/// that fail alone (`probe.rs`).
 fn apply_batch(
     shared: &Shared,
     job: &JobRuntime,
@@ -290,7 +302,7 @@ fn apply_batch(
     writers: &mut HashMap<String, Box<dyn Writer>>,
     trash: &mut Trash,
     carried: &mut Vec<(EntryId, usize, String)>,
-    failures: u32,
+    unrecognised: u32,
 ) -> Pass {
     let applier = &shared.deployment.applier;
     let Batch { changes, mut prep } = batch;
@@ -386,7 +398,7 @@ fn apply_batch(
             writers,
             stamp.as_ref(),
             &mut rejected,
-            Probe::after(failures),
+            Probe::after(unrecognised, applier.exactly_once),
         );
         if let Some(cs) = shared.conn_stats.get(conn) {
             cs.refused(rejected.len());
@@ -403,7 +415,10 @@ fn apply_batch(
             }
             job.stats.set_error(msg);
             carry(&refused, carried);
-            return Pass::Failed;
+            return match e {
+                WriteError::Unknown(_) => Pass::Unrecognised,
+                _ => Pass::Failed,
+            };
         }
         if let Some(cs) = shared.conn_stats.get(conn) {
             cs.ok();

@@ -138,7 +138,7 @@ pub(crate) fn write_chunks(
             let mut rejected = Vec::new();
             let written = match result {
                 Ok(outcome) => {
-                    probe.written |= outcome.rejected.len() < rows.len();
+                    probe.took(rows, &outcome.rejected);
                     rejected = outcome.rejected;
                     Ok(())
                 }
@@ -207,7 +207,7 @@ fn write_split(
 ) -> Result<(), WriteError> {
     match attempt(writer, rows, at, stamp) {
         Ok(outcome) => {
-            took(outcome, rows.len(), at, refused, probe);
+            took(outcome, rows, at, refused, probe);
             Ok(())
         }
         Err(cause) if splits(&cause, probe) => {
@@ -240,15 +240,15 @@ fn attempt(
     }
 }
 
-/// Records a committed slice of `rows` rows: its refused rows, and (for a probe) that rows went in.
+/// Records a committed slice: its refused rows, and (for a probe) the rows that went in.
 fn took(
     outcome: WriteOutcome,
-    rows: usize,
+    rows: &[RowChange],
     at: &Slice,
     refused: &mut Vec<(usize, String)>,
     probe: &mut Probe,
 ) {
-    probe.written |= outcome.rejected.len() < rows;
+    probe.took(rows, &outcome.rejected);
     refused.extend(
         outcome
             .rejected
@@ -297,8 +297,11 @@ fn split(
     }
     match cause {
         WriteError::Unknown(_) => match attempt(writer, rows, at, stamp) {
-            Ok(outcome) => took(outcome, rows.len(), at, refused, probe),
-            Err(WriteError::Unknown(reason)) => probe.suspects.push((at.offset, reason)),
+            Ok(outcome) => took(outcome, rows, at, refused, probe),
+            Err(WriteError::Unknown(reason)) => match rows.first() {
+                Some(row) => probe.suspect(at.offset, reason, row)?,
+                None => return Err(WriteError::Unknown(reason)),
+            },
             Err(WriteError::Batch(reason)) => refused.push((at.offset, reason)),
             Err(e) => return Err(e),
         },

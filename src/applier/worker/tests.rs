@@ -73,6 +73,8 @@ struct Target {
     hold: std::sync::atomic::AtomicBool,
     /// Every write fails with an error the writer does not recognise while this is set.
     unknown: std::sync::atomic::AtomicBool,
+    /// Every write touching this table fails so (a full or unavailable table).
+    unknown_table: Mutex<Option<String>>,
 }
 
 struct FakeWriter(Arc<Target>);
@@ -99,8 +101,10 @@ impl Writer for FakeWriter {
         }
         // A row the target fails with a code of its own (a trigger's), or a target failing every
         // write so.
+        let table = self.0.unknown_table.lock().unwrap().clone();
         if self.0.unknown.load(Ordering::SeqCst)
             || rows.iter().any(|r| r.values.get(1) == Some(&json!("odd")))
+            || rows.iter().any(|r| Some(&r.target.table) == table.as_ref())
         {
             return Err(WriteError::Unknown("error 9999".into()));
         }

@@ -128,3 +128,63 @@ fn a_lone_odd_row_waits_until_other_rows_prove_the_target_takes_writes() {
     assert_eq!(queue.dead.lock().unwrap().len(), 1);
     assert!(engine.stop_and_join(Duration::from_secs(5)));
 }
+
+#[test]
+fn a_table_failing_every_write_sends_nothing_to_the_dlq_though_another_table_takes_writes() {
+    let queue = queue_of(&["a", "b", "c", "d"]);
+    let target = Arc::new(Target::default());
+    *target.unknown_table.lock().unwrap() = Some("emp2".into());
+    let mut d = deployment();
+    let mut second = d.jobs[0].outputs[0].clone();
+    if let Output::Relational(o) = &mut second {
+        o.table = "emp2".into();
+    }
+    d.jobs[0].outputs.push(second);
+    let engine = run_engine_with(queue.clone(), target.clone(), d);
+    let stats = engine.jobs()[0].stats.clone();
+    wait_for("probing passes", || {
+        JobStats::get(&stats.retries_total) > u64::from(PROBE_AFTER) + 1
+    });
+    assert!(queue.dead.lock().unwrap().is_empty());
+    assert_eq!(queue.entries.lock().unwrap().len(), 4);
+
+    *target.unknown_table.lock().unwrap() = None;
+    wait_for("the queue to drain", || {
+        queue.entries.lock().unwrap().is_empty()
+    });
+    assert!(queue.dead.lock().unwrap().is_empty());
+    assert!(engine.stop_and_join(Duration::from_secs(5)));
+}
+
+#[test]
+fn with_exactly_once_a_row_failing_alone_is_retried_not_probed() {
+    let queue = queue_of(&["a", "odd", "c"]);
+    let target = Arc::new(Target::default());
+    let mut d = deployment();
+    d.applier.exactly_once = true;
+    let engine = run_engine_with(queue.clone(), target.clone(), d);
+    let stats = engine.jobs()[0].stats.clone();
+    wait_for("passes past the probe's threshold", || {
+        JobStats::get(&stats.retries_total) > u64::from(PROBE_AFTER) + 1
+    });
+    assert!(queue.dead.lock().unwrap().is_empty());
+    assert_eq!(queue.entries.lock().unwrap().len(), 3);
+    assert!(engine.stop_and_join(Duration::from_secs(5)));
+}
+
+#[test]
+fn only_unrecognised_failures_in_a_row_count_towards_the_probe() {
+    let queue = queue_of(&["a", "odd", "c"]);
+    let target = Arc::new(Target::default());
+    // Three outage passes first: the probe still waits for three passes of the row's own error.
+    target.transient.store(3, Ordering::SeqCst);
+    let engine = run_engine(queue.clone(), target.clone());
+    let stats = engine.jobs()[0].stats.clone();
+    wait_for("the queue to drain", || {
+        queue.entries.lock().unwrap().is_empty()
+    });
+    assert!(JobStats::get(&stats.retries_total) >= 3 + u64::from(PROBE_AFTER));
+    assert_eq!(queue.dead.lock().unwrap().len(), 1);
+    assert_eq!(written(&target), ["1", "3"]);
+    assert!(engine.stop_and_join(Duration::from_secs(5)));
+}
