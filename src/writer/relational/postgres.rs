@@ -504,8 +504,11 @@ pub fn classify_sqlstate(code: &str, message: &str, constraint: Option<&str>) ->
         // 55000: the target cannot take writes at all (a view that is not updatable).
         ("42" | "0A" | "3F" | "28" | "3D", _) | (_, "55000") => WriteError::Schema(text),
         // Connection, transaction state, serialization and deadlocks, resources, locks, operator
-        // intervention (shutdown, cancel) and system (I/O) errors pass.
-        ("08" | "25" | "40" | "53" | "55" | "57" | "58", _) => WriteError::Transient(text),
+        // intervention (shutdown, cancel), system (I/O) errors, snapshot too old, a prepared
+        // statement a pooler lost, transaction and savepoint state, and foreign data wrappers that
+        // cannot reach their server pass.
+        ("08" | "25" | "40" | "53" | "55" | "57" | "58" | "72" | "26" | "0B" | "2D" | "3B", _)
+        | (_, "HV00N") => WriteError::Transient(text),
         _ => WriteError::Unknown(text),
     }
 }

@@ -450,7 +450,10 @@ fn sqlstates_map_to_error_kinds() {
     }
     // Outside the known classes (an internal error, a foreign table's, a code a trigger made up):
     // retried, and probed for the row (applier/probe.rs).
-    for code in ["XX000", "HV000", "Z0001", "72000"] {
+    for code in ["72000", "26000", "HV00N"] {
+        assert_eq!(kind(code), "transient", "{code}");
+    }
+    for code in ["XX000", "HV000", "Z0001"] {
         assert_eq!(kind(code), "unknown", "{code}");
     }
     for code in [
