@@ -92,6 +92,25 @@ pub fn prepare(changes: &mut [Change], job: &Job, outputs: &[OutputPlan]) -> Pre
                 RowOp::Upsert
             }
         };
+        if let KeyValue::NotUtf8 { names, .. } = &changes[i].value {
+            if let Some(name) = names.iter().find(|n| reads(job, n)) {
+                let why = format!(
+                    "field `{name}` of the hash is not UTF-8 text; binary values are not written"
+                );
+                reject(&mut p, i, &changes[i], "", why);
+                continue;
+            }
+            // Fields the job never reads: the record goes on without them.
+            if let KeyValue::NotUtf8 { mut fields, names } =
+                std::mem::replace(&mut changes[i].value, KeyValue::Missing)
+            {
+                for n in &names {
+                    fields.remove(n);
+                }
+                changes[i].value = KeyValue::Record(fields);
+            }
+        }
+        let c = &changes[i];
         match &c.value {
             KeyValue::Record(_) => {}
             KeyValue::Missing if op == RowOp::Upsert => continue,
@@ -99,6 +118,7 @@ pub fn prepare(changes: &mut [Change], job: &Job, outputs: &[OutputPlan]) -> Pre
                 reject(&mut p, i, c, "", MISSING_DELETE.into());
                 continue;
             }
+            KeyValue::NotUtf8 { .. } => continue,
             KeyValue::Unsupported(t) => {
                 reject(
                     &mut p,
@@ -107,11 +127,6 @@ pub fn prepare(changes: &mut [Change], job: &Job, outputs: &[OutputPlan]) -> Pre
                     "",
                     format!("unsupported type: key holds a {t}, not a hash or JSON document"),
                 );
-                continue;
-            }
-            KeyValue::Invalid(why) => {
-                let why = why.clone();
-                reject(&mut p, i, c, "", why);
                 continue;
             }
         }
@@ -195,6 +210,26 @@ fn reject(p: &mut Prepared, i: usize, c: &Change, output: &str, reason: String) 
     });
 }
 
+/// Whether the job may read the record field `name`: it is a key, mapped or opcode field of a
+/// relational output, or the job reads fields in ways not known here (transforms, expressions,
+/// `foreach`, the full row format, a Redis output).
+fn reads(job: &Job, name: &str) -> bool {
+    if !job.transforms.is_empty() || job.row_format != crate::config::RowFormat::DataOnly {
+        return true;
+    }
+    job.outputs.iter().any(|o| match o {
+        crate::config::Output::Relational(r) => {
+            r.foreach.is_some()
+                || r.opcode_field.as_deref() == Some(name)
+                || r.keys
+                    .iter()
+                    .chain(&r.mapping)
+                    .any(|m| m.expression.as_field().is_none_or(|f| f == name))
+        }
+        crate::config::Output::Redis(_) => true,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +280,56 @@ mod tests {
             serde_json::Value::Object(m) => KeyValue::Record(m),
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    fn a_field_that_is_not_utf8_rejects_the_record_only_if_the_job_reads_it() {
+        let output = RelationalOutput {
+            connection: "pg".into(),
+            schema: None,
+            table: "emp".into(),
+            keys: vec![col("id", "id")],
+            mapping: vec![col("name", "name"), col("city", "town")],
+            foreach: None,
+            opcode_field: None,
+            load_strategy: crate::config::LoadStrategy::Upsert,
+        };
+        let j = Job {
+            outputs: vec![crate::config::Output::Relational(output)],
+            ..job()
+        };
+        let lossy = |bad: &str| {
+            let KeyValue::Record(fields) =
+                rec(json!({"id": "1", "name": "a\u{FFFD}", "town": "x", "thumb": "\u{FFFD}"}))
+            else {
+                unreachable!()
+            };
+            KeyValue::NotUtf8 {
+                fields,
+                names: vec![bad.to_string()],
+            }
+        };
+        // `thumb` is never read: written without it.
+        let mut c = [change(1, "emp:1", Opcode::Create, lossy("thumb"))];
+        let p = prepare(&mut c, &j, &[plan()]);
+        assert_eq!(p.rows.len(), 1);
+        assert!(p.dead.is_empty());
+        // `name` is mapped: rejected, naming it.
+        let mut c = [change(1, "emp:1", Opcode::Create, lossy("name"))];
+        let p = prepare(&mut c, &j, &[plan()]);
+        assert!(p.rows.is_empty());
+        assert!(p.rejected[0]);
+        assert!(p.dead[0].reason.contains("field `name`"), "{:?}", p.dead);
+        // A job with transforms may read anything.
+        let mut with_transform = j.clone();
+        with_transform.transforms = vec![crate::transform::Block::RemoveField(
+            crate::transform::RemoveField {
+                fields: vec!["town".into()],
+            },
+        )];
+        let mut c = [change(1, "emp:1", Opcode::Create, lossy("thumb"))];
+        let p = prepare(&mut c, &with_transform, &[plan()]);
+        assert!(p.rejected[0]);
     }
 
     #[test]

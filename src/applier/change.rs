@@ -96,8 +96,12 @@ pub enum KeyValue {
     Record(serde_json::Map<String, serde_json::Value>),
     /// The key holds a type that cannot be captured (the type's name).
     Unsupported(String),
-    /// The key's value cannot be written as it is (why: a hash value that is not UTF-8 text).
-    Invalid(String),
+    /// A hash with fields whose name or value is not UTF-8 (`names`, read with U+FFFD in `fields`):
+    /// written without them if the job reads none of them, else rejected.
+    NotUtf8 {
+        fields: serde_json::Map<String, serde_json::Value>,
+        names: Vec<String>,
+    },
 }
 
 /// One change read from a job's queue.

@@ -49,8 +49,9 @@ pub(crate) fn traced(
             let before = match &c.value {
                 KeyValue::Record(m) => serde_json::Value::Object(m.clone()).to_string(),
                 KeyValue::Missing => "null".into(),
-                KeyValue::Unsupported(t) | KeyValue::Invalid(t) => {
-                    serde_json::Value::String(t.clone()).to_string()
+                KeyValue::Unsupported(t) => serde_json::Value::String(t.clone()).to_string(),
+                KeyValue::NotUtf8 { fields, .. } => {
+                    serde_json::Value::Object(fields.clone()).to_string()
                 }
             };
             TraceRecord {

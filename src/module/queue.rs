@@ -138,12 +138,11 @@ fn read_value(ctx: &Context, key: &[u8]) -> KeyValue {
             Kind::Hash => {
                 return match open.hash() {
                     Some(h) if h.fields.is_empty() => KeyValue::Missing,
-                    Some(h) => match h.not_utf8 {
-                        // Written as text it would change: U+FFFD in place of the bytes.
-                        Some(field) => KeyValue::Invalid(format!(
-                            "field `{field}` of the hash is not UTF-8 text; binary values are not written"
-                        )),
-                        None => KeyValue::Record(h.fields),
+                    Some(h) if h.not_utf8.is_empty() => KeyValue::Record(h.fields),
+                    // Written as text they would change: U+FFFD in place of the bytes.
+                    Some(h) => KeyValue::NotUtf8 {
+                        fields: h.fields,
+                        names: h.not_utf8,
                     },
                     None => KeyValue::Missing,
                 };

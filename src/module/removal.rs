@@ -128,11 +128,11 @@ fn read_json(ctx: &Context, key: *mut raw::RedisModuleKey, name: &[u8]) -> Optio
     text.starts_with('{').then_some(text)
 }
 
-/// A hash's fields as text, with the first field whose name or value is not UTF-8, if any (read with
-/// U+FFFD in place of the invalid bytes).
+/// A hash's fields as text, with the fields whose name or value is not UTF-8 (read with U+FFFD in
+/// place of the invalid bytes).
 pub struct HashFields {
     pub fields: Map<String, Value>,
-    pub not_utf8: Option<String>,
+    pub not_utf8: Vec<String>,
 }
 
 /// Reads every field of a hash key; `None` for other types. `key` must be open for reading.
@@ -147,7 +147,7 @@ pub(super) fn read_hash(key: *mut raw::RedisModuleKey) -> Option<HashFields> {
         let fields = raw::RedisModule_ValueLength.map_or(0, |len| len(key));
         let mut hash = HashFields {
             fields: Map::with_capacity(fields.min(1 << 16)),
-            not_utf8: None,
+            not_utf8: Vec::new(),
         };
         let cursor = raw::RedisModule_ScanCursorCreate?();
         let scan = raw::RedisModule_ScanKey?;
@@ -185,8 +185,8 @@ extern "C" fn on_field(
             let (v, ok) = text(string_bytes(value));
             (Value::String(v), ok)
         };
-        if !(field_ok && value_ok) && hash.not_utf8.is_none() {
-            hash.not_utf8 = Some(f.clone());
+        if !(field_ok && value_ok) {
+            hash.not_utf8.push(f.clone());
         }
         hash.fields.insert(f, v);
     }
