@@ -23,6 +23,8 @@ if [ "${1:-}" = stop ]; then stop; exit 0; fi
 stop
 mkdir -p "$run"
 rm -f "$run/quickstart.db" "$run/quickstart.db-wal" "$run/quickstart.db-shm"
+# The table starts empty, so Redis does too: keys kept from an earlier run would not match it.
+rm -rf "$run/appendonlydir" "$run/dump.rdb"
 sqlite3 "$run/quickstart.db" < "$top/examples/quickstart/schema.sql"
 "$RDI_BIN/redis-server" --port "$port" --bind 127.0.0.1 --dir "$run" --daemonize yes \
   --pidfile "$run/redis.pid" --logfile "$run/redis.log" --appendonly yes \
@@ -52,5 +54,6 @@ Redis keeps running on 127.0.0.1:$port. Try:
   .deps/bin/redis-cli -p $port HSET emp:4 first_name Edsger last_name Dijkstra address Austin gender M
   sqlite3 .run/quickstart.db 'SELECT * FROM emp'
   .deps/bin/redis-cli -p $port RDI.STATUS
-Stop it with: make stop
+  target/release/redis-di --rdi-port $port status
+Each run starts from an empty table and an empty Redis. Stop it with: make stop
 TXT

@@ -1,7 +1,7 @@
 //! The commands that send one RDI command and print its reply: jobs, rejected records, trace,
 //! start/stop, wait, secrets, undeploy.
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 
 use serde_json::Value as Json;
 
@@ -170,13 +170,25 @@ pub fn set_secret(
     simple(rdi, &args, json, &format!("secret `{name}` stored"))
 }
 
-/// The value of a secret: the argument, or one line of stdin when absent or `-`; never empty.
+/// The value of a secret: the argument, or stdin when absent or `-` (at a terminal: one line typed
+/// after a prompt, not echoed; otherwise all of it, less one final newline); never empty.
 pub fn read_secret(name: &str, value: Option<String>) -> Result<String, CliError> {
     let value = match value {
         Some(v) if v != "-" => v,
         _ => {
             let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text)?;
+            if std::io::stdin().is_terminal() {
+                eprint!("value of secret `{name}` (not shown; end with Enter): ");
+                let hidden = stty("-echo");
+                let read = std::io::stdin().read_line(&mut text);
+                if hidden {
+                    stty("echo");
+                }
+                eprintln!();
+                read?;
+            } else {
+                std::io::stdin().read_to_string(&mut text)?;
+            }
             text.strip_suffix('\n')
                 .map(|t| t.strip_suffix('\r').unwrap_or(t))
                 .unwrap_or(&text)
@@ -189,6 +201,15 @@ pub fn read_secret(name: &str, value: Option<String>) -> Result<String, CliError
         )));
     }
     Ok(value)
+}
+
+/// Sets a terminal mode of stdin with `stty` (no unsafe code here for termios); whether it worked.
+fn stty(mode: &str) -> bool {
+    std::process::Command::new("stty")
+        .arg(mode)
+        .stdin(std::process::Stdio::inherit())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 #[cfg(test)]

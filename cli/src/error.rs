@@ -6,7 +6,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// The server could not be reached or the login failed.
-    #[error("cannot connect to {address}: {source}")]
+    #[error(
+        "cannot connect to {address}: {source}{}",
+        connect_hint(address, source)
+    )]
     Connect {
         /// `host:port` as given.
         address: String,
@@ -55,6 +58,22 @@ pub enum CliError {
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
         CliError::Local(e)
+    }
+}
+
+/// What to change after a failed connection, when the error says enough to tell.
+fn connect_hint(address: &str, e: &redis::RedisError) -> &'static str {
+    let text = e.to_string();
+    if e.is_connection_refusal() || text.contains("Connection refused") {
+        if address.ends_with(":6379") {
+            " (is Redis running there? `make run`'s server is on port 6390: --rdi-port 6390)"
+        } else {
+            " (is Redis running there?)"
+        }
+    } else if text.contains("NOAUTH") {
+        " (the server requires a password: give --rdi-password, or set RDI_PASSWORD)"
+    } else {
+        ""
     }
 }
 

@@ -130,7 +130,8 @@ fn failures_exit_non_zero_with_one_line() {
     assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
     assert!(
         run.stderr
-            .starts_with("redis-di: cannot connect to 127.0.0.1:1"),
+            .starts_with("redis-di: cannot connect to 127.0.0.1:1")
+            && run.stderr.contains("is Redis running there?"),
         "{run:?}"
     );
 

@@ -184,7 +184,8 @@ mod tests {
         assert_eq!(
             problems,
             ["config.yaml:1:18: applier.read_batch_size: cannot resolve ${env:RDI_TEST_UNSET_SIZE}: \
-              environment variable not set"]
+              environment variable not set in the redis-server process (set it where the server \
+              starts, or store the value with RDI.SET-SECRET and write ${secrets:NAME})"]
         );
     }
 

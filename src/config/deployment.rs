@@ -396,7 +396,8 @@ output:
         assert_eq!(
             err,
             ["config.yaml:4:11: connections.pg.host: cannot resolve ${env:RDI_TEST_UNSET_HOST}: environment \
-              variable not set"]
+              variable not set in the redis-server process (set it where the server starts, or store \
+              the value with RDI.SET-SECRET and write ${secrets:NAME})"]
         );
         let config = config.replace("${env:RDI_TEST_UNSET_HOST}", "db-${secrets:PG_PASSWORD}");
         let parsed = parse_deployment(&config, &[], &resolver()).unwrap();

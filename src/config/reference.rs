@@ -33,7 +33,11 @@ impl Resolver for SystemResolver {
     fn resolve(&self, kind: &str, arg: &str) -> Result<String, String> {
         match kind {
             "env" => std::env::var(arg).map_err(|e| match e {
-                std::env::VarError::NotPresent => "environment variable not set".to_string(),
+                // The server's environment, not the shell of the user who deploys: say so.
+                std::env::VarError::NotPresent => "environment variable not set in the redis-server \
+                    process (set it where the server starts, or store the value with RDI.SET-SECRET \
+                    and write ${secrets:NAME})"
+                    .to_string(),
                 std::env::VarError::NotUnicode(_) => {
                     "environment variable is not UTF-8".to_string()
                 }
@@ -320,7 +324,9 @@ mod tests {
         assert_eq!(
             err,
             [
-                "cannot resolve ${env:RDI_TEST_SURELY_UNSET}: environment variable not set",
+                "cannot resolve ${env:RDI_TEST_SURELY_UNSET}: environment variable not set in the redis-server \
+                 process (set it where the server starts, or store the value with RDI.SET-SECRET \
+                 and write ${secrets:NAME})",
                 "cannot resolve ${secrets:NOPE}: secret not set; store it with RDI.SET-SECRET",
             ]
         );

@@ -143,29 +143,27 @@ pub fn missing_table_and_column_are_schema_errors(mut h: Harness) {
     let mut missing = (*emp_target()).clone();
     missing.table = "nope".into();
     let want = format!("table {}nope does not exist", h.default_schema_prefix);
-    assert_eq!(
-        h.writer.check(&missing),
-        Err(WriteError::Schema(want.clone()))
-    );
+    // A writer may add where it looked (SQLite names the file).
+    let names = |r: Result<_, WriteError>, want: &str| {
+        matches!(&r, Err(WriteError::Schema(m)) if m.starts_with(want)) || panic!("{r:?}: {want}")
+    };
+    assert!(names(h.writer.check(&missing).map(|_| ()), &want));
     let row = RowChange {
         target: std::sync::Arc::new(missing),
         op: RowOp::Upsert,
         values: vec![json!(1)],
     };
-    assert_eq!(h.writer.write(&[row]), Err(WriteError::Schema(want)));
+    assert!(names(h.writer.write(&[row]).map(|_| ()), &want));
     let mut no_column = (*emp_target()).clone();
     no_column.columns.push("salary".into());
     let want = "table emp has no column `salary`".to_string();
-    assert_eq!(
-        h.writer.check(&no_column),
-        Err(WriteError::Schema(want.clone()))
-    );
+    assert!(names(h.writer.check(&no_column).map(|_| ()), &want));
     let row = RowChange {
         target: std::sync::Arc::new(no_column),
         op: RowOp::Upsert,
         values: vec![json!(1), json!("a")],
     };
-    assert_eq!(h.writer.write(&[row]), Err(WriteError::Schema(want)));
+    assert!(names(h.writer.write(&[row]).map(|_| ()), &want));
     h.writer.check(&emp_target()).unwrap();
 }
 

@@ -33,13 +33,30 @@ struct SqliteTable {
 pub struct SqliteWriter {
     conn: rusqlite::Connection,
     tables: HashMap<TableTarget, SqliteTable>,
+    /// The file as opened, absolute (a relative path is relative to the server's `dir`), for messages.
+    file: String,
 }
 
 impl SqliteWriter {
-    /// Opens (creating if missing) the database file in WAL mode with a 5 s busy timeout.
+    /// Opens the database file in WAL mode with a 5 s busy timeout. The file must exist (its tables
+    /// must, so a file made here would only hide a wrong path).
     pub fn open(path: &str) -> Result<Self, WriteError> {
-        let conn = rusqlite::Connection::open(path).map_err(|e| {
-            WriteError::Transient(format!("cannot open sqlite database {path}: {e}"))
+        let file = match std::env::current_dir() {
+            Ok(dir) if path != ":memory:" => dir.join(path).display().to_string(),
+            _ => path.to_string(),
+        };
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(|e| {
+            if path != ":memory:" && !std::path::Path::new(&file).exists() {
+                WriteError::Schema(format!(
+                    "sqlite database {file} does not exist (a relative path is relative to the \
+                     Redis server's dir); create it with its tables"
+                ))
+            } else {
+                WriteError::Transient(format!("cannot open sqlite database {file}: {e}"))
+            }
         })?;
         let setup = |conn: &rusqlite::Connection| -> rusqlite::Result<()> {
             // journal_mode answers with the mode it settled on, so it is a query, not an update.
@@ -56,6 +73,7 @@ impl SqliteWriter {
         Ok(SqliteWriter {
             conn,
             tables: HashMap::new(),
+            file,
         })
     }
 
@@ -67,7 +85,10 @@ impl SqliteWriter {
     fn load(&mut self, target: &TableTarget) -> Result<(), WriteError> {
         let display = target.display_name();
         let catalog = self.catalog(target).map_err(|e| classify(&e))?;
-        let schema = TableSchema::resolve(target, &display, &catalog)?;
+        let schema = TableSchema::resolve(target, &display, &catalog).map_err(|e| match e {
+            WriteError::Schema(m) => WriteError::Schema(format!("{m} (in {})", self.file)),
+            other => other,
+        })?;
         let upsert = SqliteDialect.upsert_sql(&schema);
         let insert = SqliteDialect.insert_sql(&schema);
         let delete = SqliteDialect.delete_sql(&schema);
@@ -408,6 +429,18 @@ mod tests {
             op: RowOp::Upsert,
             values,
         }
+    }
+
+    #[test]
+    fn a_missing_file_is_a_schema_error_naming_it_and_is_not_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nope.db").display().to_string();
+        let err = SqliteWriter::open(&path).err();
+        assert!(
+            matches!(&err, Some(WriteError::Schema(m)) if m.contains(&path) && m.contains("does not exist")),
+            "{err:?}"
+        );
+        assert!(!std::path::Path::new(&path).exists());
     }
 
     #[test]
