@@ -84,7 +84,10 @@ pub fn render(status: &Json) -> String {
                 field(c, "location"),
                 field(c, "database"),
                 field(c, "health"),
-                field(c, "last_error"),
+                match (field(c, "last_error"), number(c, "last_error_time_ms")) {
+                    (e, at) if e != "-" && at > 0 => format!("{e} (at {})", timestamp_ms(at)),
+                    (e, _) => e,
+                },
             ]);
         }
         out.push_str(&t.render());
@@ -198,6 +201,18 @@ mod tests {
                              "reset": {"state": "running", "scanned": 10, "queued": 9}}},
             "warnings": ["FLUSHALL left the targets as they are"]
         })
+    }
+
+    #[test]
+    fn a_connection_error_shows_when_it_happened() {
+        let mut status = sample();
+        status["connections"]["target"]["last_error"] = json!("cannot connect");
+        status["connections"]["target"]["last_error_time_ms"] = json!(1_000);
+        let text = render(&status);
+        assert!(
+            text.contains(&format!("cannot connect (at {})", timestamp_ms(1_000))),
+            "{text}"
+        );
     }
 
     #[test]

@@ -201,11 +201,16 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             let stats = engine.and_then(|e| e.connection_stats().get(name));
             let health = stats.map_or(Health::Unknown, |st| st.health());
             m.insert(key("health"), s(health.as_str()));
+            let last = stats.and_then(|st| st.last_error());
             m.insert(
                 key("last_error"),
-                stats
-                    .and_then(|st| st.last_error())
+                last.as_ref()
                     .map_or(RedisValue::Null, |e| s(hidden.hide(&e.message))),
+            );
+            // When: a healthy connection may show an error it has since recovered from.
+            m.insert(
+                key("last_error_time_ms"),
+                n(last.as_ref().map_or(0, |e| e.at_ms)),
             );
             conns.insert(key(name), RedisValue::OrderedMap(m));
         }
