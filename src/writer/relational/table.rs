@@ -18,6 +18,9 @@ pub struct TableSchema {
     pub keys: usize,
 }
 
+/// Columns a missing-column message lists at most.
+const COLUMNS_LISTED: usize = 30;
+
 impl TableSchema {
     /// Matches every column of `target` with the catalog's `catalog` columns of the table (named
     /// `display` in messages). A name matches exactly, or else case-insensitively when only one catalog
@@ -45,7 +48,19 @@ impl TableSchema {
             .iter()
             .map(|name| {
                 find_column(catalog, name).cloned().ok_or_else(|| {
-                    WriteError::Schema(format!("table {table_name} has no column `{name}`"))
+                    // What it has, so that a typo shows at once (names, never values).
+                    let mut has: Vec<&str> = catalog.iter().map(|c| c.name.as_str()).collect();
+                    let more = has.len().saturating_sub(COLUMNS_LISTED);
+                    has.truncate(COLUMNS_LISTED);
+                    let more = if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    };
+                    WriteError::Schema(format!(
+                        "table {table_name} has no column `{name}`; it has: {}{more}",
+                        has.join(", ")
+                    ))
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -159,7 +174,7 @@ mod tests {
         let err = TableSchema::resolve(&target(&["id", "x"]), "emp", &catalog()).unwrap_err();
         assert_eq!(
             err,
-            WriteError::Schema("table emp has no column `x`".into())
+            WriteError::Schema("table emp has no column `x`; it has: id, Name, age".into())
         );
         let mut t = target(&["id"]);
         t.keys = vec!["nope".into()];

@@ -299,7 +299,9 @@ fn missing_table_column_or_unique_key_is_a_schema_error() {
     let no_column = target(None, "plain", &["id"], &["x"]);
     assert_eq!(
         writer.check(&no_column),
-        Err(WriteError::Schema("table plain has no column `x`".into()))
+        Err(WriteError::Schema(
+            "table plain has no column `x`; it has: id, name".into()
+        ))
     );
     let no_unique = target(None, "plain", &["id"], &["name"]);
     let err = writer.check(&no_unique).unwrap_err();
