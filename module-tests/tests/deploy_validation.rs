@@ -234,6 +234,18 @@ fn job_mapping_a_column_missing_in_the_table_is_refused_naming_it() {
         reply.starts_with("ERR") && reply.contains("no_such_column"),
         "{reply}"
     );
+    // Located at the mapping entry that names it, with the columns the table has.
+    let at = job
+        .lines()
+        .position(|l| l.contains("no_such_column"))
+        .unwrap()
+        + 1;
+    assert!(
+        reply.contains(&format!("jobs/emp.yaml:{at}:"))
+            && reply.contains("output[0].with.mapping[1]: "),
+        "{reply}"
+    );
+    assert!(reply.contains("it has: id, name"), "{reply}");
     assert_not_deployed(&redis);
 }
 

@@ -23,7 +23,7 @@ mod yaml;
 #[cfg(test)]
 pub use connection_types::accepted_args;
 pub use deployment::{parse_deployment, parse_kept_deployment, Parsed};
-pub use locate::problem_at;
+pub use locate::{locate, problem_at};
 pub use model::*;
 pub use problem::ConfigProblem;
 pub use reference::{Resolver, SystemResolver, REFERENCE_KINDS};

@@ -139,6 +139,24 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     }
 }
 
+/// Where output `i` of `job` names the column a schema error says the table lacks: its `keys` or
+/// `mapping` entry.
+fn column_path(d: &Deployment, job: &str, i: usize, e: &WriteError) -> Option<String> {
+    let WriteError::Schema(message) = e else {
+        return None;
+    };
+    let column = message.split_once("has no column `")?.1.split_once('`')?.0;
+    let output = d.jobs.iter().find(|j| j.name == job)?.outputs.get(i)?;
+    let crate::config::Output::Relational(r) = output else {
+        return None;
+    };
+    if let Some(k) = r.keys.iter().position(|c| c.column == column) {
+        return Some(format!("output[{i}].with.keys[{k}]"));
+    }
+    let m = r.mapping.iter().position(|c| c.column == column)?;
+    Some(format!("output[{i}].with.mapping[{m}]"))
+}
+
 /// The reply of a deploy or undeploy that found the server pausing writes (it began before the pause).
 pub(super) const PAUSED: &str = "ERR the server pauses writes (CLIENT PAUSE, FAILOVER or a manual \
      failover); nothing was changed: try again once the pause ends";
@@ -340,7 +358,10 @@ fn check_targets(d: &Deployment, src: &Sources) -> (Vec<String>, Vec<String>) {
                 ))),
                 Err(e) => {
                     let field = if target.redis.is_some() { "data_type" } else { "table" };
-                    let path = format!("output[{i}].with.{field}");
+                    // A missing column is shown where the job names it, when that can be found.
+                    let path = column_path(d, &job, i, &e)
+                        .filter(|p| crate::config::locate(job_text(&job), p).is_some())
+                        .unwrap_or_else(|| format!("output[{i}].with.{field}"));
                     let file = format!("jobs/{job}.yaml");
                     let message = d.hidden.hide(&e.to_string());
                     problems.push(problem_at(&file, job_text(&job), &path, message).to_string());
