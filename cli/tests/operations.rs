@@ -180,3 +180,39 @@ fn undeploy_refuses_pending_changes_unless_forced() {
     ok(port, &["undeploy", "--force"]);
     assert_eq!(json(port, &["status"])["engine"], "NOT DEPLOYED");
 }
+
+#[test]
+fn a_user_without_info_gets_the_refusal_of_the_command_it_ran() {
+    let redis = server();
+    let port = redis.port();
+    let work = tempfile::tempdir().unwrap();
+    deployed_with_age(&redis, work.path());
+    call(
+        &mut redis.client(),
+        &[
+            "ACL",
+            "SETUSER",
+            "watcher",
+            "reset",
+            "on",
+            ">pw",
+            "~*",
+            "+rdi.status",
+            "+rdi.list-jobs",
+        ],
+    );
+    let as_watcher = |args: &[&str]| {
+        let mut all = vec!["--rdi-user", "watcher", "--rdi-password", "pw"];
+        all.extend_from_slice(args);
+        redis_di(port, &all)
+    };
+    let jobs = as_watcher(&["list-jobs"]);
+    assert!(jobs.ok && jobs.stdout.contains("emp"), "{jobs:?}");
+    let stop = as_watcher(&["stop"]);
+    assert!(!stop.ok, "{stop:?}");
+    assert!(
+        stop.stderr.contains("NOPERM") && stop.stderr.to_lowercase().contains("rdi.stop"),
+        "the refusal names RDI.STOP: {stop:?}"
+    );
+    assert!(!stop.stderr.to_lowercase().contains("'info'"), "{stop:?}");
+}
