@@ -144,10 +144,13 @@ pub fn render_trace(value: &Json) -> String {
 
 /// `wait`.
 pub fn render_wait(value: &Json) -> String {
+    let (written, rejected) = (number(value, "written"), number(value, "rejected"));
+    if written == 0 && rejected == 0 {
+        // The writers had already applied everything: not "0 written", which reads like a failure.
+        return "up to date: nothing was waiting to be written when the call arrived\n".into();
+    }
     format!(
-        "up to date: every change captured before the call was applied ({} written, {} rejected while waiting)\n",
-        number(value, "written"),
-        number(value, "rejected")
+        "up to date: every change captured before the call was applied ({written} written, {rejected} rejected while waiting)\n"
     )
 }
 
@@ -275,6 +278,10 @@ mod tests {
         assert_eq!(
             render_wait(&json!({"written": 2, "rejected": 1})),
             "up to date: every change captured before the call was applied (2 written, 1 rejected while waiting)\n"
+        );
+        assert_eq!(
+            render_wait(&json!({"written": 0, "rejected": 0})),
+            "up to date: nothing was waiting to be written when the call arrived\n"
         );
     }
 }
