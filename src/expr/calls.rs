@@ -80,6 +80,11 @@ fn call(name: &str, args: &[Ast]) -> Option<String> {
                 )
             })
         }
+        "filter_entries" => {
+            let predicate = literal_string(args, 1)?;
+            let e = super::jmes::JmesExpr::compile(predicate).err()?;
+            Some(format!("`filter_entries`: the predicate does not parse: {e}"))
+        }
         "split" => literal_string(args, 1)
             .filter(|d| d.is_empty())
             .map(|_| "`split`: the delimiter must not be empty".to_string()),

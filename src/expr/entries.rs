@@ -80,12 +80,22 @@ pub fn filter_entries(args: &[Rcvar], ctx: &mut Context<'_>) -> Outcome {
         let keep = predicate
             .eval(&probe)
             .map_err(|e| fail(ctx, format!("filter_entries: the predicate failed: {e}")))?;
-        if !matches!(keep, Value::Null | Value::Bool(false)) && keep != Value::String(String::new())
-        {
+        if is_truthy(&keep) {
             out.insert(k.clone(), v.clone());
         }
     }
     Ok(Rcvar::new(Variable::Object(out)))
+}
+
+/// JMESPath's truth: false, null, and empty strings, arrays and objects are false.
+fn is_truthy(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        _ => true,
+    }
 }
 
 /// `in(el, list)`: whether `list` holds `el`.
@@ -144,6 +154,13 @@ mod tests {
                 json!({"k": 1, "n": "v"}),
             ),
             ("filter_entries(o, 'value > `1`')", json!({"b": 2})),
+            // JMESPath's truth: an empty array is false.
+            ("filter_entries(o, 'value && `[]`')", json!({})),
+            // RDI's documented form: the predicate as a back-quoted literal that is not JSON.
+            (
+                "filter_entries(o, `key == 'a' || key == 'c'`)",
+                json!({"a": 1, "c": null}),
+            ),
             (
                 "filter_entries(o, 'key != `\"c\"`')",
                 json!({"a": 1, "b": 2}),
@@ -172,7 +189,7 @@ mod tests {
             ),
             (
                 "filter_entries(o, 'a.[')",
-                "filter_entries: the predicate jmespath expression does not parse",
+                "`filter_entries`: the predicate does not parse: jmespath expression does not parse",
             ),
             ("in('a', s)", "argument 2 must be array, not string"),
             (

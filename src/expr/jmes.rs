@@ -1,5 +1,6 @@
 //! JMESPath expressions on one runtime holding the standard functions and RDI's custom ones.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use jmespath::{ErrorReason, Expression as Compiled, Rcvar, Runtime, RuntimeError, Variable};
@@ -29,8 +30,9 @@ impl JmesExpr {
             language: "jmespath",
             message,
         };
+        let source = legacy_literals(source);
         let compiled = RUNTIME
-            .compile(source)
+            .compile(&source)
             .map_err(|e| parse_error(reason(&e.reason, e.offset)))?;
         if let Some(problem) = calls::check(compiled.as_ast()) {
             return Err(parse_error(problem));
@@ -47,6 +49,76 @@ impl JmesExpr {
             .search(Rcvar::new(data))
             .map_err(|e| ExprError::Eval(reason(&e.reason, e.offset)))?;
         Ok(to_json(&found))
+    }
+}
+
+/// The expression with each back-quoted literal that is not JSON made a JSON string: `` `sha1` `` is
+/// read as `` `"sha1"` ``. JMESPath's first specification allowed this, Python's jmespath (which RDI
+/// runs on) still does, and RDI's own examples use it (`` filter_entries(@, `key == 'a'`) ``); the
+/// crate accepts JSON only. Raw strings (`'...'`) and quoted names (`"..."`) are left as they are.
+fn legacy_literals(source: &str) -> Cow<'_, str> {
+    if !source.contains('`') {
+        return Cow::Borrowed(source);
+    }
+    let mut out = String::with_capacity(source.len() + 8);
+    let mut chars = source.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' => {
+                out.push(c);
+                copy_quoted(&mut chars, c, &mut out);
+            }
+            '`' => {
+                let mut text = String::new();
+                let mut closed = false;
+                while let Some(d) = chars.next() {
+                    match d {
+                        '\\' => match chars.next() {
+                            Some('`') => text.push('`'),
+                            Some(e) => {
+                                text.push('\\');
+                                text.push(e);
+                            }
+                            None => text.push('\\'),
+                        },
+                        '`' => {
+                            closed = true;
+                            break;
+                        }
+                        d => text.push(d),
+                    }
+                }
+                if !closed || serde_json::from_str::<Value>(&text).is_ok() {
+                    // JSON (or unterminated: the parser reports it): as written.
+                    out.push('`');
+                    out.push_str(&text.replace('`', "\\`"));
+                    if closed {
+                        out.push('`');
+                    }
+                } else {
+                    let json = Value::String(text.trim_start().to_string()).to_string();
+                    out.push('`');
+                    out.push_str(&json.replace('`', "\\`"));
+                    out.push('`');
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Copies a quoted string or name up to its closing `quote`, escapes included.
+fn copy_quoted(chars: &mut std::str::Chars<'_>, quote: char, out: &mut String) {
+    while let Some(d) = chars.next() {
+        out.push(d);
+        if d == '\\' {
+            if let Some(e) = chars.next() {
+                out.push(e);
+            }
+        } else if d == quote {
+            return;
+        }
     }
 }
 
@@ -98,6 +170,25 @@ mod tests {
             Ok(json!({"x": "x", "n": 6.0}))
         );
         assert_eq!(eval("a.b[?@ > `1`]", rec), Ok(json!([2, 3])));
+    }
+
+    #[test]
+    fn back_quoted_literals_that_are_not_json_are_strings() {
+        let rec = json!({"s": "x", "n": 2});
+        for (expr, want) in [
+            ("`sha1`", json!("sha1")),
+            ("`  foo bar`", json!("foo bar")),
+            ("`1`", json!(1)),
+            ("`\"q\"`", json!("q")),
+            ("`a\\`b`", json!("a`b")),
+            ("'a`b'", json!("a`b")),
+            ("\"s\"", json!("x")),
+            ("hash(s, `sha1`) == hash(s, 'sha1')", json!(true)),
+            ("n > `1`", json!(true)),
+        ] {
+            assert_eq!(eval(expr, rec.clone()), Ok(want), "{expr}");
+        }
+        assert!(JmesExpr::compile("`unterminated").is_err());
     }
 
     #[test]
