@@ -26,4 +26,4 @@ pub use deployment::{parse_deployment, parse_kept_deployment, Parsed};
 pub use locate::{locate, problem_at};
 pub use model::*;
 pub use problem::ConfigProblem;
-pub use reference::{Resolver, SystemResolver, REFERENCE_KINDS};
+pub use reference::{Hidden, Resolver, SystemResolver, REFERENCE_KINDS};

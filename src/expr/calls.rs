@@ -83,7 +83,9 @@ fn call(name: &str, args: &[Ast]) -> Option<String> {
         "filter_entries" => {
             let predicate = literal_string(args, 1)?;
             let e = super::jmes::JmesExpr::compile(predicate).err()?;
-            Some(format!("`filter_entries`: the predicate does not parse: {e}"))
+            Some(format!(
+                "`filter_entries`: the predicate does not parse: {e}"
+            ))
         }
         "split" => literal_string(args, 1)
             .filter(|d| d.is_empty())

@@ -12,7 +12,7 @@ use super::runtime;
 use super::runtime::Pipeline;
 use super::warnings;
 use crate::applier::{now_ms, Health, JobStats, LastError};
-use crate::config::{Connection, Deployment, Job, Output};
+use crate::config::{Connection, Deployment, Hidden, Job, Output};
 
 /// A reply map.
 pub type Map = BTreeMap<RedisValueKey, RedisValue>;
@@ -29,10 +29,13 @@ fn n(v: u64) -> RedisValue {
     RedisValue::Integer(i64::try_from(v).unwrap_or(i64::MAX))
 }
 
-fn error_fields(m: &mut Map, e: Option<LastError>) {
+/// A job's last error. A writer's message can quote what the target said, which may hold a resolved
+/// secret (a user name in "password authentication failed for user ..."): hidden as in the
+/// connection's status.
+fn error_fields(m: &mut Map, e: Option<LastError>, hidden: &Hidden) {
     match e {
         Some(e) => {
-            m.insert(key("last_error"), s(e.message));
+            m.insert(key("last_error"), s(hidden.hide(&e.message)));
             m.insert(key("last_error_time_ms"), n(e.at_ms));
         }
         None => {
@@ -101,7 +104,11 @@ pub fn job_status(ctx: &Context, p: &Pipeline, job: &Job) -> Map {
     m.insert(key("retry_attempts"), get(|s| &s.retry_attempts));
     let next = stats.map_or(0, |j| JobStats::get(&j.stats.next_retry_ms));
     m.insert(key("next_retry_in_ms"), n(next.saturating_sub(now)));
-    error_fields(&mut m, stats.and_then(|j| j.stats.last_error()));
+    error_fields(
+        &mut m,
+        stats.and_then(|j| j.stats.last_error()),
+        &p.deployment.hidden,
+    );
     if let Some(r) = super::reset::progress(&job.name) {
         m.insert(key("reset"), r);
     }
