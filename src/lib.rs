@@ -195,7 +195,7 @@ redis_module! {
         ["rdi.wait", rdi_wait, "readonly deny-script", 0, 0, 0, vec![AclCategory::Read, AclCategory::Blocking]],
         ["rdi.metrics", rdi_metrics, "readonly", 0, 0, 0, AclCategory::Read],
         ["rdi.reset", rdi_reset, "admin deny-script", 0, 0, 0, vec![AclCategory::Admin, AclCategory::Dangerous]],
-        ["rdi.hdel", rdi_hdel, "write deny-oom fast", 1, 1, 1, vec![AclCategory::Write, AclCategory::Hash, AclCategory::Fast]],
+        ["rdi.hdel", rdi_hdel, "write fast", 1, 1, 1, vec![AclCategory::Write, AclCategory::Hash, AclCategory::Fast]],
         ["rdi.busy", rdi_busy, "readonly fast allow-stale", 0, 0, 0, AclCategory::Fast],
         ["rdi.trace", rdi_trace, "readonly deny-script", 0, 0, 0, vec![AclCategory::Admin, AclCategory::Blocking]],
         ["rdi.list-jobs", rdi_list_jobs, "readonly", 0, 0, 0, AclCategory::Read],

@@ -78,3 +78,41 @@ fn sqlite_job_for_a_missing_table_is_refused_naming_it() {
         "{reply}"
     );
 }
+
+/// HDEL frees memory: like Redis's own HDEL, it must work when `maxmemory` is reached (the module
+/// turns an HDEL of a tracked key into RDI.HDEL, which must not refuse it with OOM).
+#[test]
+fn hdel_of_a_tracked_key_works_at_maxmemory() {
+    let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
+    let db = sqlite_target::deploy_emp(&redis);
+    let mut r = redis.client();
+    call(
+        &mut r,
+        &["HSET", "emp:1", "id", "1", "name", "Ada", "x", "1"],
+    );
+    call(&mut r, &["HSET", "emp:2", "id", "2", "name", "Bob"]);
+    drain(&mut r);
+    call(&mut r, &["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    call(&mut r, &["CONFIG", "SET", "maxmemory", "1"]);
+    let refused = module_tests::replies::call_err(&mut r, &["HSET", "emp:3", "id", "3"]);
+    assert!(refused.starts_with("OOM"), "memory is full: {refused}");
+    let removed = module_tests::replies::try_call(&mut r, &["HDEL", "emp:1", "x"]);
+    assert_eq!(
+        removed,
+        Ok(redis::Value::Int(1)),
+        "HDEL of a field at maxmemory"
+    );
+    let emptied = module_tests::replies::try_call(&mut r, &["HDEL", "emp:2", "id", "name"]);
+    assert_eq!(
+        emptied,
+        Ok(redis::Value::Int(2)),
+        "HDEL of the last fields at maxmemory"
+    );
+    call(&mut r, &["CONFIG", "SET", "maxmemory", "0"]);
+    drain(&mut r);
+    assert_eq!(
+        sqlite_target::rows(&db, "SELECT id, name FROM emp ORDER BY id"),
+        vec![row(&["1", "Ada"])],
+        "emp:2's row is deleted"
+    );
+}
