@@ -166,7 +166,12 @@ fn with_exactly_once_a_batch_replayed_after_a_crash_is_not_appended_twice() {
             .iter()
             .map(|row| (row.get(0), row.get(1)))
             .collect();
-    let ours: Vec<&(String, String)> = positions.iter().filter(|(s, _)| s == JOB).collect();
+    // One row per job and connection: `<job>/<connection>`.
+    let prefix = format!("{JOB}/");
+    let ours: Vec<&(String, String)> = positions
+        .iter()
+        .filter(|(s, _)| s.starts_with(&prefix))
+        .collect();
     assert_eq!(ours.len(), 1, "one checkpoint for the job: {positions:?}");
     assert_eq!(
         ours[0].1, o.last_queued_id,

@@ -345,17 +345,26 @@ fn apply_batch(
         }
     }
     for (conn, planned_rows) in groups {
+        // Each connection keeps its own position: two connections into one database (or one
+        // checkpoint table) must not skip each other's rows.
+        let named = checkpoint_of(&stream, conn);
         let stamp = applier.exactly_once.then(|| Stamp {
             table: &applier.checkpoint_table,
-            stream: &stream,
+            stream: &named,
             ids: &ids,
         });
         let mut skipped: Vec<PlannedRow> = Vec::new();
         let mut kept = planned_rows;
         if let Some(stamp) = &stamp {
             // Rows at or below the target's checkpoint were committed before a crash: skip them.
-            let read = writer_for(shared, conn, writers)
-                .and_then(|w| w.read_checkpoint(stamp.table, stamp.stream));
+            // Versions before per-connection positions wrote the job's name alone: read once, until
+            // this connection commits its own.
+            let read = writer_for(shared, conn, writers).and_then(|w| {
+                match w.read_checkpoint(stamp.table, stamp.stream)? {
+                    Some(pos) => Ok(Some(pos)),
+                    None => w.read_checkpoint(stamp.table, &stream),
+                }
+            });
             match read {
                 Ok(Some(pos)) => {
                     if let Some(cp) = EntryId::parse(&pos) {
@@ -506,6 +515,11 @@ fn apply_batch(
     }
     trash.changes = changes;
     Pass::Wrote
+}
+
+/// The checkpoint row of one connection of a job: `<job's checkpoint name>/<connection>`.
+fn checkpoint_of(job_checkpoint: &str, conn: &str) -> String {
+    format!("{job_checkpoint}/{conn}")
 }
 
 #[cfg(test)]

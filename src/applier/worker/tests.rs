@@ -60,7 +60,8 @@ struct Target {
     rows: Mutex<Vec<(RowOp, Vec<serde_json::Value>)>>,
     transient: AtomicUsize,
     attempts: AtomicUsize,
-    checkpoint: Mutex<Option<String>>,
+    /// The checkpoint table: position by stream name.
+    checkpoint: Mutex<HashMap<String, String>>,
     /// `write_many` writes every batch before answering, like a pipelining writer.
     pipelined: std::sync::atomic::AtomicBool,
     /// The tables checked, in order.
@@ -125,8 +126,8 @@ impl Writer for FakeWriter {
     fn supports_checkpoints(&self) -> bool {
         true
     }
-    fn read_checkpoint(&mut self, _t: &str, _s: &str) -> Result<Option<String>, WriteError> {
-        Ok(self.0.checkpoint.lock().unwrap().clone())
+    fn read_checkpoint(&mut self, _t: &str, stream: &str) -> Result<Option<String>, WriteError> {
+        Ok(self.0.checkpoint.lock().unwrap().get(stream).cloned())
     }
     fn write_checkpointed(
         &mut self,
@@ -135,7 +136,11 @@ impl Writer for FakeWriter {
     ) -> Result<WriteOutcome, WriteError> {
         // One "transaction": the rows and the position together.
         let out = self.write(rows)?;
-        *self.0.checkpoint.lock().unwrap() = Some(cp.position.clone());
+        self.0
+            .checkpoint
+            .lock()
+            .unwrap()
+            .insert(cp.stream.clone(), cp.position.clone());
         Ok(out)
     }
 }

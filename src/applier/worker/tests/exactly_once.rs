@@ -101,3 +101,71 @@ fn without_exactly_once_a_replayed_batch_is_written_again() {
     // At-least-once: harmless for upserts, duplicates for an APPEND table.
     assert_eq!(replay_after_a_lost_acknowledgement(false), 6);
 }
+
+#[test]
+fn two_connections_into_one_database_keep_their_own_checkpoints() {
+    // One target behind two connections (two users of one database): one checkpoint table.
+    let mut d = deployment();
+    d.applier.exactly_once = true;
+    d.connections.insert(
+        "u".into(),
+        Connection::Sqlite {
+            path: ":memory:".into(),
+        },
+    );
+    let mut second = d.jobs[0].outputs[0].clone();
+    if let Output::Relational(r) = &mut second {
+        r.connection = "u".into();
+        r.table = "emp2".into();
+    }
+    d.jobs[0].outputs.push(second);
+    let queue = Arc::new(MemQueue::default());
+    queue
+        .entries
+        .lock()
+        .unwrap()
+        .extend((1..=3).map(|i| upsert(i, &i.to_string(), "n")));
+    let target = Arc::new(Target::default());
+    let engine = run_engine_with(queue.clone(), target.clone(), d);
+    wait_for("the queue to drain", || {
+        queue.entries.lock().unwrap().is_empty()
+    });
+    assert!(engine.stop_and_join(Duration::from_secs(5)));
+    // Each change reached both tables: the second connection did not take the first's position.
+    assert_eq!(target.rows.lock().unwrap().len(), 6);
+    let cps = target.checkpoint.lock().unwrap();
+    assert_eq!(cps.get("emp/t").map(String::as_str), Some("1-3"), "{cps:?}");
+    assert_eq!(cps.get("emp/u").map(String::as_str), Some("1-3"), "{cps:?}");
+}
+
+#[test]
+fn a_checkpoint_written_before_per_connection_positions_is_still_honoured() {
+    let mut d = deployment();
+    d.applier.exactly_once = true;
+    let queue = Arc::new(MemQueue::default());
+    queue
+        .entries
+        .lock()
+        .unwrap()
+        .extend((1..=3).map(|i| upsert(i, &i.to_string(), "n")));
+    let target = Arc::new(Target::default());
+    // An earlier version committed changes 1 and 2, then the server stopped before the ack.
+    target
+        .checkpoint
+        .lock()
+        .unwrap()
+        .insert("emp".into(), "1-2".into());
+    let engine = run_engine_with(queue.clone(), target.clone(), d);
+    wait_for("the queue to drain", || {
+        queue.entries.lock().unwrap().is_empty()
+    });
+    assert!(engine.stop_and_join(Duration::from_secs(5)));
+    let written: Vec<_> = target
+        .rows
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, v)| v[0].clone())
+        .collect();
+    assert_eq!(written, vec![json!("3")]);
+}
