@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::convert::Why;
 
-/// Timestamps: RFC 3339, `YYYY-MM-DD[ T]HH:MM:SS[.f]` (UTC), `YYYY-MM-DD` (midnight), PostgreSQL's
+/// Timestamps: RFC 3339, `YYYY-MM-DD[ T]HH:MM[:SS[.f]]` (UTC), `YYYY-MM-DD` (midnight), PostgreSQL's
 /// `...+00` offsets, ISO 8601's basic forms `YYYYMMDD` and `YYYYMMDDTHHMMSS[Z]`, and Unix seconds (a
 /// number, or a digit string of at least 9 digits: a shorter one is more likely a date or a year than a
 /// second of 1970-1973, and is refused rather than written as one).
@@ -34,12 +34,24 @@ fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
-    for format in ["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z"] {
+    // ISO 8601 allows the seconds to be left out (`2024-05-01T10:30`, what an HTML datetime-local
+    // input gives).
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f%#z",
+        "%Y-%m-%dT%H:%M:%S%.f%#z",
+        "%Y-%m-%d %H:%M%#z",
+        "%Y-%m-%dT%H:%M%#z",
+    ] {
         if let Ok(t) = DateTime::parse_from_str(s, format) {
             return Some(t.with_timezone(&Utc));
         }
     }
-    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
             return Some(t.and_utc());
         }
@@ -158,6 +170,9 @@ mod tests {
                     naive("2024-01-02 03:04:05.25"),
                 ),
                 (json!("2024-01-02"), naive("2024-01-02 00:00:00")),
+                (json!("2024-01-02T03:04"), naive("2024-01-02 03:04:00")),
+                (json!("2024-01-02 03:04"), naive("2024-01-02 03:04:00")),
+                (json!("2024-01-02T05:04+02:00"), naive("2024-01-02 03:04:00")),
                 (json!("20240102"), naive("2024-01-02 00:00:00")),
                 (json!("20240102T030405"), naive("2024-01-02 03:04:05")),
                 (json!(1.5), naive("1970-01-01 00:00:01.5")),
@@ -169,6 +184,8 @@ mod tests {
             &[
                 json!("yesterday"),
                 json!("2024-13-01"),
+                json!("2024-01-02T03"),
+                json!("2024-01-02T25:00"),
                 json!(true),
                 json!("-99999999999999"),
                 json!("2024"),
