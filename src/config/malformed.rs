@@ -84,6 +84,8 @@ fn malformed_files_are_answered_with_position_path_and_remedy() {
          "jobs/emp.yaml:10:12: transform[0].with.expression.a: jmespath expression does not parse"),
         (CONFIG.into(), with_transform("  - uses: map\n    with: {expression: '{a: b', language: jmespath}\n"),
          "jobs/emp.yaml:7:24: transform[0].with.expression: jmespath expression does not parse"),
+        (CONFIG.into(), with_transform("  - uses: map\n    with: {expression: 'upper(name)', language: sql}\n"),
+         "jobs/emp.yaml:7:24: transform[0].with.expression: one SQL expression gives a single value, not a record"),
         (CONFIG.into(), with_transform("  uses: filter\n"), "jobs/emp.yaml:6:3: transform: must be a list"),
         (CONFIG.into(), with_transform("  - filter\n"), "jobs/emp.yaml:6:5: transform[0]: must be a map"),
         // outputs

@@ -205,5 +205,16 @@ fn map(w: &mut Walker, with: &Fields) -> Option<MapBlock> {
         }
         return ok.then_some(MapBlock::Fields(out));
     }
-    compile(w, node, &path, language?).map(MapBlock::Whole)
+    let language = language?;
+    if language == Language::Sql {
+        // An SQL expression gives one value: every record would be rejected for not being an object.
+        w.problem(
+            node.pos,
+            &path,
+            "one SQL expression gives a single value, not a record: write `expression` as an object of \
+             field: expression, or use `language: jmespath`",
+        );
+        return None;
+    }
+    compile(w, node, &path, language).map(MapBlock::Whole)
 }
