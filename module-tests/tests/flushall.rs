@@ -1,6 +1,6 @@
 //! Issue 6: FLUSHALL emits no key events, so the target keeps its rows; RDI.STATUS warns about it. The
-//! flush also empties the queues and the kept deployment (`__rdi__:deploy`), while the pipeline in
-//! memory runs on until the next restart: new writes still arrive.
+//! flush empties the queues; the kept deployment (`__rdi__:deploy`) is written back after it, so the
+//! pipeline runs on, and comes back after a restart.
 
 use module_tests::yaml::pg_job;
 use module_tests::{call, row, PgPipeline, PgServer, RedisOpts, Status};
@@ -11,9 +11,10 @@ const ALL: &str = "SELECT id::text, name FROM emp ORDER BY emp.id";
 #[test]
 fn flushall_leaves_the_target_rows_and_rdi_status_warns() {
     let job = pg_job("emp:*", "emp", &["id"], &["name"]);
-    let p = PgPipeline::start(
+    let mut p = PgPipeline::start(
         PgServer::shared(),
-        RedisOpts::redis74(),
+        // The AOF carries the flush, then the deployment written back after it.
+        RedisOpts::redis74().appendonly(),
         "flushall",
         DDL,
         &[("emp", &job)],
@@ -39,8 +40,12 @@ fn flushall_leaves_the_target_rows_and_rdi_status_warns() {
     );
 
     call(&mut r, &["FLUSHALL"]);
-    let dbsize: i64 = redis::cmd("DBSIZE").query(&mut r).unwrap();
-    assert_eq!(dbsize, 0, "the queue and the deployment went with the data");
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut r).unwrap();
+    assert_eq!(
+        keys,
+        vec!["__rdi__:deploy".to_string()],
+        "the queue went with the data; the deployment was written back"
+    );
     let status = Status::query(&mut r);
     assert!(
         status.warnings.iter().any(|w| w.contains("FLUSHALL")),
@@ -65,5 +70,17 @@ fn flushall_leaves_the_target_rows_and_rdi_status_warns() {
     assert_eq!(
         p.rows("SELECT name FROM emp WHERE id = 4"),
         vec![row(&["after"])]
+    );
+
+    // A restart finds the deployment (before, it came back NOT DEPLOYED).
+    drop(r);
+    p.redis.restart();
+    let mut r = p.redis();
+    assert_eq!(Status::query(&mut r).engine, "RUNNING");
+    call(&mut r, &["HSET", "emp:5", "id", "5", "name", "restarted"]);
+    p.drain();
+    assert_eq!(
+        p.rows("SELECT name FROM emp WHERE id = 5"),
+        vec![row(&["restarted"])]
     );
 }

@@ -277,7 +277,7 @@ pub(super) fn restart_current() {
 /// Writes the YAML as sent into the keyspace (replicated, persisted), replacing what was there in one
 /// step: the new hash is built under a temporary name and renamed over the old one, so a crash leaves
 /// either the old deployment or the new one, never a mix.
-fn store(ctx: &Context, src: &Sources) -> Result<(), String> {
+pub(super) fn store(ctx: &Context, src: &Sources) -> Result<(), String> {
     let opts = CallOptionsBuilder::new()
         .replicate()
         .errors_as_replies()

@@ -1,14 +1,16 @@
 //! Server events: loading and role changes decide when capture and writers run; flushes and SWAPDB,
-//! which emit no key events, are reported in `RDI.STATUS`.
+//! which emit no key events, are reported in `RDI.STATUS`, and a flush gives the deployment back.
 
 use std::ffi::c_void;
 use std::os::raw::c_int;
+use std::sync::{Mutex, MutexGuard};
 
 use redis_module::server_events::{LoadingSubevent, ServerRole};
 use redis_module::{raw, Context};
 use redis_module_macros::{loading_event_handler, role_changed_event_handler};
 
-use super::restore::restore;
+use super::deploy::Sources;
+use super::restore::{read_sources, restore};
 use super::runtime;
 use super::warnings;
 
@@ -97,9 +99,71 @@ extern "C" fn on_flush(
     if subevent == raw::REDISMODULE_SUBEVENT_FLUSHDB_START {
         if let Some(message) = flush_warning(db) {
             warnings::add(message);
+            keep_deployment(ctx);
         }
     } else if matches!(db, -1 | 0) {
         resync_pending(ctx);
+        put_deployment_back(ctx);
+    }
+}
+
+/// The deployment read as a flush of database 0 started, to be written back after it.
+static FLUSHED_DEPLOYMENT: Mutex<Option<Sources>> = Mutex::new(None);
+
+fn flushed() -> MutexGuard<'static, Option<Sources>> {
+    FLUSHED_DEPLOYMENT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Reads the kept deployment before a flush takes it (on a primary: a replica gets it back by
+/// replication), so that a restart or a failover after the flush still finds the pipeline.
+fn keep_deployment(ctx: *mut raw::RedisModuleCtx) {
+    if ctx.is_null() || !runtime::is_primary() || runtime::is_loading() {
+        return;
+    }
+    let ctx = Context::new(ctx);
+    select_db0(&ctx);
+    *flushed() = read_sources(&ctx);
+}
+
+/// Writes the kept deployment back once the flush ended: in a post-notification job, which runs
+/// after the flush within the same command, so that replicas and the AOF get the flush first.
+fn put_deployment_back(ctx: *mut raw::RedisModuleCtx) {
+    if ctx.is_null() || flushed().is_none() {
+        return;
+    }
+    // SAFETY: the API table is read-only after load; `ctx` is the event's context; the job has no
+    // private data to free.
+    let added = unsafe {
+        raw::RedisModule_AddPostNotificationJob
+            .map(|add| add(ctx, Some(run_put_back), std::ptr::null_mut(), None))
+    };
+    if added != Some(raw::Status::Ok as c_int) {
+        flushed().take();
+        Context::new(ctx).log_warning(
+            "rdi: the deployment flushed with the data could not be written back: redeploy to keep it",
+        );
+    }
+}
+
+extern "C" fn run_put_back(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void) {
+    let Some(src) = flushed().take() else { return };
+    let ctx = Context::new(ctx);
+    select_db0(&ctx);
+    match super::deploy::store(&ctx, &src) {
+        Ok(()) => ctx.log_notice("rdi: the deployment flushed with the data was written back"),
+        Err(e) => ctx.log_warning(&format!(
+            "rdi: the deployment flushed with the data could not be written back ({e}): redeploy to keep it"
+        )),
+    }
+}
+
+/// The module's keys are in database 0, which an event's context may not have selected.
+fn select_db0(ctx: &Context) {
+    // SAFETY: `ctx` is a valid context for the duration of the callback that passed it.
+    unsafe {
+        if let Some(select) = raw::RedisModule_SelectDb {
+            select(ctx.ctx, 0);
+        }
     }
 }
 
@@ -151,9 +215,8 @@ fn flush_warning(db: i32) -> Option<String> {
         _ => return None,
     };
     Some(format!(
-        "{what} ran: it emits no key events, so the targets were left as they were; the queues and \
-         the kept deployment were flushed too: the pipeline runs until the next restart, redeploy to \
-         keep it"
+        "{what} ran: it emits no key events, so the targets were left as they were; the queues were \
+         flushed too, with the changes they held (the deployment was written back)"
     ))
 }
 
