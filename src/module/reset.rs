@@ -14,7 +14,7 @@ use redis_module::{
 
 use super::keys;
 use super::lock::ServerLock;
-use super::queue::{text, JSON_TYPE};
+use super::queue::text;
 use super::runtime;
 use crate::applier::now_ms;
 
@@ -256,10 +256,12 @@ impl Scan {
     }
 }
 
-/// Queues `key` as an `r` change if it is a hash or a JSON document; whether it did.
+/// Queues `key` as an `r` change if it still exists; whether it did. A key of another type than a hash
+/// or a JSON document is queued too: the writer rejects it as "unsupported type" into the dead-letter
+/// queue (SPEC 3.1), as it does for such a key created under the pattern.
 fn queue_key(ctx: &Context, queue: &str, key: &[u8]) -> bool {
     let t = ctx.call("TYPE", &[key]).ok().as_ref().and_then(text);
-    if !matches!(t.as_deref(), Some("hash") | Some(JSON_TYPE)) {
+    if matches!(t.as_deref(), None | Some("none")) {
         return false;
     }
     let opts = CallOptionsBuilder::new()
