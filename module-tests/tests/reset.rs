@@ -199,7 +199,11 @@ fn reset_backfills_every_existing_hash_while_ping_stays_fast() {
     }
     let job = fields(&call(&mut r, &["RDI.DESCRIBE-JOB", "emp"]));
     assert_eq!(field_int(&job, "pending"), 0, "{job:?}");
-    assert_eq!(field_int(&job, "rejected"), 1, "the string under the pattern: {job:?}");
+    assert_eq!(
+        field_int(&job, "rejected"),
+        1,
+        "the string under the pattern: {job:?}"
+    );
     let dead = format!("{:?}", call(&mut r, &["RDI.GET-REJECTED", "JOB", "emp"]));
     assert!(
         dead.contains("emp:string") && dead.contains("unsupported type"),
