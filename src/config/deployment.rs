@@ -333,7 +333,7 @@ output:
                       \x20 lite: {type: sqlite, path: x.db}\n\
                       applier:\n  exactly_once: true\n";
         let job = "source: {redis: {key_pattern: 'k:*', trigger: write-behind}}\n\
-                   output: [{uses: relational.write, with: {connection: lite, table: t, keys: [id]}}]\n";
+                   output: [{uses: relational.write, with: {connection: lite, table: t, keys: [id], mapping: [name]}}]\n";
         let parsed = parse_deployment(config, &jobs(&[("a", job)]), &resolver()).unwrap();
         assert_eq!(
             parsed.notes,
@@ -356,7 +356,13 @@ output:
         let parsed =
             parse_deployment(config, &jobs(&[("b", job), ("a", job)]), &resolver()).unwrap();
         assert_eq!(parsed.deployment.applier, Applier::default());
-        assert!(parsed.notes.is_empty());
+        // Only that the outputs write their keys alone (no `mapping`).
+        assert_eq!(parsed.notes.len(), 2, "{:?}", parsed.notes);
+        assert!(
+            parsed.notes.iter().all(|n| n.contains("no `mapping`")),
+            "{:?}",
+            parsed.notes
+        );
         let names: Vec<_> = parsed
             .deployment
             .jobs
@@ -433,7 +439,7 @@ output:
         // A value from a reference is never echoed back, whichever check refuses it.
         let config = "connections:\n  lite: {type: sqlite, path: x.db}\n";
         let job = "source: {redis: {key_pattern: 'k:*', trigger: write-behind}}\n\
-                   output: [{uses: relational.write, with: {connection: lite, table: t, keys: [id], \
+                   output: [{uses: relational.write, with: {connection: lite, table: t, keys: [id], mapping: [name], \
                    load_strategy: '${secrets:PG_PASSWORD}'}}]\n";
         let err = problems(config, &[("a", job)]);
         assert_eq!(err.len(), 1, "{err:?}");
@@ -468,7 +474,7 @@ output:
         let config = "connections:\n  lite: {type: sqlite, path: x.db}\n";
         let job = "source: {redis: {key_pattern: 'k:*', trigger: write-behind, \
                    exclude_commands: [unlink]}}\n\
-                   output: [{uses: relational.write, with: {connection: lite, table: t, keys: [id]}}]\n";
+                   output: [{uses: relational.write, with: {connection: lite, table: t, keys: [id], mapping: [name]}}]\n";
         let err = problems(config, &[("a", job)]);
         assert!(
             err[0].contains("`unlink` is captured as the event `del`"),

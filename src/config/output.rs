@@ -134,6 +134,12 @@ impl OutputReader<'_> {
                 Some(keys)
             }),
         };
+        if fields.get("mapping").is_none() {
+            let message =
+                "no `mapping`: only the key columns are written (list the columns to write \
+                           in `mapping`; keys are included automatically)";
+            w.note(node.pos, path, message);
+        }
         let (keys, mapping) = self.keys_and_mapping(w, &fields, keys);
         let foreach = match fields.get("foreach") {
             Some(node) => foreach(w, node, &fields.child("foreach")).map(Some),
@@ -504,6 +510,22 @@ mod tests {
         assert!(out.keys.is_empty());
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(notes[0].contains("load_strategy: APPEND"), "{notes:?}");
+    }
+
+    #[test]
+    fn without_mapping_only_the_keys_are_written_with_a_note() {
+        let yaml = "- uses: relational.write\n  with: {connection: pg, table: emp, keys: [id]}\n";
+        let (outputs, problems, notes) = read(yaml);
+        assert!(problems.is_empty(), "{problems:?}");
+        let Some([Output::Relational(out)]) = outputs.as_deref() else {
+            panic!("{outputs:?}")
+        };
+        assert!(out.mapping.is_empty());
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].contains("no `mapping`: only the key columns"),
+            "{notes:?}"
+        );
     }
 
     #[test]
