@@ -68,44 +68,46 @@ fn legacy_literals(source: &str) -> Cow<'_, str> {
                 out.push(c);
                 copy_quoted(&mut chars, c, &mut out);
             }
-            '`' => {
-                let mut text = String::new();
-                let mut closed = false;
-                while let Some(d) = chars.next() {
-                    match d {
-                        '\\' => match chars.next() {
-                            Some('`') => text.push('`'),
-                            Some(e) => {
-                                text.push('\\');
-                                text.push(e);
-                            }
-                            None => text.push('\\'),
-                        },
-                        '`' => {
-                            closed = true;
-                            break;
-                        }
-                        d => text.push(d),
-                    }
-                }
-                if !closed || serde_json::from_str::<Value>(&text).is_ok() {
-                    // JSON (or unterminated: the parser reports it): as written.
-                    out.push('`');
-                    out.push_str(&text.replace('`', "\\`"));
-                    if closed {
-                        out.push('`');
-                    }
-                } else {
-                    let json = Value::String(text.trim_start().to_string()).to_string();
-                    out.push('`');
-                    out.push_str(&json.replace('`', "\\`"));
-                    out.push('`');
-                }
-            }
+            '`' => copy_literal(&mut chars, &mut out),
             c => out.push(c),
         }
     }
     Cow::Owned(out)
+}
+
+/// Copies a back-quoted literal whose opening quote was read: as written when it is JSON (or not
+/// closed: the parser reports it), else as the JSON string of its text.
+fn copy_literal(chars: &mut std::str::Chars<'_>, out: &mut String) {
+    let mut text = String::new();
+    let mut closed = false;
+    while let Some(d) = chars.next() {
+        match d {
+            '\\' => match chars.next() {
+                Some('`') => text.push('`'),
+                Some(e) => {
+                    text.push('\\');
+                    text.push(e);
+                }
+                None => text.push('\\'),
+            },
+            '`' => {
+                closed = true;
+                break;
+            }
+            d => text.push(d),
+        }
+    }
+    let not_json = closed && serde_json::from_str::<Value>(&text).is_err();
+    let body = if not_json {
+        Value::String(text.trim_start().to_string()).to_string()
+    } else {
+        text
+    };
+    out.push('`');
+    out.push_str(&body.replace('`', "\\`"));
+    if closed {
+        out.push('`');
+    }
 }
 
 /// Copies a quoted string or name up to its closing `quote`, escapes included.

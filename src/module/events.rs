@@ -175,14 +175,9 @@ fn resync_pending(ctx: *mut raw::RedisModuleCtx) {
     if ctx.is_null() {
         return;
     }
-    // SAFETY: `ctx` is the event's context, valid during the callback; the queues are in database 0,
-    // which the flush event may not have selected.
-    unsafe {
-        if let Some(select) = raw::RedisModule_SelectDb {
-            select(ctx, 0);
-        }
-    }
-    super::queue::sync_pending(&Context::new(ctx), &p);
+    let ctx = Context::new(ctx);
+    select_db0(&ctx);
+    super::queue::sync_pending(&ctx, &p);
 }
 
 extern "C" fn on_swapdb(

@@ -3,6 +3,21 @@
 
 use super::*;
 
+/// Runs deployment `d` over upserts 1..=`n` of ids "1".."n" until the queue is empty, then stops it.
+fn drain_upserts(d: Deployment, target: &Arc<Target>, n: u64) {
+    let queue = Arc::new(MemQueue::default());
+    queue
+        .entries
+        .lock()
+        .unwrap()
+        .extend((1..=n).map(|i| upsert(i, &i.to_string(), "n")));
+    let engine = run_engine_with(queue.clone(), target.clone(), d);
+    wait_for("the queue to drain", || {
+        queue.entries.lock().unwrap().is_empty()
+    });
+    assert!(engine.stop_and_join(Duration::from_secs(5)));
+}
+
 fn replay_after_a_lost_acknowledgement(exactly_once: bool) -> usize {
     let queue = Arc::new(MemQueue::default());
     queue.entries.lock().unwrap().extend([
@@ -119,18 +134,8 @@ fn two_connections_into_one_database_keep_their_own_checkpoints() {
         r.table = "emp2".into();
     }
     d.jobs[0].outputs.push(second);
-    let queue = Arc::new(MemQueue::default());
-    queue
-        .entries
-        .lock()
-        .unwrap()
-        .extend((1..=3).map(|i| upsert(i, &i.to_string(), "n")));
     let target = Arc::new(Target::default());
-    let engine = run_engine_with(queue.clone(), target.clone(), d);
-    wait_for("the queue to drain", || {
-        queue.entries.lock().unwrap().is_empty()
-    });
-    assert!(engine.stop_and_join(Duration::from_secs(5)));
+    drain_upserts(d, &target, 3);
     // Each change reached both tables: the second connection did not take the first's position.
     assert_eq!(target.rows.lock().unwrap().len(), 6);
     let cps = target.checkpoint.lock().unwrap();
@@ -142,12 +147,6 @@ fn two_connections_into_one_database_keep_their_own_checkpoints() {
 fn a_checkpoint_written_before_per_connection_positions_is_still_honoured() {
     let mut d = deployment();
     d.applier.exactly_once = true;
-    let queue = Arc::new(MemQueue::default());
-    queue
-        .entries
-        .lock()
-        .unwrap()
-        .extend((1..=3).map(|i| upsert(i, &i.to_string(), "n")));
     let target = Arc::new(Target::default());
     // An earlier version committed changes 1 and 2, then the server stopped before the ack.
     target
@@ -155,11 +154,7 @@ fn a_checkpoint_written_before_per_connection_positions_is_still_honoured() {
         .lock()
         .unwrap()
         .insert("emp".into(), "1-2".into());
-    let engine = run_engine_with(queue.clone(), target.clone(), d);
-    wait_for("the queue to drain", || {
-        queue.entries.lock().unwrap().is_empty()
-    });
-    assert!(engine.stop_and_join(Duration::from_secs(5)));
+    drain_upserts(d, &target, 3);
     let written: Vec<_> = target
         .rows
         .lock()
