@@ -45,11 +45,14 @@ pub fn memory_drain(b: &mut Bench, pg: &PgServer) {
     let idle = PingSampler::start(redis.port());
     std::thread::sleep(Duration::from_secs(3));
     let mut idle = idle.finish();
+    let mut observer = pg.client("drain");
+    let ticks = raw::writer_ticks(&mut observer, "drain");
     let ping = PingSampler::start(redis.port());
     let t0 = Instant::now();
     cmd(&mut conn, &["RDI.START"]);
     wait_drained(&mut conn, "drain");
     let took = t0.elapsed();
+    let module_cpu = raw::cpu_per_row(ticks, raw::writer_ticks(&mut observer, "drain"), n);
     let mut busy = ping.finish();
     let rows: i64 = pg
         .client("drain")
@@ -60,7 +63,16 @@ pub fn memory_drain(b: &mut Bench, pg: &PgServer) {
     let rate = n as f64 / took.as_secs_f64();
     // Its own database: `rawdb` exists only when the end-to-end section ran (BENCH_ONLY).
     let raw_db = pg.create_database("rawdrain");
-    let sequential = raw::pg_unnest(&mut pg.client(&raw_db), "raw_emp", n.min(300_000), 500);
+    let (sequential, raw_cpu) =
+        raw::pg_unnest_cpu(&mut pg.client(&raw_db), "raw_emp", n.min(300_000), 500);
+    match (module_cpu, raw_cpu) {
+        (Some(m), Some(r)) => println!(
+            "  PostgreSQL backend CPU per row: {m:.2} µs for the module's drain, {r:.2} µs for the raw \
+             sequential client (ratio {:.2}; steadier than the rates on a shared machine)",
+            m / r
+        ),
+        _ => println!("  PostgreSQL backend CPU per row: not readable from /proc here"),
+    }
     let pipelined = raw::pg_unnest_pipelined(
         &pg.connection_string(&raw_db),
         "raw_emp",

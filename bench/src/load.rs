@@ -114,6 +114,17 @@ pub fn load_hashes(
     range: std::ops::Range<u64>,
     pipeline: usize,
 ) -> Duration {
+    load_hashes_timed(port, prefix, range, pipeline).1
+}
+
+/// Like [`load_hashes`], and also when the first command was sent (after the encoding): where an
+/// end-to-end time starts.
+pub fn load_hashes_timed(
+    port: u16,
+    prefix: &str,
+    range: std::ops::Range<u64>,
+    pipeline: usize,
+) -> (Instant, Duration) {
     let ids: Vec<u64> = range.collect();
     let per = ids.len().div_ceil(load_connections()).max(1);
     let work: Vec<Vec<(Vec<u8>, usize)>> = ids
@@ -141,7 +152,7 @@ pub fn load_hashes(
             });
         }
     });
-    start.elapsed()
+    (start, start.elapsed())
 }
 
 /// Commands encoded into a buffer, to send later.

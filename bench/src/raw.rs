@@ -160,6 +160,49 @@ pub fn pg_values(client: &mut postgres::Client, table: &str, n: u64, batch: usiz
     n as f64 / start.elapsed().as_secs_f64()
 }
 
+/// CPU time (user + system, in clock ticks of 10 ms) of the PostgreSQL backend `pid` so far, read
+/// from `/proc` (the bench's server runs on this machine); `None` if it cannot be read.
+pub fn backend_ticks(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// CPU ticks so far of the client backends connected to database `db` but `client`'s own (the
+/// module's writers); a backend that starts later counts from zero.
+pub fn writer_ticks(client: &mut postgres::Client, db: &str) -> Option<u64> {
+    let rows = client
+        .query(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 \
+             AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+            &[&db],
+        )
+        .ok()?;
+    rows.iter().map(|r| backend_ticks(r.get(0))).sum()
+}
+
+/// Microseconds of PostgreSQL backend CPU per row between two readings of [`backend_ticks`].
+pub fn cpu_per_row(before: Option<u64>, after: Option<u64>, rows: u64) -> Option<f64> {
+    let ticks = after?.checked_sub(before?)?;
+    Some(ticks as f64 * 10_000.0 / rows.max(1) as f64)
+}
+
+/// Like [`pg_unnest`], and the backend's CPU per row (µs) when it can be read.
+pub fn pg_unnest_cpu(
+    client: &mut postgres::Client,
+    table: &str,
+    n: u64,
+    batch: usize,
+) -> (f64, Option<f64>) {
+    let pid: Option<i32> = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .ok()
+        .map(|r| r.get(0));
+    let before = pid.and_then(backend_ticks);
+    let rate = pg_unnest(client, table, n, batch);
+    (rate, cpu_per_row(before, pid.and_then(backend_ticks), n))
+}
+
 fn fresh_pg(client: &mut postgres::Client, table: &str) {
     client
         .batch_execute(&format!(

@@ -170,6 +170,11 @@ impl Wait {
     pub fn start() -> Wait {
         Wait { since: now_us() }
     }
+
+    /// How long the thread has waited so far.
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_micros(now_us().saturating_sub(self.since))
+    }
 }
 
 /// Tells the waiting threads that the main thread is about to sleep, which frees the lock (on the

@@ -32,6 +32,10 @@ const PAUSED_POLL: Duration = Duration::from_millis(10);
 /// arriving meanwhile waits about this long (more if the machine deschedules the thread holding it).
 pub const SECTION_BUDGET: Duration = Duration::from_micros(500);
 
+/// The longest section a thread may run when the main thread offered it the lock after holding it
+/// for a long time (see [`ServerLock::acquire`]).
+const OFFERED_BUDGET_MAX: Duration = Duration::from_millis(2);
+
 /// Marks the module as unloading (or not, when unloading was refused).
 pub fn set_unloading(on: bool) {
     UNLOADING.store(on, Ordering::Release);
@@ -58,32 +62,48 @@ pub fn writes_paused() -> bool {
 pub struct ServerLock {
     ctx: *mut raw::RedisModuleCtx,
     taken: Instant,
+    budget: Duration,
 }
 
 impl ServerLock {
     /// Takes the lock, or returns `None` when the module is unloading or `give_up` says so.
+    ///
+    /// A section is [`SECTION_BUDGET`] long, except one the main thread offered after the thread had
+    /// waited for it (`handoff`): that one may last half the wait, up to [`OFFERED_BUDGET_MAX`]. Under
+    /// a load that keeps the main thread busy, offers come once per event-loop iteration, which
+    /// lasts milliseconds when clients pipeline; with fixed sections of 0.5 ms the writers got about
+    /// a twentieth of the lock and the queue grew for as long as the load lasted (bench/RESULTS.md
+    /// §42). Half the wait gives them up to a third, and the main thread at least two thirds.
     pub fn acquire(give_up: &dyn Fn() -> bool) -> Option<ServerLock> {
         let ctx = thread_context()?;
         // A writer just woken by a new change wants the lock as soon as it is free; a thread
         // reading a backlog waits at its own pace (see `handoff`).
         let prompt = crate::applier::prompt::take_woken();
         let mut wait: Option<super::handoff::Wait> = None;
+        let mut offered = false;
         loop {
-            if let Some(lock) = ServerLock::try_take(ctx) {
+            if let Some(mut lock) = ServerLock::try_take(ctx) {
+                if let Some(wait) = wait.as_ref().filter(|_| offered) {
+                    lock.budget = (wait.elapsed() / 2).clamp(SECTION_BUDGET, OFFERED_BUDGET_MAX);
+                }
                 return Some(lock);
             }
             if is_unloading() || give_up() {
                 return None;
             }
             let wait = wait.get_or_insert_with(super::handoff::Wait::start);
-            if super::handoff::wait_for_offer(wait, RETRY, prompt) == super::handoff::Woken::Sleep {
-                // The main thread frees the lock a few microseconds after it says so.
-                for _ in 0..SLEEP_TRIES {
-                    std::thread::yield_now();
-                    if let Some(lock) = ServerLock::try_take(ctx) {
-                        return Some(lock);
+            match super::handoff::wait_for_offer(wait, RETRY, prompt) {
+                super::handoff::Woken::Offer => offered = true,
+                super::handoff::Woken::Sleep => {
+                    // The main thread frees the lock a few microseconds after it says so.
+                    for _ in 0..SLEEP_TRIES {
+                        std::thread::yield_now();
+                        if let Some(lock) = ServerLock::try_take(ctx) {
+                            return Some(lock);
+                        }
                     }
                 }
+                super::handoff::Woken::Timeout => {}
             }
         }
     }
@@ -132,12 +152,13 @@ impl ServerLock {
         Some(ServerLock {
             ctx,
             taken: Instant::now(),
+            budget: SECTION_BUDGET,
         })
     }
 
-    /// Whether this section has used up [`SECTION_BUDGET`] and should give the lock back.
+    /// Whether this section has used up its budget and should give the lock back.
     pub fn spent(&self) -> bool {
-        self.taken.elapsed() >= SECTION_BUDGET
+        self.taken.elapsed() >= self.budget
     }
 
     /// A context for calls while the lock is held.

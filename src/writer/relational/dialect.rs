@@ -83,7 +83,8 @@ pub trait Dialect {
 }
 
 /// PostgreSQL: every value is bound as text and cast to the column's type as the catalog formats it,
-/// so one statement shape serves every type.
+/// so one statement shape serves every type (many-row statements bind integer columns as integer
+/// arrays, `postgres/arrays.rs`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PostgresDialect;
 

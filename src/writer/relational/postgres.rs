@@ -1,5 +1,6 @@
 //! The PostgreSQL writer: column types from the catalog, every value validated in Rust, bound as text
-//! and cast in SQL; error classification by SQLSTATE; reconnection after a lost connection.
+//! and cast in SQL (integer columns of many-row statements as integer arrays: `arrays`); error
+//! classification by SQLSTATE; reconnection after a lost connection.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -15,11 +16,16 @@ use crate::writer::{Checkpoint, RowChange, RowOp, TableTarget, WriteError, Write
 use super::convert::{json_type, Column, ColumnKind, SqlValue};
 use super::dialect::{Dialect, PostgresDialect};
 use super::table::TableSchema;
+use ::tokio_postgres::types::Type;
 pub use options::client_config;
-use runs::{prepare, prepare_many, unnest_delete_sql, unnest_upsert_sql, write_rows, write_runs};
+use runs::{
+    prepare, prepare_arrays, prepare_many, unnest_delete_sql, unnest_upsert_sql, write_rows,
+    write_runs,
+};
 use session::Session;
 use tls::{is_handshake_failure, tls, Tls};
 
+mod arrays;
 mod options;
 mod pipeline;
 mod runs;
@@ -41,7 +47,8 @@ WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
 ORDER BY a.attnum";
 
 /// A checked table and its statements, prepared on the current connection: one row at a time, and
-/// many rows at a time through `unnest` of one text array per column.
+/// many rows at a time through `unnest` of one text array per column, and of integer arrays for the
+/// integer columns when the table has any (`arrays`).
 struct PgTable {
     schema: TableSchema,
     upsert: Statement,
@@ -50,7 +57,13 @@ struct PgTable {
     upsert_many: Statement,
     insert_many: Statement,
     delete_many: Option<Statement>,
+    upsert_typed: Option<Typed>,
+    insert_typed: Option<Typed>,
+    delete_typed: Option<Typed>,
 }
+
+/// A many-row statement with integer arrays, and its parameters' types.
+type Typed = (Statement, Vec<Type>);
 
 /// One row to write, with the statements that write it alone or in a run of its kind.
 struct Item<'a> {
@@ -58,6 +71,8 @@ struct Item<'a> {
     op: RowOp,
     one: &'a Statement,
     many: &'a Statement,
+    /// The run's statement with integer arrays, if the table has integer columns.
+    typed: Option<(&'a Statement, &'a [Type])>,
     params: Vec<Option<Cow<'a, str>>>,
 }
 
@@ -160,12 +175,26 @@ impl PostgresWriter {
             keys => Some(prepare(client, &PostgresDialect.delete_sql(&schema), keys)?),
         };
         let n = schema.columns.len();
-        let upsert_many = prepare_many(client, &unnest_upsert_sql(&schema, true), n)?;
-        let insert_many = prepare_many(client, &unnest_upsert_sql(&schema, false), n)?;
+        let upsert_many = prepare_many(client, &unnest_upsert_sql(&schema, true, None), n)?;
+        let insert_many = prepare_many(client, &unnest_upsert_sql(&schema, false, None), n)?;
         let delete_many = match schema.keys {
             0 => None,
-            keys => Some(prepare_many(client, &unnest_delete_sql(&schema), keys)?),
+            keys => Some(prepare_many(
+                client,
+                &unnest_delete_sql(&schema, None),
+                keys,
+            )?),
         };
+        let typed = |types: Option<Vec<Type>>, sql: &dyn Fn(&[Type]) -> String| {
+            types
+                .map(|t| prepare_arrays(client, &sql(&t), &t).map(|s| (s, t)))
+                .transpose()
+        };
+        let all = arrays::typed_arrays(&schema, n);
+        let upsert_typed = typed(all.clone(), &|t| unnest_upsert_sql(&schema, true, Some(t)))?;
+        let insert_typed = typed(all, &|t| unnest_upsert_sql(&schema, false, Some(t)))?;
+        let keys = arrays::typed_arrays(&schema, schema.keys).filter(|_| schema.keys > 0);
+        let delete_typed = typed(keys, &|t| unnest_delete_sql(&schema, Some(t)))?;
         self.tables.insert(
             target.clone(),
             PgTable {
@@ -176,6 +205,9 @@ impl PostgresWriter {
                 upsert_many,
                 insert_many,
                 delete_many,
+                upsert_typed,
+                insert_typed,
+                delete_typed,
             },
         );
         Ok(())
@@ -303,10 +335,19 @@ fn work_of<'a>(
     let mut outcome = WriteOutcome::default();
     let mut work: Vec<Item> = Vec::with_capacity(rows.len());
     for (i, (row, table)) in rows.iter().zip(tables_of(tables, rows)?).enumerate() {
-        let statements = match row.op {
-            RowOp::Upsert => Some((&table.upsert, &table.upsert_many)),
-            RowOp::Insert => Some((&table.insert, &table.insert_many)),
-            RowOp::Delete => table.delete.as_ref().zip(table.delete_many.as_ref()),
+        let (statements, typed) = match row.op {
+            RowOp::Upsert => (
+                Some((&table.upsert, &table.upsert_many)),
+                &table.upsert_typed,
+            ),
+            RowOp::Insert => (
+                Some((&table.insert, &table.insert_many)),
+                &table.insert_typed,
+            ),
+            RowOp::Delete => (
+                table.delete.as_ref().zip(table.delete_many.as_ref()),
+                &table.delete_typed,
+            ),
         };
         // A delete without keys has no statement; `parameters` rejects it first.
         match (parameters(&table.schema, row), statements) {
@@ -315,6 +356,7 @@ fn work_of<'a>(
                 op: row.op,
                 one,
                 many,
+                typed: typed.as_ref().map(|(s, t)| (s, t.as_slice())),
                 params,
             }),
             (Err(reason), _) => outcome.rejected.push((i, reason)),
@@ -528,6 +570,9 @@ fn sqlstate_name(code: &str) -> Option<&'static str> {
     })
 }
 
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod arrays_tests;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod pipeline_tests;

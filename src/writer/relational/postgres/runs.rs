@@ -10,6 +10,7 @@ use ::tokio_postgres::{Error, GenericClient, Statement, Transaction};
 use super::super::checkpoint;
 use super::super::dialect::{Dialect, PostgresDialect};
 use super::super::table::TableSchema;
+use super::arrays::{self, Array};
 use super::session::Session;
 use super::{classify, Item};
 use crate::writer::{Checkpoint, RowOp, WriteError};
@@ -98,6 +99,13 @@ pub(super) async fn execute_run(
                 .collect()
         })
         .collect();
+    // Integer columns as integer arrays when every value of the run is a plain integer (`arrays`).
+    if let Some((statement, types)) = first.typed {
+        if let Some(arrays) = arrays::typed(&columns, types) {
+            let refs: Vec<&(dyn ToSql + Sync)> = arrays.iter().map(Array::as_sql).collect();
+            return client.execute(statement, &refs).await.map(|_| ());
+        }
+    }
     let refs: Vec<&(dyn ToSql + Sync)> = columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
     client.execute(first.many, &refs).await.map(|_| ())
 }
@@ -130,9 +138,13 @@ async fn execute_one(client: &impl GenericClient, item: &Item<'_>) -> Result<(),
     client.execute(item.one, &refs).await.map(|_| ())
 }
 
-/// The upsert (or plain insert) of many rows: one text array per column, cast per column like the
-/// single-row statement, with the same `ON CONFLICT` clause.
-pub(super) fn unnest_upsert_sql(schema: &TableSchema, upsert: bool) -> String {
+/// The upsert (or plain insert) of many rows: one array per column (of `types`, text arrays where
+/// `None`), cast per column like the single-row statement, with the same `ON CONFLICT` clause.
+pub(super) fn unnest_upsert_sql(
+    schema: &TableSchema,
+    upsert: bool,
+    types: Option<&[Type]>,
+) -> String {
     let d = PostgresDialect;
     let n = schema.columns.len();
     let names: Vec<String> = schema.columns.iter().map(|c| d.quote(&c.name)).collect();
@@ -156,12 +168,12 @@ pub(super) fn unnest_upsert_sql(schema: &TableSchema, upsert: bool) -> String {
         d.table_name(schema),
         names.join(", "),
         casts.join(", "),
-        unnest_from(n),
+        unnest_from(n, types),
     )
 }
 
-/// The delete of many rows by their keys.
-pub(super) fn unnest_delete_sql(schema: &TableSchema) -> String {
+/// The delete of many rows by their keys (arrays of `types`, text arrays where `None`).
+pub(super) fn unnest_delete_sql(schema: &TableSchema, types: Option<&[Type]>) -> String {
     let d = PostgresDialect;
     let keys = schema.key_columns();
     let names: Vec<String> = keys.iter().map(|c| d.quote(&c.name)).collect();
@@ -175,12 +187,20 @@ pub(super) fn unnest_delete_sql(schema: &TableSchema) -> String {
         d.table_name(schema),
         names.join(", "),
         casts.join(", "),
-        unnest_from(keys.len()),
+        unnest_from(keys.len(), types),
     )
 }
 
-pub(super) fn unnest_from(n: usize) -> String {
-    let arrays: Vec<String> = (1..=n).map(|i| format!("${i}::text[]")).collect();
+/// `unnest` of `n` array parameters, of `types` (text arrays where `None`).
+pub(super) fn unnest_from(n: usize, types: Option<&[Type]>) -> String {
+    let arrays: Vec<String> = (0..n)
+        .map(|i| {
+            let t = types
+                .and_then(|t| t.get(i))
+                .map_or("text[]", arrays::sql_name);
+            format!("${}::{t}", i + 1)
+        })
+        .collect();
     let aliases: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
     format!("unnest({}) AS u({})", arrays.join(", "), aliases.join(", "))
 }
@@ -191,9 +211,18 @@ pub(super) fn prepare_many(
     sql: &str,
     params: usize,
 ) -> Result<Statement, WriteError> {
-    let empty: Vec<Vec<Option<&str>>> = vec![Vec::new(); params];
-    let refs: Vec<&(dyn ToSql + Sync)> = empty.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    explained(client, sql, &vec![Type::TEXT_ARRAY; params], &refs)
+    prepare_arrays(client, sql, &vec![Type::TEXT_ARRAY; params])
+}
+
+/// Prepares a statement of array parameters of `types` (checked like [`prepare`]).
+pub(super) fn prepare_arrays(
+    client: &Session,
+    sql: &str,
+    types: &[Type],
+) -> Result<Statement, WriteError> {
+    let empty: Vec<Array> = types.iter().map(Array::empty).collect();
+    let refs: Vec<&(dyn ToSql + Sync)> = empty.iter().map(Array::as_sql).collect();
+    explained(client, sql, types, &refs)
 }
 
 /// Prepares a statement of `params` text parameters, after planning it once with `EXPLAIN`: planning
