@@ -3,7 +3,8 @@
 //!
 //! Casting a text array to `bigint` in SQL goes through the text input function per value, in the
 //! server's one backend that a writer's connection has: binding `int8[]` instead cut PostgreSQL's CPU
-//! per row by about a tenth for a table with two integer columns out of five (bench/RESULTS.md §42).
+//! per row by about a tenth for a table with two integer columns out of five, measured alone; in the
+//! module's drain the gain is within the run-to-run noise (bench/RESULTS.md §43).
 //! A value Rust parses as an integer (`[+-]?[0-9]+`, in range) is one PostgreSQL's input function
 //! reads as the same integer, so the typed statement writes what the text one writes. A run with any
 //! other value in an integer column (spaces, `1e3`, out of range) is bound as text, as before, so
