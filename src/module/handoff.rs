@@ -8,11 +8,11 @@
 //!
 //! Here the main thread, right after it has taken the lock back (the event loop's after-sleep event),
 //! looks whether a background thread is waiting; if one is, it releases the lock, waits a moment for
-//! that thread to take it, and takes it back, which waits for the thread's section (bounded by
-//! [`super::lock::SECTION_BUDGET`]). An offer is made only to a thread that has waited at least
-//! [`MIN_WAIT`], and at most once per [`MIN_GAP`]: while the main thread has short idle windows the
-//! writers take the lock in them as before, and under a saturating load they get at most about a
-//! third of the lock (one section of 0.5 ms per 1 ms), so neither side starves.
+//! that thread to take it, and takes it back, which waits for the thread's section (half as long as
+//! the thread waited, 0.5 to 2 ms: `ServerLock::acquire`). An offer is made only to a thread that has
+//! waited at least [`MIN_WAIT`], and at most once per [`MIN_GAP`]: while the main thread has short idle
+//! windows the writers take the lock in them as before, and under a saturating load they get at most
+//! about a third of the lock, so neither side starves.
 //!
 //! The same event fired before the main thread sleeps tells a waiting thread that the lock is about
 //! to be free, if that thread asked to hear it (`prompt`). A writer woken by a client's write finds

@@ -20,7 +20,8 @@ pub const RESET_SCAN_COUNT_MAX: i64 = 100_000;
 pub static PENDING_WARNING: AtomicI64 = AtomicI64::new(PENDING_WARNING_DEFAULT);
 
 /// `rdi.reset-scan-count`: the COUNT of each SCAN of `RDI.RESET`; a section under the server lock also
-/// stops after `lock::SECTION_BUDGET` of work, whatever this count.
+/// stops after its budget of work (`lock::SECTION_BUDGET`, up to 2 ms when handed over), whatever this
+/// count.
 pub static RESET_SCAN_COUNT: AtomicI64 = AtomicI64::new(RESET_SCAN_COUNT_DEFAULT);
 
 /// The pending threshold that raises a warning, if any.
