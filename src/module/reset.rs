@@ -141,9 +141,8 @@ pub fn command(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 
 /// Scans one job's keys; returns the final state.
 ///
-/// Each section under the server lock stops once it has worked its budget ([`super::lock::SECTION_BUDGET`],
-/// more when the main thread handed the lock over: `ServerLock::acquire`)
-/// (whatever the size of the keys or `rdi.reset-scan-count`: at most one SCAN call or one key more),
+/// Each section under the server lock stops once it has worked its budget (see `ServerLock::spent`),
+/// whatever the size of the keys or `rdi.reset-scan-count` (at most one SCAN call or one key more),
 /// even in the middle of the keys one SCAN returned: those wait in `backlog` for the next section. A
 /// key deleted or changed meanwhile is harmless: a deleted key is no longer a hash and is skipped, a
 /// changed one was also captured, and the writers read every value when they write it.

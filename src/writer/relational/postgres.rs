@@ -18,10 +18,8 @@ use super::dialect::{Dialect, PostgresDialect};
 use super::table::TableSchema;
 use ::tokio_postgres::types::Type;
 pub use options::client_config;
-use runs::{
-    prepare, prepare_arrays, prepare_many, unnest_delete_sql, unnest_upsert_sql, write_rows,
-    write_runs,
-};
+use runs::{prepare, prepare_arrays, prepare_many, unnest_delete_sql, unnest_upsert_sql};
+use runs::{write_rows, write_runs};
 use session::Session;
 use tls::{is_handshake_failure, tls, Tls};
 
@@ -46,33 +44,53 @@ WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
   AND c.relkind IN ('r', 'p', 'v', 'f') \
 ORDER BY a.attnum";
 
-/// A checked table and its statements, prepared on the current connection: one row at a time, and
-/// many rows at a time through `unnest` of one text array per column, and of integer arrays for the
-/// integer columns when the table has any (`arrays`).
+/// A checked table and its statements, prepared on the current connection.
 struct PgTable {
     schema: TableSchema,
-    upsert: Statement,
-    insert: Statement,
-    delete: Option<Statement>,
-    upsert_many: Statement,
-    insert_many: Statement,
-    delete_many: Option<Statement>,
-    upsert_typed: Option<Typed>,
-    insert_typed: Option<Typed>,
-    delete_typed: Option<Typed>,
+    upsert: Statements,
+    insert: Statements,
+    /// `None` when the target has no keys.
+    delete: Option<Statements>,
 }
 
-/// A many-row statement with integer arrays, and its parameters' types.
-type Typed = (Statement, Vec<Type>);
+/// The statements of one operation on a table: one row at a time, many rows at a time through
+/// `unnest` of one text array per column, and of integer arrays for the integer columns when the
+/// table has any (`arrays`).
+struct Statements {
+    one: Statement,
+    many: Statement,
+    /// The many-row statement with integer arrays, and its parameters' types.
+    typed: Option<(Statement, Vec<Type>)>,
+}
+
+impl Statements {
+    /// Prepares `one_sql` (of `params` parameters) and the many-row statement `many_sql` makes for
+    /// array types (text arrays for `None`), twice when the operation's columns include integers.
+    fn prepare(
+        client: &Session,
+        schema: &TableSchema,
+        params: usize,
+        one_sql: &str,
+        many_sql: &dyn Fn(Option<&[Type]>) -> String,
+    ) -> Result<Statements, WriteError> {
+        let one = prepare(client, one_sql, params)?;
+        let many = prepare_many(client, &many_sql(None), params)?;
+        let typed = match arrays::typed_arrays(schema, params) {
+            Some(types) => Some((
+                prepare_arrays(client, &many_sql(Some(&types)), &types)?,
+                types,
+            )),
+            None => None,
+        };
+        Ok(Statements { one, many, typed })
+    }
+}
 
 /// One row to write, with the statements that write it alone or in a run of its kind.
 struct Item<'a> {
     table: &'a PgTable,
     op: RowOp,
-    one: &'a Statement,
-    many: &'a Statement,
-    /// The run's statement with integer arrays, if the table has integer columns.
-    typed: Option<(&'a Statement, &'a [Type])>,
+    statements: &'a Statements,
     params: Vec<Option<Cow<'a, str>>>,
 }
 
@@ -160,41 +178,24 @@ impl PostgresWriter {
             None => target.table.clone(),
         };
         let schema = TableSchema::resolve(target, &display, &catalog)?;
-        let upsert = prepare(
-            client,
-            &PostgresDialect.upsert_sql(&schema),
-            schema.columns.len(),
-        )?;
-        let insert = prepare(
-            client,
-            &PostgresDialect.insert_sql(&schema),
-            schema.columns.len(),
-        )?;
+        let d = PostgresDialect;
+        let n = schema.columns.len();
+        let upsert = Statements::prepare(client, &schema, n, &d.upsert_sql(&schema), &|t| {
+            unnest_upsert_sql(&schema, true, t)
+        })?;
+        let insert = Statements::prepare(client, &schema, n, &d.insert_sql(&schema), &|t| {
+            unnest_upsert_sql(&schema, false, t)
+        })?;
         let delete = match schema.keys {
             0 => None,
-            keys => Some(prepare(client, &PostgresDialect.delete_sql(&schema), keys)?),
-        };
-        let n = schema.columns.len();
-        let upsert_many = prepare_many(client, &unnest_upsert_sql(&schema, true, None), n)?;
-        let insert_many = prepare_many(client, &unnest_upsert_sql(&schema, false, None), n)?;
-        let delete_many = match schema.keys {
-            0 => None,
-            keys => Some(prepare_many(
+            keys => Some(Statements::prepare(
                 client,
-                &unnest_delete_sql(&schema, None),
+                &schema,
                 keys,
+                &d.delete_sql(&schema),
+                &|t| unnest_delete_sql(&schema, t),
             )?),
         };
-        let typed = |types: Option<Vec<Type>>, sql: &dyn Fn(&[Type]) -> String| {
-            types
-                .map(|t| prepare_arrays(client, &sql(&t), &t).map(|s| (s, t)))
-                .transpose()
-        };
-        let all = arrays::typed_arrays(&schema, n);
-        let upsert_typed = typed(all.clone(), &|t| unnest_upsert_sql(&schema, true, Some(t)))?;
-        let insert_typed = typed(all, &|t| unnest_upsert_sql(&schema, false, Some(t)))?;
-        let keys = arrays::typed_arrays(&schema, schema.keys).filter(|_| schema.keys > 0);
-        let delete_typed = typed(keys, &|t| unnest_delete_sql(&schema, Some(t)))?;
         self.tables.insert(
             target.clone(),
             PgTable {
@@ -202,12 +203,6 @@ impl PostgresWriter {
                 upsert,
                 insert,
                 delete,
-                upsert_many,
-                insert_many,
-                delete_many,
-                upsert_typed,
-                insert_typed,
-                delete_typed,
             },
         );
         Ok(())
@@ -335,28 +330,17 @@ fn work_of<'a>(
     let mut outcome = WriteOutcome::default();
     let mut work: Vec<Item> = Vec::with_capacity(rows.len());
     for (i, (row, table)) in rows.iter().zip(tables_of(tables, rows)?).enumerate() {
-        let (statements, typed) = match row.op {
-            RowOp::Upsert => (
-                Some((&table.upsert, &table.upsert_many)),
-                &table.upsert_typed,
-            ),
-            RowOp::Insert => (
-                Some((&table.insert, &table.insert_many)),
-                &table.insert_typed,
-            ),
-            RowOp::Delete => (
-                table.delete.as_ref().zip(table.delete_many.as_ref()),
-                &table.delete_typed,
-            ),
+        let statements = match row.op {
+            RowOp::Upsert => Some(&table.upsert),
+            RowOp::Insert => Some(&table.insert),
+            RowOp::Delete => table.delete.as_ref(),
         };
         // A delete without keys has no statement; `parameters` rejects it first.
         match (parameters(&table.schema, row), statements) {
-            (Ok(params), Some((one, many))) => work.push(Item {
+            (Ok(params), Some(statements)) => work.push(Item {
                 table,
                 op: row.op,
-                one,
-                many,
-                typed: typed.as_ref().map(|(s, t)| (s, t.as_slice())),
+                statements,
                 params,
             }),
             (Err(reason), _) => outcome.rejected.push((i, reason)),

@@ -61,16 +61,6 @@ pub(super) enum Array<'a> {
 }
 
 impl Array<'_> {
-    /// An empty array of type `t` (of [`array_type`]).
-    pub(super) fn empty(t: &Type) -> Self {
-        match *t {
-            Type::INT2_ARRAY => Array::Int2(Vec::new()),
-            Type::INT4_ARRAY => Array::Int4(Vec::new()),
-            Type::INT8_ARRAY => Array::Int8(Vec::new()),
-            _ => Array::Text(Vec::new()),
-        }
-    }
-
     /// The array as a statement parameter.
     pub(super) fn as_sql(&self) -> &(dyn ToSql + Sync) {
         match self {

@@ -70,7 +70,7 @@ fn run_end(work: &[Item], start: usize) -> usize {
     let mut seen: HashSet<&[Option<Cow<'_, str>>]> = HashSet::new();
     let mut end = start;
     while let Some(item) = work.get(end) {
-        let same = std::ptr::eq(item.many, first.many);
+        let same = std::ptr::eq(item.statements, first.statements);
         let key = item.params.get(..keys).unwrap_or_default();
         if !same || (first.op != RowOp::Insert && keys > 0 && !seen.insert(key)) {
             break;
@@ -100,14 +100,17 @@ pub(super) async fn execute_run(
         })
         .collect();
     // Integer columns as integer arrays when every value of the run is a plain integer (`arrays`).
-    if let Some((statement, types)) = first.typed {
+    if let Some((statement, types)) = &first.statements.typed {
         if let Some(arrays) = arrays::typed(&columns, types) {
             let refs: Vec<&(dyn ToSql + Sync)> = arrays.iter().map(Array::as_sql).collect();
             return client.execute(statement, &refs).await.map(|_| ());
         }
     }
     let refs: Vec<&(dyn ToSql + Sync)> = columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
-    client.execute(first.many, &refs).await.map(|_| ())
+    client
+        .execute(&first.statements.many, &refs)
+        .await
+        .map(|_| ())
 }
 
 /// Writes the rows in one transaction, one statement per row.
@@ -135,7 +138,10 @@ async fn execute_one(client: &impl GenericClient, item: &Item<'_>) -> Result<(),
         .iter()
         .map(|p| p as &(dyn ToSql + Sync))
         .collect();
-    client.execute(item.one, &refs).await.map(|_| ())
+    client
+        .execute(&item.statements.one, &refs)
+        .await
+        .map(|_| ())
 }
 
 /// The upsert (or plain insert) of many rows: one array per column (of `types`, text arrays where
@@ -220,7 +226,8 @@ pub(super) fn prepare_arrays(
     sql: &str,
     types: &[Type],
 ) -> Result<Statement, WriteError> {
-    let empty: Vec<Array> = types.iter().map(Array::empty).collect();
+    // Empty columns always make arrays.
+    let empty = arrays::typed(&vec![Vec::new(); types.len()], types).unwrap_or_default();
     let refs: Vec<&(dyn ToSql + Sync)> = empty.iter().map(Array::as_sql).collect();
     explained(client, sql, types, &refs)
 }
