@@ -81,6 +81,7 @@ const POSTGRESQL: SqlType = SqlType {
         ("keepalives_interval", ArgCheck::Seconds),
         ("keepalives_count", ArgCheck::Count(1, 1000)),
         ("tcp_user_timeout", ArgCheck::Count(0, 3_600_000)),
+        ("read_timeout", ArgCheck::Seconds),
     ],
     query_args: &[
         ("sslmode", ArgCheck::Choice(SSLMODES)),

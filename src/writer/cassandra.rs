@@ -74,8 +74,17 @@ impl CassandraWriter {
             .enable_time()
             .build()
             .map_err(|e| WriteError::Transient(format!("cassandra: no runtime: {e}")))?;
+        // The driver's `connection_timeout` bounds each TCP connect, not the handshake after it nor
+        // its retries: a node that accepts connections and never answers would hold the thread.
+        let limit = connect_timeout(settings)?;
         let session = runtime
-            .block_on(builder.build())
+            .block_on(async { tokio::time::timeout(limit, builder.build()).await })
+            .map_err(|_| {
+                WriteError::Transient(format!(
+                    "cannot connect: cassandra: no answer within {} s (connect_timeout)",
+                    limit.as_secs()
+                ))
+            })?
             .map_err(|e| WriteError::Transient(format!("cannot connect: cassandra: {e}")))?;
         Ok(CassandraWriter {
             runtime,
@@ -316,12 +325,8 @@ impl Writer for CassandraWriter {
 
 /// The driver's session settings from a connection of `config.yaml`.
 pub fn session_builder(settings: &CassandraConnection) -> Result<SessionBuilder, WriteError> {
-    let seconds = |key: &str, default: u64| match settings.connect_args.get(key) {
-        None => Ok(Duration::from_secs(default)),
-        Some(v) => crate::writer::seconds_arg("cassandra", key, v),
-    };
-    let connect = seconds("connect_timeout", CONNECT_TIMEOUT_S_DEFAULT)?;
-    let request = seconds("request_timeout", REQUEST_TIMEOUT_S_DEFAULT)?;
+    let connect = connect_timeout(settings)?;
+    let request = seconds_arg(settings, "request_timeout", REQUEST_TIMEOUT_S_DEFAULT)?;
     let consistency = match settings.connect_args.get("consistency").map(String::as_str) {
         None | Some("LOCAL_QUORUM") => Consistency::LocalQuorum,
         Some("ANY") => Consistency::Any,
@@ -362,6 +367,23 @@ pub fn session_builder(settings: &CassandraConnection) -> Result<SessionBuilder,
         builder = builder.user(user, settings.password.clone().unwrap_or_default());
     }
     Ok(builder)
+}
+
+/// A duration argument in whole seconds, or its default.
+fn seconds_arg(
+    settings: &CassandraConnection,
+    key: &str,
+    default: u64,
+) -> Result<Duration, WriteError> {
+    match settings.connect_args.get(key) {
+        None => Ok(Duration::from_secs(default)),
+        Some(v) => crate::writer::seconds_arg("cassandra", key, v),
+    }
+}
+
+/// How long connecting may take (`connect_timeout`).
+fn connect_timeout(settings: &CassandraConnection) -> Result<Duration, WriteError> {
+    seconds_arg(settings, "connect_timeout", CONNECT_TIMEOUT_S_DEFAULT)
 }
 
 /// How big batches may grow: `batch_statements` from `connect_args`, else the default.

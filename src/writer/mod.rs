@@ -8,6 +8,9 @@ pub(crate) mod conformance;
 #[cfg(feature = "redis-target")]
 pub mod redis;
 pub mod relational;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod silent_tests;
 
 use std::sync::Arc;
 

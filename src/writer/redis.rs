@@ -49,10 +49,13 @@ impl RedisWriter {
                 },
                 false => redis::ConnectionAddr::Tcp(settings.host.clone(), settings.port),
             },
+            // No credentials here: the client would send AUTH before any read timeout is set, and a
+            // server that accepts the connection but never answers would hold the writer thread.
+            // AUTH is sent below, bounded like every other command.
             redis: redis::RedisConnectionInfo {
                 db: 0,
-                username: settings.user.clone(),
-                password: settings.password.clone(),
+                username: None,
+                password: None,
                 protocol: redis::ProtocolVersion::RESP2,
             },
         };
@@ -74,12 +77,32 @@ impl RedisWriter {
             .map_err(|e| classify(&e))?;
         con.set_write_timeout(Some(TIMEOUT))
             .map_err(|e| classify(&e))?;
+        if let Some(password) = &settings.password {
+            let mut auth = redis::cmd("AUTH");
+            if let Some(user) = &settings.user {
+                auth.arg(user);
+            }
+            auth.arg(password)
+                .query::<()>(&mut con)
+                .map_err(|e| refused_auth(&e))?;
+        }
         redis::cmd("CLIENT")
             .arg("SETNAME")
             .arg(CLIENT_NAME)
             .query::<()>(&mut con)
             .map_err(|e| classify(&e))?;
         Ok(RedisWriter { con })
+    }
+}
+
+/// An error of AUTH: an error reply means the credentials do not fit (a setting to fix), unless the
+/// server is only busy for now; anything else is classified as usual.
+fn refused_auth(e: &redis::RedisError) -> WriteError {
+    match classify(e) {
+        WriteError::Batch(m) | WriteError::Unknown(m) => {
+            WriteError::Schema(format!("authentication refused: {m}"))
+        }
+        other => other,
     }
 }
 

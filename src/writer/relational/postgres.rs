@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::time::Duration;
 
 use ::tokio_postgres::error::SqlState;
 use ::tokio_postgres::{Config, Statement};
@@ -98,6 +99,8 @@ struct Item<'a> {
 pub struct PostgresWriter {
     config: Config,
     tls: Tls,
+    /// How long each call may wait for the server (`connect_args.read_timeout`).
+    read_timeout: Duration,
     client: Option<Session>,
     /// Tables checked on the current connection; emptied when it is replaced.
     tables: HashMap<TableTarget, PgTable>,
@@ -109,10 +112,12 @@ impl PostgresWriter {
     pub fn connect(settings: &SqlServerConnection) -> Result<Self, WriteError> {
         let config = client_config(settings)?;
         let tls = tls(settings)?;
-        let client = open(&config, &tls)?;
+        let read_timeout = options::read_timeout(settings)?;
+        let client = open(&config, &tls, read_timeout)?;
         Ok(PostgresWriter {
             config,
             tls,
+            read_timeout,
             client: Some(client),
             tables: HashMap::new(),
         })
@@ -125,7 +130,7 @@ impl PostgresWriter {
             _ => {
                 // Statements belong to the old connection.
                 self.tables.clear();
-                open(&self.config, &self.tls)?
+                open(&self.config, &self.tls, self.read_timeout)?
             }
         };
         Ok(self.client.insert(client))
@@ -243,34 +248,40 @@ impl PostgresWriter {
 
     /// Forgets what an error made stale: the connection after a transient error (it may be half
     /// dead, and a new one is cheap next to the back-off), the checked tables after a schema error.
-    fn after_error(&mut self, err: &WriteError) {
+    fn after_error(&mut self, err: &mut WriteError) {
+        if let Some(limit) = self.client.as_ref().and_then(Session::timed_out) {
+            *err = WriteError::Transient(format!(
+                "postgresql: no answer within {} s (read_timeout); the connection was dropped",
+                limit.as_secs()
+            ));
+        }
         super::forget_stale(err, &mut self.client, &mut self.tables);
     }
 }
 
 impl Writer for PostgresWriter {
     fn check(&mut self, target: &TableTarget) -> Result<(), WriteError> {
-        let result = match self.client() {
+        let mut result = match self.client() {
             Ok(_) => self.load(target),
             Err(err) => Err(err),
         };
-        if let Err(err) = &result {
+        if let Err(err) = &mut result {
             self.after_error(err);
         }
         result
     }
 
     fn write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError> {
-        let result = self.try_write(rows, None);
-        if let Err(err) = &result {
+        let mut result = self.try_write(rows, None);
+        if let Err(err) = &mut result {
             self.after_error(err);
         }
         result
     }
 
     fn write_many(&mut self, batches: &[&[RowChange]]) -> Vec<Result<WriteOutcome, WriteError>> {
-        let results = pipeline::write_pipelined(self, batches);
-        if let Some(Err(err)) = results.last() {
+        let mut results = pipeline::write_pipelined(self, batches);
+        if let Some(Err(err)) = results.last_mut() {
             self.after_error(err);
         }
         results
@@ -292,7 +303,7 @@ impl Writer for PostgresWriter {
     }
 
     fn read_checkpoint(&mut self, table: &str, stream: &str) -> Result<Option<String>, WriteError> {
-        let result = (|| {
+        let mut result = (|| {
             let client = self.client()?;
             client
                 .batch_execute(&checkpoint::create_sql(table, "timestamptz", "now()"))
@@ -302,7 +313,7 @@ impl Writer for PostgresWriter {
                 .map_err(|e| classify(&e))?;
             Ok(row.map(|r| r.get::<_, String>(0)))
         })();
-        if let Err(err) = &result {
+        if let Err(err) = &mut result {
             self.after_error(err);
         }
         result
@@ -313,8 +324,8 @@ impl Writer for PostgresWriter {
         rows: &[RowChange],
         cp: &Checkpoint,
     ) -> Result<WriteOutcome, WriteError> {
-        let result = self.try_write(rows, Some(cp));
-        if let Err(err) = &result {
+        let mut result = self.try_write(rows, Some(cp));
+        if let Err(err) = &mut result {
             self.after_error(err);
         }
         result
@@ -356,9 +367,19 @@ fn not_connected() -> WriteError {
 
 /// Connects. A failed TLS handshake (an unknown CA, a wrong host name) is a setting to fix, not a
 /// passing outage: [`WriteError::Schema`].
-fn open(config: &Config, tls: &Tls) -> Result<Session, WriteError> {
+/// The whole attempt (TCP, TLS, login) is bounded by `connect_timeout`: a server that accepts the
+/// connection and never answers would otherwise hold the writer thread.
+fn open(config: &Config, tls: &Tls, read_timeout: Duration) -> Result<Session, WriteError> {
     let runtime = session::runtime()?;
-    let connected = runtime.block_on(tls.connect(config));
+    let limit = options::connect_limit(config);
+    let connected = runtime
+        .block_on(async { tokio::time::timeout(limit, tls.connect(config)).await })
+        .map_err(|_| {
+            WriteError::Transient(format!(
+                "cannot connect: postgresql: no answer within {} s (connect_timeout)",
+                limit.as_secs()
+            ))
+        })?;
     let (client, connection) = connected.map_err(|e| match classify(&e) {
         _ if is_handshake_failure(&e) => {
             // The handshake error says only that it failed; its source says why (an unknown CA).
@@ -374,7 +395,7 @@ fn open(config: &Config, tls: &Tls) -> Result<Session, WriteError> {
             WriteError::Transient(format!("cannot connect: {m}"))
         }
     })?;
-    Ok(Session::new(runtime, client, connection))
+    Ok(Session::new(runtime, client, connection, read_timeout))
 }
 
 /// Converts a row into its text parameters, or the reason it is rejected. A string that is already
@@ -560,6 +581,9 @@ mod arrays_tests;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod pipeline_tests;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod stall_tests;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod test_server;

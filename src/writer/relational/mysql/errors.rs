@@ -132,7 +132,25 @@ pub fn classify(err: &::mysql::Error) -> WriteError {
         ::mysql::Error::DriverError(::mysql::DriverError::PacketTooLarge) => {
             WriteError::Batch("mysql: the statement is larger than max_allowed_packet".into())
         }
+        // A socket timeout shows as the OS's "would block" (EAGAIN) or "timed out".
+        other if is_timeout(other) => WriteError::Transient(
+            "mysql: no answer within the connection's read_timeout or write_timeout".into(),
+        ),
         other => WriteError::Transient(format!("mysql: {other}")),
+    }
+}
+
+/// Whether a socket read or write outlasted its timeout.
+fn is_timeout(err: &::mysql::Error) -> bool {
+    use std::io::ErrorKind::{TimedOut, WouldBlock};
+    match err {
+        ::mysql::Error::IoError(e) => matches!(e.kind(), WouldBlock | TimedOut),
+        // The codec's error type is not exported: known by its text.
+        ::mysql::Error::CodecError(e) => {
+            let text = e.to_string();
+            text.contains("os error 11") || text.contains("timed out")
+        }
+        _ => false,
     }
 }
 

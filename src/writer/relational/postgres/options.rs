@@ -23,6 +23,32 @@ pub const KEEPALIVES_COUNT_DEFAULT: u32 = 3;
 /// a server that vanished mid-statement (a network black hole) is noticed then, not after the kernel's
 /// ~15 minutes of retransmissions, and the writer retries instead of hanging.
 pub const TCP_USER_TIMEOUT_MS_DEFAULT: u64 = 30_000;
+/// Seconds a call may wait for the server's answers unless `read_timeout` says otherwise (as MySQL's
+/// default): a server that stopped answering while the connection stays up (a stopped or hung
+/// process, whose kernel still acknowledges TCP) is noticed then, and the write retried.
+pub const READ_TIMEOUT_S_DEFAULT: u64 = 120;
+
+/// How long each call may wait for the server: `connect_args.read_timeout` (whole seconds; 0 keeps
+/// the default: libpq has no such setting, and waiting forever is not offered).
+pub fn read_timeout(settings: &SqlServerConnection) -> Result<Duration, WriteError> {
+    let default = Duration::from_secs(READ_TIMEOUT_S_DEFAULT);
+    match settings.connect_args.get("read_timeout") {
+        None => Ok(default),
+        Some(v) => match crate::writer::seconds_arg("postgresql", "read_timeout", v)? {
+            d if d.is_zero() => Ok(default),
+            d => Ok(d),
+        },
+    }
+}
+
+/// How long a whole connection attempt (TCP, TLS and login) may take: the driver's `connect_timeout`
+/// bounds only the TCP part.
+pub fn connect_limit(config: &Config) -> Duration {
+    config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(Duration::from_secs(CONNECT_TIMEOUT_S_DEFAULT))
+}
 /// Builds the driver's configuration from a connection of `config.yaml`.
 pub fn client_config(settings: &SqlServerConnection) -> Result<Config, WriteError> {
     let mut config = Config::new();
@@ -61,8 +87,8 @@ pub fn client_config(settings: &SqlServerConnection) -> Result<Config, WriteErro
                     )))
                 }
             },
-            // Read by `tls::tls`.
-            "sslrootcert" | "sslcert" | "sslkey" => &mut config,
+            // Read by `tls::tls`, and by `read_timeout`.
+            "sslrootcert" | "sslcert" | "sslkey" | "read_timeout" => &mut config,
             // libpq treats 0 as "wait forever"; keep a bound instead.
             "connect_timeout" => match seconds(key, value)? {
                 d if d.is_zero() => &mut config,

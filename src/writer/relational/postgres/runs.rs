@@ -41,8 +41,8 @@ fn in_transaction(
     cp: Option<&Checkpoint>,
     end_of: fn(&[Item], usize) -> usize,
 ) -> Result<(), Error> {
-    let (runtime, client) = session.parts();
-    runtime.block_on(async {
+    let (runtime, client, watchdog) = session.parts();
+    runtime.block_on(watchdog.guard(async {
         let tx = client.transaction().await?;
         let mut start = 0;
         while start < work.len() {
@@ -52,7 +52,7 @@ fn in_transaction(
         }
         record_checkpoint(&tx, cp).await?;
         tx.commit().await
-    })
+    }))
 }
 
 /// Whether the rows make one statement (or none), so that they can be sent without a transaction.

@@ -2,9 +2,12 @@
 //! its own, so that the writer can keep more than one statement in flight (pipelining) where the
 //! blocking client would wait for each reply before sending the next statement.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
+use ::futures::future::Either;
 use ::tokio_postgres::types::{ToSql, Type};
 use ::tokio_postgres::{Client, Error, Row, Statement, ToStatement};
 
@@ -16,26 +19,71 @@ use super::super::super::WriteError;
 pub struct Session {
     runtime: tokio::runtime::Runtime,
     client: Client,
+    watchdog: Watchdog,
+}
+
+/// Bounds how long a call waits for the server: a server that accepts the connection and then never
+/// answers (stopped, hung, or a black hole that still acknowledges TCP) would otherwise hold the writer
+/// thread, and every job it serves, until the server comes back. When the limit passes, the
+/// connection is dropped: the call then ends with the driver's "connection closed" error, and
+/// [`Session::timed_out`] says why.
+pub struct Watchdog {
+    connection: tokio::task::AbortHandle,
+    limit: Duration,
+    fired: Cell<bool>,
+}
+
+impl Watchdog {
+    /// `work`, but the connection is dropped if it has not ended within the limit.
+    pub async fn guard<F: Future>(&self, work: F) -> F::Output {
+        let work = std::pin::pin!(work);
+        let limit = std::pin::pin!(tokio::time::sleep(self.limit));
+        match futures::future::select(work, limit).await {
+            Either::Left((out, _)) => out,
+            Either::Right(((), work)) => {
+                self.fired.set(true);
+                self.connection.abort();
+                // Every request of the connection now fails at once.
+                work.await
+            }
+        }
+    }
 }
 
 impl Session {
     /// A session of a connection just made on `runtime` (see [`runtime`]), whose `connection` is driven
     /// from now on by the runtime.
+    /// Each call waits at most `read_timeout` for its answers.
     pub(super) fn new(
         runtime: tokio::runtime::Runtime,
         client: Client,
         connection: Connection,
+        read_timeout: Duration,
     ) -> Self {
-        runtime.spawn(async move {
+        let task = runtime.spawn(async move {
             // A lost connection reaches the client's next call as a closed connection.
             let _ = connection.await;
         });
-        Session { runtime, client }
+        let watchdog = Watchdog {
+            connection: task.abort_handle(),
+            limit: read_timeout,
+            fired: Cell::new(false),
+        };
+        Session {
+            runtime,
+            client,
+            watchdog,
+        }
     }
 
-    /// Runs `work` to its end, driving the connection meanwhile.
+    /// Runs `work` to its end, driving the connection meanwhile, within the read timeout.
     pub fn block_on<F: Future>(&self, work: F) -> F::Output {
-        self.runtime.block_on(work)
+        self.runtime.block_on(self.watchdog.guard(work))
+    }
+
+    /// Whether a call outlasted the read timeout, which dropped the connection.
+    pub fn timed_out(&self) -> Option<Duration> {
+        self.watchdog.fired.get().then_some(self.watchdog.limit)
     }
 
     /// The client, to build statements' futures for [`Session::block_on`].
@@ -43,9 +91,10 @@ impl Session {
         &self.client
     }
 
-    /// The runtime and the client apart, for work that needs the client mutably (a transaction).
-    pub fn parts(&mut self) -> (&tokio::runtime::Runtime, &mut Client) {
-        (&self.runtime, &mut self.client)
+    /// The runtime, the client and the watchdog apart, for work that needs the client mutably (a
+    /// transaction): `runtime.block_on(watchdog.guard(...))`.
+    pub fn parts(&mut self) -> (&tokio::runtime::Runtime, &mut Client, &Watchdog) {
+        (&self.runtime, &mut self.client, &self.watchdog)
     }
 
     /// Whether the server closed the connection (or it broke).
