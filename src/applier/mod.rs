@@ -17,6 +17,7 @@ pub mod trace;
 mod trace_batch;
 mod worker;
 mod write;
+mod writers;
 
 pub use change::{Change, EntryId, KeyValue, Opcode};
 pub use engine::{Connector, Engine, JobRuntime};

@@ -1,20 +1,19 @@
 //! What `RDI.TRACE` shows of a committed batch, built from the planned rows and the writers' statements.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use super::batch::{PlannedRow, Prepared};
 use super::change::{Change, KeyValue};
 use super::engine::JobRuntime;
 use super::trace::TraceRecord;
-use crate::writer::Writer;
+use super::writers::Writers;
 
 /// What `RDI.TRACE` shows of each change of a committed batch.
 pub(crate) fn traced(
     job: &JobRuntime,
     changes: &[Change],
     prep: &Prepared,
-    writers: &HashMap<String, Box<dyn Writer>>,
+    writers: &Writers,
     took: Duration,
 ) -> Vec<TraceRecord> {
     changes

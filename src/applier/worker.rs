@@ -1,6 +1,5 @@
 //! A writer thread: takes batches from its jobs' queues, writes them, acknowledges what committed.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,9 +15,10 @@ use super::stats::JobStats;
 use super::trace;
 use super::trace_batch::traced;
 use super::write::{write_chunks, writer_for, Origin, Stamp};
+use super::writers::Writers;
 use crate::applier::change::{Change, EntryId, Opcode};
 use crate::config::ErrorHandling;
-use crate::writer::{RowChange, WriteError, Writer};
+use crate::writer::{RowChange, WriteError};
 
 /// What one pass over a job did.
 enum Pass {
@@ -103,7 +103,7 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receive
             refused: Vec::new(),
         })
         .collect();
-    let mut writers: HashMap<String, Box<dyn Writer>> = HashMap::new();
+    let mut writers = Writers::default();
     warm_up(&shared, &slots, &mut writers);
     while !shared.stop.load(Ordering::Acquire) {
         let mut busy = false;
@@ -180,7 +180,7 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receive
 /// (bench/RESULTS.md §35). Nothing is written. The connection's health in RDI.STATUS shows the
 /// outcome; a target that fails here is left to the first write, which connects and retries as usual.
 /// On a replica, a paused or a loading server nothing is done.
-fn warm_up(shared: &Shared, slots: &[JobSlot], writers: &mut HashMap<String, Box<dyn Writer>>) {
+fn warm_up(shared: &Shared, slots: &[JobSlot], writers: &mut Writers) {
     // A connection that is down is not tried again for its other tables (a connect can take seconds).
     let mut failed: Vec<&str> = Vec::new();
     for slot in slots {
@@ -215,11 +215,7 @@ fn warm_up(shared: &Shared, slots: &[JobSlot], writers: &mut HashMap<String, Box
 /// for the next pass if this one is written and acknowledged. Batches are still written one at a
 /// time, in queue order, and trimmed only after they committed; after a failure what was read ahead
 /// is dropped and read again.
-fn apply_next(
-    shared: &Shared,
-    slot: &mut JobSlot,
-    writers: &mut HashMap<String, Box<dyn Writer>>,
-) -> Pass {
+fn apply_next(shared: &Shared, slot: &mut JobSlot, writers: &mut Writers) -> Pass {
     let job = &*slot.job;
     let unrecognised = slot.unrecognised;
     let batch = match slot.ahead.take() {
@@ -299,7 +295,7 @@ fn apply_batch(
     shared: &Shared,
     job: &JobRuntime,
     batch: Batch,
-    writers: &mut HashMap<String, Box<dyn Writer>>,
+    writers: &mut Writers,
     trash: &mut Trash,
     carried: &mut Vec<(EntryId, usize, String)>,
     unrecognised: u32,

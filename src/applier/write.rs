@@ -1,11 +1,10 @@
 //! Writing a planned chunk through a connection's writer: connecting on demand, splitting a refused
 //! batch until the refused rows are isolated, and recording checkpoints (applier.exactly_once).
 
-use std::collections::HashMap;
-
 use super::change::EntryId;
 use super::engine::Shared;
 use super::probe::Probe;
+use super::writers::Writers;
 use crate::writer::{Checkpoint, RowChange, WriteError, WriteOutcome, Writer};
 
 /// Where a checkpointed write records its position (applier.exactly_once).
@@ -16,24 +15,13 @@ pub(crate) struct Stamp<'a> {
     pub(crate) ids: &'a [EntryId],
 }
 
-/// The connection's writer, connecting if needed.
+/// The connection's writer, connecting if needed (see [`Writers::writer_for`]).
 pub(crate) fn writer_for<'w>(
     shared: &Shared,
     conn: &str,
-    writers: &'w mut HashMap<String, Box<dyn Writer>>,
+    writers: &'w mut Writers,
 ) -> Result<&'w mut Box<dyn Writer>, WriteError> {
-    if !writers.contains_key(conn) {
-        let Some(connection) = shared.deployment.connections.get(conn) else {
-            return Err(WriteError::Schema(format!(
-                "connection `{conn}` is not defined"
-            )));
-        };
-        let w = (shared.connector)(connection)?;
-        writers.insert(conn.to_string(), w);
-    }
-    writers
-        .get_mut(conn)
-        .ok_or_else(|| WriteError::Transient("writer vanished".into()))
+    writers.writer_for(shared, conn)
 }
 
 /// Where a row of a chunk comes from.
@@ -57,7 +45,7 @@ fn write_chunk(
     conn: &str,
     rows: &[RowChange],
     origin: &[Origin],
-    writers: &mut HashMap<String, Box<dyn Writer>>,
+    writers: &mut Writers,
     stamp: Option<&Stamp>,
     next: Option<usize>,
     refused: &mut Vec<(usize, String)>,
@@ -87,7 +75,7 @@ pub(crate) fn write_chunks(
     shared: &Shared,
     conn: &str,
     chunks: &[(&[RowChange], &[Origin])],
-    writers: &mut HashMap<String, Box<dyn Writer>>,
+    writers: &mut Writers,
     stamp: Option<&Stamp>,
     refused: &mut Vec<(Origin, String)>,
     mut probe: Probe,

@@ -1,5 +1,6 @@
 //! Writer-thread tests with an in-memory queue and a fault-injecting writer.
 //! Test-only: its `mod` line carries #[cfg(test)].
+use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Mutex;
 
@@ -12,7 +13,7 @@ use crate::applier::queue::Queue;
 use crate::config::{
     Applier, ColumnMapping, Connection, Deployment, Job, Output, RelationalOutput, RowFormat,
 };
-use crate::writer::{RowChange, RowOp, TableTarget, WriteError, WriteOutcome};
+use crate::writer::{RowChange, RowOp, TableTarget, WriteError, WriteOutcome, Writer};
 
 #[derive(Default)]
 struct MemQueue {
@@ -540,3 +541,4 @@ fn a_new_engine_waits_for_the_old_ones_busy_writer_so_an_older_value_never_lands
 
 mod exactly_once;
 mod probe;
+mod slow_connect;
