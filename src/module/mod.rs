@@ -10,6 +10,7 @@ pub mod deploy;
 pub mod events;
 pub mod filter;
 pub mod handoff;
+pub mod hashscan;
 pub mod info;
 pub mod jobs;
 pub mod keys;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use redis_module::{raw, CallOptionsBuilder, CallResult, Context, RedisString, RedisValue};
 use serde_json::Value;
 
+use super::hashscan::{HashFields, HashScan};
 use super::keys;
 use super::lock::ServerLock;
 use super::readkey::{Kind, ReadKey};
@@ -130,28 +131,32 @@ pub fn length(ctx: &Context, stream: &str) -> u64 {
     n as u64
 }
 
+/// A value read, or a hash whose scan goes on in the next section of the lock.
+enum Read {
+    Done(KeyValue),
+    Partial(HashScan),
+}
+
 /// The value of a key as a record: a hash as an object of string fields (read through the key API,
-/// see `readkey`), a JSON document (RedisJSON) with its JSON types.
-fn read_value(ctx: &Context, key: &[u8]) -> KeyValue {
+/// see `readkey`), a JSON document (RedisJSON) with its JSON types. A hash is scanned until `enough`
+/// says the section is over: a large one goes on in the next section (see `hashscan`).
+fn read_value(ctx: &Context, key: &[u8], enough: &dyn Fn() -> bool) -> Read {
     let kind = match ReadKey::open(ctx, key) {
         Ok(open) => match open.kind() {
             Kind::Hash => {
-                return match open.hash() {
-                    Some(h) if h.fields.is_empty() => KeyValue::Missing,
-                    Some(h) if h.not_utf8.is_empty() => KeyValue::Record(h.fields),
-                    // Written as text they would change: U+FFFD in place of the bytes.
-                    Some(h) => KeyValue::NotUtf8 {
-                        fields: h.fields,
-                        names: h.not_utf8,
-                    },
-                    None => KeyValue::Missing,
+                let Some(mut scan) = open.hash_scan() else {
+                    return Read::Done(KeyValue::Missing);
+                };
+                return match open.scan(&mut scan, enough) {
+                    true => Read::Done(hash_value(scan.into_fields())),
+                    false => Read::Partial(scan),
                 };
             }
             kind => kind,
         },
-        Err(_) => return KeyValue::Missing,
+        Err(_) => return Read::Done(KeyValue::Missing),
     };
-    match kind {
+    Read::Done(match kind {
         Kind::Empty | Kind::Hash => KeyValue::Missing,
         Kind::Other(name) => KeyValue::Unsupported(name.to_string()),
         // Module types have no generic reader: RedisJSON is read with JSON.GET (it offers no other
@@ -167,6 +172,35 @@ fn read_value(ctx: &Context, key: &[u8]) -> KeyValue {
             Some(JSON_TYPE) => read_json(ctx, key),
             Some(other) => KeyValue::Unsupported(other.to_string()),
         },
+    })
+}
+
+/// Goes on with the scan of a hash begun in an earlier section. A key that is no longer a hash (deleted
+/// or replaced meanwhile) is read afresh: its state now is what the target gets.
+fn resume(ctx: &Context, key: &[u8], mut scan: HashScan, enough: &dyn Fn() -> bool) -> Read {
+    let ended = match ReadKey::open(ctx, key) {
+        Ok(open) if matches!(open.kind(), Kind::Hash) => Some(open.scan(&mut scan, enough)),
+        _ => None,
+    };
+    match ended {
+        Some(true) => Read::Done(hash_value(scan.into_fields())),
+        Some(false) => Read::Partial(scan),
+        None => read_value(ctx, key, enough),
+    }
+}
+
+/// A hash's fields as a record.
+fn hash_value(h: HashFields) -> KeyValue {
+    if h.fields.is_empty() {
+        KeyValue::Missing
+    } else if h.not_utf8.is_empty() {
+        KeyValue::Record(h.fields)
+    } else {
+        // Written as text they would change: U+FFFD in place of the bytes.
+        KeyValue::NotUtf8 {
+            fields: h.fields,
+            names: h.not_utf8,
+        }
     }
 }
 
@@ -257,8 +291,10 @@ impl Queue for RedisQueue {
         }
         let mut values: Vec<(KeyValue, usize)> = Vec::with_capacity(keys.len());
         let mut pending = keys.iter().peekable();
+        // A large hash whose scan goes on in the next section, with its key and uses.
+        let mut partial: Option<(&[u8], usize, HashScan)> = None;
         let mut held = Some(held).filter(|lock| !lock.spent());
-        while pending.peek().is_some() {
+        while partial.is_some() || pending.peek().is_some() {
             let lock = match held.take() {
                 Some(lock) => lock,
                 None => {
@@ -270,8 +306,27 @@ impl Queue for RedisQueue {
                 }
             };
             let ctx = lock.context();
+            let enough = || lock.spent();
+            if let Some((key, uses, scan)) = partial.take() {
+                match resume(&ctx, key, scan, &enough) {
+                    Read::Done(value) => values.push((value, uses)),
+                    Read::Partial(scan) => {
+                        partial = Some((key, uses, scan));
+                        continue;
+                    }
+                }
+                if lock.spent() {
+                    continue;
+                }
+            }
             for (key, uses) in pending.by_ref() {
-                values.push((read_value(&ctx, key), *uses));
+                match read_value(&ctx, key, &enough) {
+                    Read::Done(value) => values.push((value, *uses)),
+                    Read::Partial(scan) => {
+                        partial = Some((key, *uses, scan));
+                        break;
+                    }
+                }
                 if lock.spent() {
                     break;
                 }

@@ -10,6 +10,8 @@ use std::ptr;
 
 use redis_module::{raw, Context};
 
+use super::hashscan::{HashFields, HashScan};
+
 /// What a key holds, as far as the writers care.
 pub enum Kind {
     /// No such key (or it expired).
@@ -178,11 +180,29 @@ impl<'c> ReadKey<'c> {
     }
 
     /// Every field of the hash (`None` if the key is not a hash).
-    pub fn hash(&self) -> Option<super::removal::HashFields> {
+    pub fn hash(&self) -> Option<HashFields> {
         if self.key.is_null() {
             return None;
         }
-        super::removal::read_hash(self.key)
+        super::hashscan::read_hash(self.key)
+    }
+
+    /// A scan of the hash, to be read in steps with [`ReadKey::scan`] (`None` if the key is not a
+    /// hash).
+    pub fn hash_scan(&self) -> Option<HashScan> {
+        if self.key.is_null() || !super::hashscan::is_hash(self.key) {
+            return None;
+        }
+        HashScan::new(super::hashscan::length(self.key))
+    }
+
+    /// Goes on with `scan` (of this key, when it was opened in an earlier section) until it ends
+    /// (`true`) or `enough` says so. The key must still be a hash (see [`ReadKey::kind`]).
+    pub fn scan(&self, scan: &mut HashScan, enough: &dyn Fn() -> bool) -> bool {
+        if self.key.is_null() {
+            return true;
+        }
+        scan.step(self.key, enough)
     }
 }
 

@@ -7,9 +7,10 @@ use std::ffi::c_void;
 use std::os::raw::c_int;
 
 use redis_module::{raw, Context};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::capture;
+use super::hashscan::read_hash;
 
 /// Subscribes to `RedisModuleEvent_Key`. Fails on servers without it (before Redis 7.2).
 pub fn subscribe(ctx: &Context) -> Result<(), String> {
@@ -126,76 +127,4 @@ fn read_json(ctx: &Context, key: *mut raw::RedisModuleKey, name: &[u8]) -> Optio
     let reply = ctx.call("JSON.GET", &[name]).ok()?;
     let text = super::queue::text(&reply)?;
     text.starts_with('{').then_some(text)
-}
-
-/// A hash's fields as text, with the fields whose name or value is not UTF-8 (read with U+FFFD in
-/// place of the invalid bytes).
-pub struct HashFields {
-    pub fields: Map<String, Value>,
-    pub not_utf8: Vec<String>,
-}
-
-/// Reads every field of a hash key; `None` for other types. `key` must be open for reading.
-pub(super) fn read_hash(key: *mut raw::RedisModuleKey) -> Option<HashFields> {
-    // SAFETY: `key` is open for reading (see on_key_event); the cursor is created and destroyed here;
-    // `map` outlives the scan that writes to it through `privdata`.
-    unsafe {
-        if raw::RedisModule_KeyType?(key) != raw::REDISMODULE_KEYTYPE_HASH as c_int {
-            return None;
-        }
-        // Sized for every field at once: growing the map field by field reallocates it several times.
-        let fields = raw::RedisModule_ValueLength.map_or(0, |len| len(key));
-        let mut hash = HashFields {
-            fields: Map::with_capacity(fields.min(1 << 16)),
-            not_utf8: Vec::new(),
-        };
-        let cursor = raw::RedisModule_ScanCursorCreate?();
-        let scan = raw::RedisModule_ScanKey?;
-        while scan(
-            key,
-            cursor,
-            Some(on_field),
-            (&mut hash as *mut HashFields).cast(),
-        ) != 0
-        {}
-        if let Some(destroy) = raw::RedisModule_ScanCursorDestroy {
-            destroy(cursor);
-        }
-        Some(hash)
-    }
-}
-
-extern "C" fn on_field(
-    _key: *mut raw::RedisModuleKey,
-    field: *mut raw::RedisModuleString,
-    value: *mut raw::RedisModuleString,
-    privdata: *mut c_void,
-) {
-    if privdata.is_null() || field.is_null() {
-        return;
-    }
-    // SAFETY: privdata is the `HashFields` passed by read_hash; field and value are valid for
-    // this call.
-    unsafe {
-        let hash = &mut *(privdata as *mut HashFields);
-        let (f, field_ok) = text(string_bytes(field));
-        let (v, value_ok) = if value.is_null() {
-            (Value::Null, true)
-        } else {
-            let (v, ok) = text(string_bytes(value));
-            (Value::String(v), ok)
-        };
-        if !(field_ok && value_ok) {
-            hash.not_utf8.push(f.clone());
-        }
-        hash.fields.insert(f, v);
-    }
-}
-
-/// The bytes as text, and whether they were UTF-8 (else read with U+FFFD).
-fn text(bytes: &[u8]) -> (String, bool) {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => (s.to_owned(), true),
-        Err(_) => (String::from_utf8_lossy(bytes).into_owned(), false),
-    }
 }
