@@ -1,5 +1,6 @@
 //! A hash of hundreds of thousands of fields is read by the writer in steps, each in its own short
-//! section of the server lock: clients are served meanwhile, and the row arrives whole.
+//! section of the server lock: clients are served meanwhile, and the row arrives whole. Its delete
+//! reads only the key field on the main thread.
 
 use module_tests::yaml::{sqlite_config, sqlite_job};
 use module_tests::{call, deploy_ok, sqlite_target, wait_for, RedisOpts, RedisServer};
@@ -33,29 +34,15 @@ fn a_large_hash_is_read_without_holding_the_server_for_the_whole_read() {
     }
     pipe.query::<()>(&mut r).expect("load the hash");
 
-    // A client pinging all along: its slowest answer is the longest the server was held.
-    let done = Arc::new(AtomicBool::new(false));
-    let (stop, mut pinger) = (done.clone(), redis.client());
-    let slowest = std::thread::spawn(move || {
-        let mut slowest = Duration::ZERO;
-        while !stop.load(Ordering::SeqCst) {
-            let t = Instant::now();
-            call(&mut pinger, &["PING"]);
-            slowest = slowest.max(t.elapsed());
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        slowest
-    });
-    std::thread::sleep(Duration::from_millis(50));
     let started = Instant::now();
-    call(&mut r, &["RENAME", "staging", "big:1"]);
-    wait_for(Duration::from_secs(60), "the row to arrive", || {
-        let rows = sqlite_target::rows(&db, "SELECT id, name FROM big");
-        (!rows.is_empty()).then_some(())
+    let slowest = slowest_ping(&redis, || {
+        call(&mut r, &["RENAME", "staging", "big:1"]);
+        wait_for(Duration::from_secs(60), "the row to arrive", || {
+            let rows = sqlite_target::rows(&db, "SELECT id, name FROM big");
+            (!rows.is_empty()).then_some(())
+        });
     });
     let took = started.elapsed();
-    done.store(true, Ordering::SeqCst);
-    let slowest = slowest.join().expect("pinger");
     assert_eq!(
         sqlite_target::rows(&db, "SELECT id, name FROM big"),
         vec![vec![Some("1".to_string()), Some("Alice".to_string())]]
@@ -67,4 +54,40 @@ fn a_large_hash_is_read_without_holding_the_server_for_the_whole_read() {
         slowest < took / 4,
         "slowest PING {slowest:?}, row after {took:?}"
     );
+
+    // Its delete reads the key field only (all of them would take about as long as the read above,
+    // on the main thread): UNLINK frees the hash in the background, and the row goes.
+    let slowest = slowest_ping(&redis, || {
+        call(&mut r, &["UNLINK", "big:1"]);
+        wait_for(Duration::from_secs(60), "the row to go", || {
+            let rows = sqlite_target::rows(&db, "SELECT id, name FROM big");
+            rows.is_empty().then_some(())
+        });
+    });
+    eprintln!("delete: slowest PING {slowest:?}");
+    assert!(
+        slowest < took / 4,
+        "slowest PING {slowest:?}, read took {took:?}"
+    );
+}
+
+/// Runs `work` while another client pings the server every millisecond; returns its slowest answer:
+/// the longest the server was held meanwhile.
+fn slowest_ping(redis: &RedisServer, work: impl FnOnce()) -> Duration {
+    let done = Arc::new(AtomicBool::new(false));
+    let (stop, mut pinger) = (done.clone(), redis.client());
+    let pings = std::thread::spawn(move || {
+        let mut slowest = Duration::ZERO;
+        while !stop.load(Ordering::SeqCst) {
+            let t = Instant::now();
+            call(&mut pinger, &["PING"]);
+            slowest = slowest.max(t.elapsed());
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        slowest
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    work();
+    done.store(true, Ordering::SeqCst);
+    pings.join().expect("pinger")
 }

@@ -230,6 +230,40 @@ fn reads(job: &Job, name: &str) -> bool {
     })
 }
 
+/// The record fields a delete of this job reads: the fields of its outputs' keys. `None` when it may
+/// read others: transforms, the full row format, `foreach`, an opcode field, the append strategy (a
+/// delete is a whole row then), a Redis output, or a key computed by an expression. The key-removal
+/// event reads only these of a hash that goes, not every field of it (bench: a million fields take
+/// over a second on the main thread).
+pub fn delete_fields(job: &Job) -> Option<Vec<String>> {
+    if !job.transforms.is_empty() || job.row_format != RowFormat::DataOnly {
+        return None;
+    }
+    let mut fields: Vec<String> = Vec::new();
+    for output in &job.outputs {
+        let crate::config::Output::Relational(r) = output else {
+            return None;
+        };
+        if r.foreach.is_some()
+            || r.opcode_field.is_some()
+            || r.load_strategy == crate::config::LoadStrategy::Append
+        {
+            return None;
+        }
+        for key in &r.keys {
+            let field = key.expression.as_field()?;
+            if !fields.iter().any(|f| f == field) {
+                fields.push(field.to_string());
+            }
+        }
+    }
+    Some(fields)
+}
+
+#[cfg(test)]
+#[path = "batch_delete_tests.rs"]
+mod delete_tests;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -311,6 +311,24 @@ pub fn is_tracked_for_expiry(key: &[u8]) -> bool {
     tracked_by(key, |j| j.propagate_expired)
 }
 
+/// The hash fields that the deletes of the jobs tracking `key` read (for expiries, of the jobs that
+/// capture them): the union of their key fields, or `None` when one of them may read any field.
+pub fn delete_fields(key: &[u8], expired: bool) -> Option<Vec<std::ffi::CString>> {
+    let pipeline = runtime::current()?;
+    let mut fields: Vec<std::ffi::CString> = Vec::new();
+    for job in pipeline.capture.iter() {
+        if (expired && !job.propagate_expired) || !job.pattern.matches(key) {
+            continue;
+        }
+        for field in job.delete_fields.as_ref()? {
+            if !fields.contains(field) {
+                fields.push(field.clone());
+            }
+        }
+    }
+    Some(fields)
+}
+
 /// Whether a job that `wants` matches the key, where anything is captured now.
 fn tracked_by(key: &[u8], wants: impl Fn(&runtime::CaptureJob) -> bool) -> bool {
     if keys::is_own(key)

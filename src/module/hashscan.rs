@@ -9,8 +9,9 @@
 //! key again: the target converges on the key's final state, as it does for any value read after its
 //! change was queued.
 
-use std::ffi::c_void;
-use std::os::raw::c_int;
+use std::ffi::{c_void, CString};
+use std::os::raw::{c_char, c_int};
+use std::ptr;
 
 use redis_module::raw;
 use serde_json::{Map, Value};
@@ -125,6 +126,49 @@ pub(super) fn read_hash(key: *mut raw::RedisModuleKey) -> Option<HashFields> {
     let mut scan = HashScan::new(length(key))?;
     scan.step(key, &|| false);
     Some(scan.into_fields())
+}
+
+/// Only `fields` of a hash key (open for reading), each looked up by name: what a delete needs of a
+/// hash that goes (its key fields), however many fields it has. Missing fields are left out.
+pub(super) fn read_fields(key: *mut raw::RedisModuleKey, fields: &[CString]) -> HashFields {
+    let mut hash = HashFields {
+        fields: Map::with_capacity(fields.len()),
+        not_utf8: Vec::new(),
+    };
+    // SAFETY: the API table is read-only after load.
+    let (Some(get), Some(free)) = (unsafe { raw::RedisModule_HashGet }, unsafe {
+        raw::RedisModule_FreeString
+    }) else {
+        return hash;
+    };
+    for field in fields {
+        let mut value: *mut raw::RedisModuleString = ptr::null_mut();
+        // SAFETY: `key` is open for reading (callers'); CFIELDS takes NUL-terminated field names and a
+        // pointer to the value of each, the list ending with a null pointer; the value string returned
+        // is ours (no automatic memory on a null context) and freed below.
+        unsafe {
+            get(
+                key,
+                raw::REDISMODULE_HASH_CFIELDS as c_int,
+                field.as_ptr(),
+                &mut value as *mut *mut raw::RedisModuleString,
+                ptr::null::<c_char>(),
+            );
+        }
+        if value.is_null() {
+            continue;
+        }
+        let name = field.to_string_lossy().into_owned();
+        // SAFETY: `value` is a valid string until freed right after.
+        let (text, ok) = text(unsafe { string_bytes(value) });
+        if !ok {
+            hash.not_utf8.push(name.clone());
+        }
+        hash.fields.insert(name, Value::String(text));
+        // SAFETY: freed once; a null context is allowed.
+        unsafe { free(ptr::null_mut(), value) };
+    }
+    hash
 }
 
 extern "C" fn on_field(

@@ -10,7 +10,7 @@ use redis_module::{raw, Context};
 use serde_json::Value;
 
 use super::capture;
-use super::hashscan::read_hash;
+use super::hashscan::{self, read_hash};
 
 /// Subscribes to `RedisModuleEvent_Key`. Fails on servers without it (before Redis 7.2).
 pub fn subscribe(ctx: &Context) -> Result<(), String> {
@@ -70,9 +70,19 @@ extern "C" fn on_key_event(
     }
     let context = Context::new(ctx);
     // A delete's value gives its key columns only: bytes that are not UTF-8 are read with U+FFFD.
-    let value = match read_hash(key).map(|h| h.fields) {
-        Some(m) if m.is_empty() => None,
+    // When every job tracking the key reads only its key fields on delete, only those are read: a
+    // hash of a million fields would take over a second of the main thread.
+    let hash = match hashscan::is_hash(key) {
+        true if hashscan::length(key) == 0 => None,
+        true => match capture::delete_fields(&name, expired) {
+            Some(fields) => Some(hashscan::read_fields(key, &fields)),
+            None => read_hash(key),
+        },
+        false => None,
+    };
+    let value = match hash.map(|h| h.fields) {
         Some(m) => Some(Value::Object(m).to_string()),
+        None if hashscan::is_hash(key) => None,
         None => read_json(&context, key, &name),
     };
     capture::on_key_removed(&context, &name, value, overwritten);

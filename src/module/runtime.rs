@@ -25,6 +25,8 @@ pub struct CaptureJob {
     pub propagate_expired: bool,
     /// Changes in its queue, kept up to date by capture (appends) and writers (trims).
     pub pending: AtomicU64,
+    /// The hash fields its deletes read (`None`: any), see `applier::batch::delete_fields`.
+    pub delete_fields: Option<Vec<std::ffi::CString>>,
 }
 
 impl CaptureJob {
@@ -36,6 +38,13 @@ impl CaptureJob {
             exclude: job.exclude_commands.clone(),
             propagate_expired: job.propagate_expired,
             pending: AtomicU64::new(0),
+            // A field name with a NUL byte cannot be looked up by name: every field is read then.
+            delete_fields: crate::applier::batch::delete_fields(job).and_then(|fields| {
+                fields
+                    .into_iter()
+                    .map(|f| std::ffi::CString::new(f).ok())
+                    .collect()
+            }),
         }
     }
 
