@@ -78,4 +78,12 @@ fn the_quickstart_example_deploys_unchanged_and_writes_rows() {
             row(&["Alan", "Turing", "Wilmslow", "M"]),
         ]
     );
+    // A delete finds its row through the transform too: the job has transforms, so the delete reads
+    // every field of the hash (its keys come from `fname`/`lname`), not the key columns' names.
+    call(&mut r, &["DEL", "emp:2"]);
+    drain(&mut r);
+    assert_eq!(
+        sqlite_target::rows(&db, "SELECT first_name, last_name FROM emp"),
+        vec![row(&["Ada", "Lovelace"])]
+    );
 }
