@@ -206,13 +206,16 @@ fn text(bytes: &[u8]) -> (String, bool) {
     }
 }
 
-/// The bytes of a string.
+/// The bytes of a string (empty for null).
 ///
 /// # Safety
-/// `s` must be a valid RedisModuleString that outlives the returned slice.
-unsafe fn string_bytes<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
+/// `s` must be null or a valid RedisModuleString that outlives the returned slice.
+pub(super) unsafe fn string_bytes<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
+    if s.is_null() {
+        return &[];
+    }
     let mut len: usize = 0;
-    // SAFETY: guaranteed by the caller.
+    // SAFETY: guaranteed by the caller; the API table is read-only after load.
     unsafe {
         let Some(f) = raw::RedisModule_StringPtrLen else {
             return &[];

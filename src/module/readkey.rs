@@ -10,7 +10,7 @@ use std::ptr;
 
 use redis_module::{raw, Context};
 
-use super::hashscan::{HashFields, HashScan};
+use super::hashscan::{string_bytes, HashFields, HashScan};
 
 /// What a key holds, as far as the writers care.
 pub enum Kind {
@@ -221,27 +221,5 @@ impl Drop for ReadKey<'_> {
                 free(ptr::null_mut(), self.name);
             }
         }
-    }
-}
-
-/// The bytes of a string (empty for null).
-///
-/// # Safety
-/// `s` must be null or a valid RedisModuleString that outlives the returned slice.
-unsafe fn string_bytes<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
-    if s.is_null() {
-        return &[];
-    }
-    let mut len: usize = 0;
-    // SAFETY: guaranteed by the caller; the API table is read-only after load.
-    unsafe {
-        let Some(f) = raw::RedisModule_StringPtrLen else {
-            return &[];
-        };
-        let p = f(s, &mut len);
-        if p.is_null() {
-            return &[];
-        }
-        std::slice::from_raw_parts(p.cast::<u8>(), len)
     }
 }

@@ -10,7 +10,7 @@ use redis_module::{raw, Context};
 use serde_json::Value;
 
 use super::capture;
-use super::hashscan::{self, read_hash};
+use super::hashscan::{self, read_hash, string_bytes};
 
 /// Subscribes to `RedisModuleEvent_Key`. Fails on servers without it (before Redis 7.2).
 pub fn subscribe(ctx: &Context) -> Result<(), String> {
@@ -103,23 +103,6 @@ fn key_name(key: *mut raw::RedisModuleKey) -> Option<Vec<u8>> {
             return None;
         }
         Some(string_bytes(name).to_vec())
-    }
-}
-
-/// # Safety
-/// `s` must be a valid RedisModuleString that outlives the returned slice.
-unsafe fn string_bytes<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
-    let mut len: usize = 0;
-    // SAFETY: guaranteed by the caller.
-    unsafe {
-        let Some(f) = raw::RedisModule_StringPtrLen else {
-            return &[];
-        };
-        let p = f(s, &mut len);
-        if p.is_null() {
-            return &[];
-        }
-        std::slice::from_raw_parts(p.cast::<u8>(), len)
     }
 }
 
