@@ -14,7 +14,7 @@ use super::retry::Backoff;
 use super::stats::JobStats;
 use super::trace;
 use super::trace_batch::traced;
-use super::write::{write_chunks, writer_for, Origin, Stamp};
+use super::write::{write_chunks, Origin, Stamp};
 use super::writers::Writers;
 use crate::applier::change::{Change, EntryId, Opcode};
 use crate::config::ErrorHandling;
@@ -191,8 +191,9 @@ fn warm_up(shared: &Shared, slots: &[JobSlot], writers: &mut Writers) {
             if failed.contains(&plan.connection.as_str()) {
                 continue;
             }
-            let checked =
-                writer_for(shared, &plan.connection, writers).and_then(|w| w.check(&plan.target));
+            let checked = writers
+                .writer_for(shared, &plan.connection)
+                .and_then(|w| w.check(&plan.target));
             if let Err(e) = &checked {
                 writers.remove(&plan.connection);
                 if matches!(e, WriteError::Transient(_) | WriteError::Unknown(_)) {
@@ -355,7 +356,7 @@ fn apply_batch(
             // Rows at or below the target's checkpoint were committed before a crash: skip them.
             // Versions before per-connection positions wrote the job's name alone: read once, until
             // this connection commits its own.
-            let read = writer_for(shared, conn, writers).and_then(|w| {
+            let read = writers.writer_for(shared, conn).and_then(|w| {
                 match w.read_checkpoint(stamp.table, stamp.stream)? {
                     Some(pos) => Ok(Some(pos)),
                     None => w.read_checkpoint(stamp.table, &stream),

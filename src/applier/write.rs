@@ -15,15 +15,6 @@ pub(crate) struct Stamp<'a> {
     pub(crate) ids: &'a [EntryId],
 }
 
-/// The connection's writer, connecting if needed (see [`Writers::writer_for`]).
-pub(crate) fn writer_for<'w>(
-    shared: &Shared,
-    conn: &str,
-    writers: &'w mut Writers,
-) -> Result<&'w mut Box<dyn Writer>, WriteError> {
-    writers.writer_for(shared, conn)
-}
-
 /// Where a row of a chunk comes from.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Origin {
@@ -51,7 +42,7 @@ fn write_chunk(
     refused: &mut Vec<(usize, String)>,
     probe: &mut Probe,
 ) -> Result<(), WriteError> {
-    let writer = writer_for(shared, conn, writers)?;
+    let writer = writers.writer_for(shared, conn)?;
     let at = Slice {
         origin,
         offset: 0,
@@ -115,7 +106,7 @@ pub(crate) fn write_chunks(
     let mut next = 0;
     while next < chunks.len() {
         let batches: Vec<&[RowChange]> = chunks[next..].iter().map(|(rows, _)| *rows).collect();
-        let results = writer_for(shared, conn, writers)?.write_many(&batches);
+        let results = writers.writer_for(shared, conn)?.write_many(&batches);
         if results.is_empty() {
             return Err(WriteError::Transient("the writer wrote no batch".into()));
         }
@@ -131,7 +122,7 @@ pub(crate) fn write_chunks(
                     Ok(())
                 }
                 Err(cause) if splits(&cause, &probe) => {
-                    writer_for(shared, conn, writers).and_then(|w| {
+                    writers.writer_for(shared, conn).and_then(|w| {
                         let at = Slice {
                             origin,
                             offset: 0,

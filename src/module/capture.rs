@@ -306,36 +306,54 @@ pub fn is_tracked(key: &[u8]) -> bool {
     tracked_by(key, |_| true)
 }
 
-/// Whether a key is tracked by a job that captures expiries (`propagate_expired`).
-pub fn is_tracked_for_expiry(key: &[u8]) -> bool {
-    tracked_by(key, |j| j.propagate_expired)
+/// What the removal of `key` must read of a hash for the deletes of the jobs tracking it (for an
+/// expiry, of those that capture expiries); `None` when none tracks it now.
+pub enum RemovalReads {
+    /// The union of the jobs' key fields (`applier::batch::delete_fields`).
+    Fields(Vec<std::ffi::CString>),
+    /// Every field: a job may read any on delete.
+    All,
 }
 
-/// The hash fields that the deletes of the jobs tracking `key` read (for expiries, of the jobs that
-/// capture them): the union of their key fields, or `None` when one of them may read any field.
-pub fn delete_fields(key: &[u8], expired: bool) -> Option<Vec<std::ffi::CString>> {
+/// [`RemovalReads`] of `key`, in one pass over the jobs (the removal event runs inside the write).
+pub fn removal_reads(key: &[u8], expired: bool) -> Option<RemovalReads> {
+    if !capturing(key) {
+        return None;
+    }
     let pipeline = runtime::current()?;
-    let mut fields: Vec<std::ffi::CString> = Vec::new();
+    let mut reads: Option<RemovalReads> = None;
     for job in pipeline.capture.iter() {
         if (expired && !job.propagate_expired) || !job.pattern.matches(key) {
             continue;
         }
-        for field in job.delete_fields.as_ref()? {
-            if !fields.contains(field) {
-                fields.push(field.clone());
+        match (&mut reads, &job.delete_fields) {
+            (Some(RemovalReads::All), _) => {}
+            (_, None) => reads = Some(RemovalReads::All),
+            (None, Some(fields)) => reads = Some(RemovalReads::Fields(fields.clone())),
+            (Some(RemovalReads::Fields(union)), Some(fields)) => {
+                for field in fields {
+                    if !union.contains(field) {
+                        union.push(field.clone());
+                    }
+                }
             }
         }
     }
-    Some(fields)
+    reads
+}
+
+/// Whether writes to `key` are captured now at all: not the module's own keys, on a primary that is
+/// not loading, not a key being migrated away.
+fn capturing(key: &[u8]) -> bool {
+    !(keys::is_own(key)
+        || !runtime::is_primary()
+        || runtime::is_loading()
+        || super::migrate::is_moving(key))
 }
 
 /// Whether a job that `wants` matches the key, where anything is captured now.
 fn tracked_by(key: &[u8], wants: impl Fn(&runtime::CaptureJob) -> bool) -> bool {
-    if keys::is_own(key)
-        || !runtime::is_primary()
-        || runtime::is_loading()
-        || super::migrate::is_moving(key)
-    {
+    if !capturing(key) {
         return false;
     }
     runtime::current().is_some_and(|p| p.capture.iter().any(|j| wants(j) && j.pattern.matches(key)))

@@ -120,12 +120,21 @@ pub(super) fn length(key: *mut raw::RedisModuleKey) -> usize {
 
 /// Reads every field of a hash key at once; `None` for other types. `key` must be open for reading.
 pub(super) fn read_hash(key: *mut raw::RedisModuleKey) -> Option<HashFields> {
-    if !is_hash(key) {
-        return None;
+    is_hash(key).then(|| read_all(key))
+}
+
+/// Reads every field of `key` (open for reading, a hash) at once.
+pub(super) fn read_all(key: *mut raw::RedisModuleKey) -> HashFields {
+    match HashScan::new(length(key)) {
+        Some(mut scan) => {
+            scan.step(key, &|| false);
+            scan.into_fields()
+        }
+        None => HashFields {
+            fields: Map::new(),
+            not_utf8: Vec::new(),
+        },
     }
-    let mut scan = HashScan::new(length(key))?;
-    scan.step(key, &|| false);
-    Some(scan.into_fields())
 }
 
 /// Only `fields` of a hash key (open for reading), each looked up by name: what a delete needs of a

@@ -10,7 +10,7 @@ use redis_module::{raw, Context};
 use serde_json::Value;
 
 use super::capture;
-use super::hashscan::{self, read_hash, string_bytes};
+use super::hashscan::{self, string_bytes};
 
 /// Subscribes to `RedisModuleEvent_Key`. Fails on servers without it (before Redis 7.2).
 pub fn subscribe(ctx: &Context) -> Result<(), String> {
@@ -60,30 +60,27 @@ extern "C" fn on_key_event(
     let Some(name) = key_name(key) else {
         return;
     };
-    let tracked = if expired {
-        capture::is_tracked_for_expiry(&name)
-    } else {
-        capture::is_tracked(&name)
+    let Some(reads) = capture::removal_reads(&name, expired) else {
+        return;
     };
-    if !tracked || db_of(key) != capture::CAPTURED_DB {
+    if db_of(key) != capture::CAPTURED_DB {
         return;
     }
     let context = Context::new(ctx);
     // A delete's value gives its key columns only: bytes that are not UTF-8 are read with U+FFFD.
     // When every job tracking the key reads only its key fields on delete, only those are read: a
-    // hash of a million fields would take over a second of the main thread.
-    let hash = match hashscan::is_hash(key) {
-        true if hashscan::length(key) == 0 => None,
-        true => match capture::delete_fields(&name, expired) {
-            Some(fields) => Some(hashscan::read_fields(key, &fields)),
-            None => read_hash(key),
-        },
-        false => None,
-    };
-    let value = match hash.map(|h| h.fields) {
-        Some(m) => Some(Value::Object(m).to_string()),
-        None if hashscan::is_hash(key) => None,
-        None => read_json(&context, key, &name),
+    // hash of a million fields would take over a second of the main thread. An emptied hash (HDEL of
+    // its last field) has no value.
+    let value = if hashscan::is_hash(key) {
+        (hashscan::length(key) > 0).then(|| {
+            let hash = match reads {
+                capture::RemovalReads::Fields(fields) => hashscan::read_fields(key, &fields),
+                capture::RemovalReads::All => hashscan::read_all(key),
+            };
+            Value::Object(hash.fields).to_string()
+        })
+    } else {
+        read_json(&context, key, &name)
     };
     capture::on_key_removed(&context, &name, value, overwritten);
 }
