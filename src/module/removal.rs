@@ -80,7 +80,7 @@ extern "C" fn on_key_event(
             Value::Object(hash.fields).to_string()
         })
     } else {
-        read_json(&context, key, &name)
+        read_json(&context, key, &name, &reads)
     };
     capture::on_key_removed(&context, &name, value, overwritten);
 }
@@ -106,15 +106,108 @@ fn key_name(key: *mut raw::RedisModuleKey) -> Option<Vec<u8>> {
 /// Reads a RedisJSON document that is about to go, as JSON text; `None` for other module types.
 ///
 /// The key is still in the keyspace while this event runs (Redis unlinks it in two phases), so
-/// `JSON.GET` reads it; RedisJSON offers no other way to read its value from another module.
-fn read_json(ctx: &Context, key: *mut raw::RedisModuleKey, name: &[u8]) -> Option<String> {
+/// `JSON.GET` reads it; RedisJSON offers no other way to read its value from another module. When
+/// the jobs read only key fields on delete, only those are read (one path each): a document of
+/// megabytes would hold the main thread while it is serialized.
+fn read_json(
+    ctx: &Context,
+    key: *mut raw::RedisModuleKey,
+    name: &[u8],
+    reads: &capture::RemovalReads,
+) -> Option<String> {
     // SAFETY: `key` is open for reading (see on_key_event).
     let module_type =
         unsafe { raw::RedisModule_KeyType?(key) } == raw::REDISMODULE_KEYTYPE_MODULE as c_int;
     if !module_type {
         return None;
     }
-    let reply = ctx.call("JSON.GET", &[name]).ok()?;
+    let fields: Vec<&str> = match reads {
+        capture::RemovalReads::Fields(fields) => {
+            fields.iter().filter_map(|f| f.to_str().ok()).collect()
+        }
+        capture::RemovalReads::All => Vec::new(),
+    };
+    if fields.is_empty() {
+        let reply = ctx.call("JSON.GET", &[name]).ok()?;
+        let text = super::queue::text(&reply)?;
+        return text.starts_with('{').then_some(text);
+    }
+    let paths = json_paths(&fields);
+    let mut args: Vec<&[u8]> = vec![name];
+    args.extend(paths.iter().map(|p| p.as_bytes()));
+    let reply = ctx.call("JSON.GET", &args[..]).ok()?;
     let text = super::queue::text(&reply)?;
-    text.starts_with('{').then_some(text)
+    picked_fields(&fields, &paths, &text).map(|m| Value::Object(m).to_string())
+}
+
+/// One JSONPath per top-level field: `$["name"]`, any name quoted as a JSON string.
+fn json_paths(fields: &[&str]) -> Vec<String> {
+    fields
+        .iter()
+        .map(|f| format!("$[{}]", Value::String((*f).to_string())))
+        .collect()
+}
+
+/// The fields found in `JSON.GET`'s answer to [`json_paths`], as the document's own top-level
+/// values; a field the document lacks is left out. `JSON.GET` answers one path with the array of
+/// its matches, several with an object of such arrays keyed by path. `None` when the answer is
+/// neither.
+fn picked_fields(
+    fields: &[&str],
+    paths: &[String],
+    text: &str,
+) -> Option<serde_json::Map<String, Value>> {
+    let mut picked = serde_json::Map::new();
+    let mut pick = |field: &str, matches: Option<Value>| {
+        if let Some(Value::Array(values)) = matches {
+            if let Some(value) = values.into_iter().next() {
+                picked.insert(field.to_string(), value);
+            }
+        }
+    };
+    match (fields, serde_json::from_str::<Value>(text).ok()?) {
+        ([field], matches @ Value::Array(_)) => pick(field, Some(matches)),
+        (_, Value::Object(mut by_path)) if fields.len() > 1 => {
+            for (field, path) in fields.iter().zip(paths) {
+                pick(field, by_path.remove(path));
+            }
+        }
+        _ => return None,
+    }
+    Some(picked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_paths_quote_names() {
+        assert_eq!(json_paths(&["id"]), vec![r#"$["id"]"#]);
+        assert_eq!(
+            json_paths(&["id", r#"my "f""#]),
+            vec![r#"$["id"]"#, r#"$["my \"f\""]"#]
+        );
+    }
+
+    #[test]
+    fn picked_fields_take_each_path_s_first_match() {
+        let fields = ["id", "dept", "gone"];
+        let paths = json_paths(&fields);
+        // As RedisJSON 2.8 answers `JSON.GET k $["id"] $["dept"] $["gone"]`.
+        let text = r#"{"$[\"id\"]":[7],"$[\"dept\"]":[{"a":1}],"$[\"gone\"]":[]}"#;
+        let picked = picked_fields(&fields, &paths, text).unwrap();
+        assert_eq!(
+            Value::Object(picked),
+            serde_json::json!({"id": 7, "dept": {"a": 1}})
+        );
+        assert!(picked_fields(&fields, &paths, "[1]").is_none());
+
+        // One path: the bare array of its matches.
+        let one = json_paths(&["id"]);
+        let picked = picked_fields(&["id"], &one, "[\"x\"]").unwrap();
+        assert_eq!(Value::Object(picked), serde_json::json!({"id": "x"}));
+        assert!(picked_fields(&["id"], &one, "[]").unwrap().is_empty());
+        assert!(picked_fields(&["id"], &one, "{}").is_none());
+    }
 }
