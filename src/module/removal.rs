@@ -121,23 +121,30 @@ fn read_json(
     if !module_type {
         return None;
     }
-    let fields: Vec<&str> = match reads {
-        capture::RemovalReads::Fields(fields) => {
-            fields.iter().filter_map(|f| f.to_str().ok()).collect()
-        }
-        capture::RemovalReads::All => Vec::new(),
+    let fields: Option<Vec<&str>> = match reads {
+        capture::RemovalReads::Fields(fields) => fields.iter().map(|f| f.to_str().ok()).collect(),
+        capture::RemovalReads::All => None,
     };
-    if fields.is_empty() {
-        let reply = ctx.call("JSON.GET", &[name]).ok()?;
-        let text = super::queue::text(&reply)?;
-        return text.starts_with('{').then_some(text);
+    // A server whose RedisJSON refuses the paths still gets the whole document read.
+    if let Some(picked) = fields
+        .filter(|f| !f.is_empty())
+        .and_then(|f| read_json_fields(ctx, name, &f))
+    {
+        return Some(picked);
     }
-    let paths = json_paths(&fields);
+    let reply = ctx.call("JSON.GET", &[name]).ok()?;
+    let text = super::queue::text(&reply)?;
+    text.starts_with('{').then_some(text)
+}
+
+/// Reads the top-level `fields` of the document `name` with one `JSON.GET`, as a JSON object text.
+fn read_json_fields(ctx: &Context, name: &[u8], fields: &[&str]) -> Option<String> {
+    let paths = json_paths(fields);
     let mut args: Vec<&[u8]> = vec![name];
     args.extend(paths.iter().map(|p| p.as_bytes()));
     let reply = ctx.call("JSON.GET", &args[..]).ok()?;
     let text = super::queue::text(&reply)?;
-    picked_fields(&fields, &paths, &text).map(|m| Value::Object(m).to_string())
+    picked_fields(fields, &paths, &text).map(|m| Value::Object(m).to_string())
 }
 
 /// One JSONPath per top-level field: `$["name"]`, any name quoted as a JSON string.
