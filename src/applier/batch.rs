@@ -236,6 +236,26 @@ fn reads(job: &Job, name: &str) -> bool {
 /// event reads only these of a hash that goes, not every field of it (bench: a million fields take
 /// over a second on the main thread).
 pub fn delete_fields(job: &Job) -> Option<Vec<String>> {
+    let append = job.outputs.iter().any(|o| {
+        matches!(o, crate::config::Output::Relational(r)
+            if r.load_strategy == crate::config::LoadStrategy::Append)
+    });
+    if append {
+        return None;
+    }
+    plain_fields(job, false)
+}
+
+/// The record fields an upsert of this job reads: the fields of its outputs' keys and mapped
+/// columns. `None` when it may read others, as for [`delete_fields`] (the append strategy aside: its
+/// rows have the same columns). The writers read only these of a hash that has many more fields.
+pub fn upsert_fields(job: &Job) -> Option<Vec<String>> {
+    plain_fields(job, true)
+}
+
+/// The plain fields of the outputs' keys (and `mapped` columns), or `None` when the job may read
+/// fields not listed there.
+fn plain_fields(job: &Job, mapped: bool) -> Option<Vec<String>> {
     if !job.transforms.is_empty() || job.row_format != RowFormat::DataOnly {
         return None;
     }
@@ -244,14 +264,15 @@ pub fn delete_fields(job: &Job) -> Option<Vec<String>> {
         let crate::config::Output::Relational(r) = output else {
             return None;
         };
-        if r.foreach.is_some()
-            || r.opcode_field.is_some()
-            || r.load_strategy == crate::config::LoadStrategy::Append
-        {
+        if r.foreach.is_some() || r.opcode_field.is_some() {
             return None;
         }
-        for key in &r.keys {
-            let field = key.expression.as_field()?;
+        let columns = r
+            .keys
+            .iter()
+            .chain(if mapped { &r.mapping[..] } else { &[] });
+        for column in columns {
+            let field = column.expression.as_field()?;
             if !fields.iter().any(|f| f == field) {
                 fields.push(field.to_string());
             }

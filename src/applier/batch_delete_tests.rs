@@ -1,5 +1,5 @@
-//! `delete_fields`: a delete planned from only those fields of the value gives the same rows as one
-//! planned from every field. Test-only: its `mod` line carries #[cfg(test)].
+//! `delete_fields` and `upsert_fields`: a change planned from only those fields of the value gives
+//! the same rows as one planned from every field. Test-only: its `mod` line carries #[cfg(test)].
 
 use super::*;
 use crate::applier::change::EntryId;
@@ -37,6 +37,15 @@ fn job(outputs: Vec<RelationalOutput>) -> Job {
 
 /// The rows of a delete of `value` (as `(table, values)`), and whether it was rejected.
 fn delete_rows(job: &Job, value: serde_json::Value) -> (Vec<(String, Vec<Value>)>, bool) {
+    rows_of(job, Opcode::Delete, value)
+}
+
+/// The rows of a change of `value` (as `(table, values)`), and whether it was rejected.
+fn rows_of(
+    job: &Job,
+    opcode: Opcode,
+    value: serde_json::Value,
+) -> (Vec<(String, Vec<Value>)>, bool) {
     let serde_json::Value::Object(m) = value else {
         unreachable!()
     };
@@ -44,7 +53,7 @@ fn delete_rows(job: &Job, value: serde_json::Value) -> (Vec<(String, Vec<Value>)
     let mut changes = [Change {
         id: EntryId { ms: 1, seq: 1 },
         key: "emp:1".into(),
-        opcode: Opcode::Delete,
+        opcode,
         value: KeyValue::Record(m),
     }];
     let p = prepare(&mut changes, job, &plans);
@@ -142,4 +151,73 @@ fn a_job_that_may_read_other_fields_on_delete_reads_them_all() {
         },
     )];
     assert_eq!(delete_fields(&transformed), None);
+}
+
+#[test]
+fn an_upsert_needs_only_its_key_and_mapped_fields_and_plans_the_same_rows_from_them() {
+    let full = json!({"id": "7", "code": "x9", "name": "Ann", "town": "Oslo", "other": "big"});
+    let key = || vec![ColumnMapping::field("id", "id")];
+    let jobs = [
+        job(vec![relational("emp", key(), LoadStrategy::Upsert)]),
+        // Two outputs, a key read from a field of another name; the append strategy writes the same
+        // columns.
+        job(vec![
+            relational("emp", key(), LoadStrategy::Append),
+            relational(
+                "codes",
+                vec![ColumnMapping::field("code_id", "code")],
+                LoadStrategy::Replace,
+            ),
+        ]),
+    ];
+    let expected = [
+        vec!["id", "name", "town"],
+        vec!["id", "name", "town", "code"],
+    ];
+    for (job, expected) in jobs.iter().zip(expected) {
+        let fields = upsert_fields(job).expect("plain fields");
+        assert_eq!(fields, expected);
+        let (rows, rejected) = rows_of(job, Opcode::Update, full.clone());
+        assert!(!rejected && !rows.is_empty());
+        assert_eq!(
+            rows_of(job, Opcode::Update, only(&full, &fields)),
+            (rows, false)
+        );
+    }
+    // A hash without its key field is refused either way.
+    let no_key = json!({"name": "Ann", "other": "big"});
+    let fields = upsert_fields(&jobs[0]).unwrap();
+    assert!(rows_of(&jobs[0], Opcode::Update, no_key.clone()).1);
+    assert!(rows_of(&jobs[0], Opcode::Update, only(&no_key, &fields)).1);
+}
+
+#[test]
+fn a_job_that_may_read_other_fields_on_upsert_reads_them_all() {
+    let key = || vec![ColumnMapping::field("id", "id")];
+    let mut opcode = job(vec![relational("emp", key(), LoadStrategy::Upsert)]);
+    if let Output::Relational(r) = &mut opcode.outputs[0] {
+        r.opcode_field = Some("op".into());
+    }
+    assert_eq!(upsert_fields(&opcode), None);
+
+    let mut computed = job(vec![relational("emp", key(), LoadStrategy::Upsert)]);
+    if let Output::Relational(r) = &mut computed.outputs[0] {
+        r.mapping.push(ColumnMapping {
+            column: "full".into(),
+            expression: Expression::compile(Language::Jmespath, "join(' ', [name, town])").unwrap(),
+        });
+    }
+    assert_eq!(upsert_fields(&computed), None);
+
+    let mut full = job(vec![relational("emp", key(), LoadStrategy::Upsert)]);
+    full.row_format = RowFormat::Full;
+    assert_eq!(upsert_fields(&full), None);
+
+    let mut transformed = job(vec![relational("emp", key(), LoadStrategy::Upsert)]);
+    transformed.transforms = vec![crate::transform::Block::RemoveField(
+        crate::transform::RemoveField {
+            fields: vec!["town".into()],
+        },
+    )];
+    assert_eq!(upsert_fields(&transformed), None);
 }

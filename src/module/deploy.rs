@@ -212,11 +212,12 @@ fn apply(src: Sources, deployment: Deployment, notes: Vec<String>, dry_run: bool
         )));
     }
     let previous = runtime::current();
+    let queue = Arc::new(RedisQueue::new(&deployment));
     let pipeline = Pipeline::new(
         deployment,
         notes.clone(),
         runtime::is_primary(),
-        Arc::new(RedisQueue),
+        queue,
         Arc::new(writer::connect),
         previous.as_deref(),
     );
@@ -265,7 +266,7 @@ pub(super) fn restart_current() {
             cur.deployment.clone(),
             cur.notes.clone(),
             runtime::is_primary() && cur.held.is_none(),
-            Arc::new(RedisQueue),
+            Arc::new(RedisQueue::new(&cur.deployment)),
             Arc::new(writer::connect),
             Some(&cur),
         );

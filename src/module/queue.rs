@@ -2,6 +2,7 @@
 //! sections, trimmed only after the target committed.
 
 use std::collections::HashMap;
+use std::ffi::CString;
 
 use redis_module::{raw, CallOptionsBuilder, CallResult, Context, RedisString, RedisValue};
 use serde_json::Value;
@@ -12,6 +13,7 @@ use super::lock::ServerLock;
 use super::readkey::{Kind, ReadKey};
 use super::runtime;
 use crate::applier::{now_ms, Change, DeadLetter, EntryId, KeyValue, Opcode, Queue};
+use crate::config::Deployment;
 
 /// Queue entries read at a time; a section under the server lock reads as many as its budget allows.
 const ENTRIES_PER_READ: usize = 100;
@@ -23,8 +25,33 @@ fn unloading() -> String {
     "the module is unloading".into()
 }
 
-/// The queue of this server.
-pub struct RedisQueue;
+/// The queue of this server, for the jobs of one deployment.
+#[derive(Default)]
+pub struct RedisQueue {
+    /// Per job, the hash fields its upserts read (`applier::batch::upsert_fields`); a job that is
+    /// not here may read any field.
+    upsert_fields: HashMap<String, Vec<CString>>,
+}
+
+impl RedisQueue {
+    /// The queue for the jobs of `deployment` (those of the engine that reads it).
+    pub fn new(deployment: &Deployment) -> Self {
+        let upsert_fields = deployment
+            .jobs
+            .iter()
+            .filter_map(|job| {
+                let fields =
+                    crate::applier::batch::upsert_fields(job).and_then(runtime::c_strings)?;
+                Some((job.name.clone(), fields))
+            })
+            .collect();
+        RedisQueue { upsert_fields }
+    }
+}
+
+/// A hash with more fields than this many times those a job reads is read field by field, by
+/// name, instead of scanned whole: a table that maps a few fields of wide hashes.
+const WIDE: usize = 2;
 
 /// The bytes of a string reply.
 pub fn bytes(v: &RedisValue) -> Option<&[u8]> {
@@ -139,11 +166,21 @@ enum Read {
 
 /// The value of a key as a record: a hash as an object of string fields (read through the key API,
 /// see `readkey`), a JSON document (RedisJSON) with its JSON types. A hash is scanned until `enough`
-/// says the section is over: a large one goes on in the next section (see `hashscan`).
-fn read_value(ctx: &Context, key: &[u8], enough: &dyn Fn() -> bool) -> Read {
+/// says the section is over: a large one goes on in the next section (see `hashscan`). When the job
+/// reads only `fields` and the hash has many more ([`WIDE`]), only those are read.
+fn read_value(
+    ctx: &Context,
+    key: &[u8],
+    enough: &dyn Fn() -> bool,
+    fields: Option<&[CString]>,
+) -> Read {
     let kind = match ReadKey::open(ctx, key) {
         Ok(open) => match open.kind() {
             Kind::Hash => {
+                let wide = |f: &&[CString]| !f.is_empty() && open.value_length() > WIDE * f.len();
+                if let Some(fields) = fields.filter(wide) {
+                    return Read::Done(picked_value(open.hash_fields(fields)));
+                }
                 let Some(mut scan) = open.hash_scan() else {
                     return Read::Done(KeyValue::Missing);
                 };
@@ -177,7 +214,13 @@ fn read_value(ctx: &Context, key: &[u8], enough: &dyn Fn() -> bool) -> Read {
 
 /// Goes on with the scan of a hash begun in an earlier section. A key that is no longer a hash (deleted
 /// or replaced meanwhile) is read afresh: its state now is what the target gets.
-fn resume(ctx: &Context, key: &[u8], mut scan: HashScan, enough: &dyn Fn() -> bool) -> Read {
+fn resume(
+    ctx: &Context,
+    key: &[u8],
+    mut scan: HashScan,
+    enough: &dyn Fn() -> bool,
+    fields: Option<&[CString]>,
+) -> Read {
     let ended = match ReadKey::open(ctx, key) {
         Ok(open) if matches!(open.kind(), Kind::Hash) => Some(open.scan(&mut scan, enough)),
         _ => None,
@@ -185,7 +228,7 @@ fn resume(ctx: &Context, key: &[u8], mut scan: HashScan, enough: &dyn Fn() -> bo
     match ended {
         Some(true) => Read::Done(hash_value(scan.into_fields())),
         Some(false) => Read::Partial(scan),
-        None => read_value(ctx, key, enough),
+        None => read_value(ctx, key, enough, fields),
     }
 }
 
@@ -197,6 +240,19 @@ fn hash_value(h: HashFields) -> KeyValue {
         KeyValue::Record(h.fields)
     } else {
         // Written as text they would change: U+FFFD in place of the bytes.
+        KeyValue::NotUtf8 {
+            fields: h.fields,
+            names: h.not_utf8,
+        }
+    }
+}
+
+/// The fields read by name of an existing hash as a record: empty when it has none of them (the
+/// job then rejects it for its missing key, as it would the whole hash).
+fn picked_value(h: HashFields) -> KeyValue {
+    if h.not_utf8.is_empty() {
+        KeyValue::Record(h.fields)
+    } else {
         KeyValue::NotUtf8 {
             fields: h.fields,
             names: h.not_utf8,
@@ -240,6 +296,7 @@ impl Queue for RedisQueue {
 
     fn read(&self, job: &str, after: Option<EntryId>, max: usize) -> Result<Vec<Change>, String> {
         let stream = keys::queue_key(job);
+        let fields = self.upsert_fields.get(job).map(Vec::as_slice);
         // Entries, then values, are read in sections of at most the lock's budget each, releasing the
         // lock between them so that clients are served while a large batch is read. Only this writer
         // reads and trims this job's queue meanwhile, so the sections continue where the previous one
@@ -308,7 +365,7 @@ impl Queue for RedisQueue {
             let ctx = lock.context();
             let enough = || lock.spent();
             if let Some((key, uses, scan)) = partial.take() {
-                match resume(&ctx, key, scan, &enough) {
+                match resume(&ctx, key, scan, &enough, fields) {
                     Read::Done(value) => values.push((value, uses)),
                     Read::Partial(scan) => {
                         partial = Some((key, uses, scan));
@@ -320,7 +377,7 @@ impl Queue for RedisQueue {
                 }
             }
             for (key, uses) in pending.by_ref() {
-                match read_value(&ctx, key, &enough) {
+                match read_value(&ctx, key, &enough, fields) {
                     Read::Done(value) => values.push((value, *uses)),
                     Read::Partial(scan) => {
                         partial = Some((key, *uses, scan));

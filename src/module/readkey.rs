@@ -187,6 +187,11 @@ impl<'c> ReadKey<'c> {
         super::hashscan::read_hash(self.key)
     }
 
+    /// Only `fields` of the hash, each looked up by name (the key must be a hash).
+    pub fn hash_fields(&self, fields: &[std::ffi::CString]) -> HashFields {
+        super::hashscan::read_fields(self.key, fields)
+    }
+
     /// A scan of the hash, to be read in steps with [`ReadKey::scan`] (`None` if the key is not a
     /// hash).
     pub fn hash_scan(&self) -> Option<HashScan> {

@@ -69,11 +69,12 @@ fn pipeline(
     held: Option<String>,
 ) -> Arc<Pipeline> {
     let previous = runtime::current();
+    let queue = Arc::new(RedisQueue::new(&deployment));
     let mut p = Pipeline::new(
         deployment,
         notes,
         writers,
-        Arc::new(RedisQueue),
+        queue,
         Arc::new(writer::connect),
         previous.as_deref(),
     );

@@ -39,12 +39,7 @@ impl CaptureJob {
             propagate_expired: job.propagate_expired,
             pending: AtomicU64::new(0),
             // A field name with a NUL byte cannot be looked up by name: every field is read then.
-            delete_fields: crate::applier::batch::delete_fields(job).and_then(|fields| {
-                fields
-                    .into_iter()
-                    .map(|f| std::ffi::CString::new(f).ok())
-                    .collect()
-            }),
+            delete_fields: crate::applier::batch::delete_fields(job).and_then(c_strings),
         }
     }
 
@@ -55,6 +50,14 @@ impl CaptureJob {
         }
         !self.exclude.iter().any(|e| e == event)
     }
+}
+
+/// The names as C strings; `None` if one holds a NUL byte.
+pub(super) fn c_strings(names: Vec<String>) -> Option<Vec<std::ffi::CString>> {
+    names
+        .into_iter()
+        .map(|f| std::ffi::CString::new(f).ok())
+        .collect()
 }
 
 /// Whether an event comes from an expiry (of a key or of hash fields): a change only for the jobs that
