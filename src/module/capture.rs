@@ -301,16 +301,18 @@ static OTHER_DBS: std::sync::Mutex<Vec<(String, c_int)>> = std::sync::Mutex::new
 /// Most pairs remembered (Redis has 16 databases by default).
 const OTHER_DBS_BOUND: usize = 256;
 
-/// Whether a key is tracked by any job of the pipeline in force (for the removal event).
+/// Whether a key is tracked by any job of the pipeline in force (for `RDI.HDEL`).
 pub fn is_tracked(key: &[u8]) -> bool {
-    tracked_by(key, |_| true)
+    capturing(key)
+        && runtime::current().is_some_and(|p| p.capture.iter().any(|j| j.pattern.matches(key)))
 }
 
 /// What the removal of `key` must read of a hash for the deletes of the jobs tracking it (for an
 /// expiry, of those that capture expiries); `None` when none tracks it now.
 pub enum RemovalReads {
-    /// The union of the jobs' key fields (`applier::batch::delete_fields`).
-    Fields(Vec<std::ffi::CString>),
+    /// The union of the jobs' key fields (`applier::batch::delete_fields`): the job's own list,
+    /// shared, when one job tracks the key (no allocation inside the write).
+    Fields(Arc<[std::ffi::CString]>),
     /// Every field: a job may read any on delete.
     All,
 }
@@ -331,10 +333,9 @@ pub fn removal_reads(key: &[u8], expired: bool) -> Option<RemovalReads> {
             (_, None) => reads = Some(RemovalReads::All),
             (None, Some(fields)) => reads = Some(RemovalReads::Fields(fields.clone())),
             (Some(RemovalReads::Fields(union)), Some(fields)) => {
-                for field in fields {
-                    if !union.contains(field) {
-                        union.push(field.clone());
-                    }
+                if fields.iter().any(|f| !union.contains(f)) {
+                    let more = fields.iter().filter(|f| !union.contains(f));
+                    *union = union.iter().chain(more).cloned().collect();
                 }
             }
         }
@@ -349,14 +350,6 @@ fn capturing(key: &[u8]) -> bool {
         || !runtime::is_primary()
         || runtime::is_loading()
         || super::migrate::is_moving(key))
-}
-
-/// Whether a job that `wants` matches the key, where anything is captured now.
-fn tracked_by(key: &[u8], wants: impl Fn(&runtime::CaptureJob) -> bool) -> bool {
-    if !capturing(key) {
-        return false;
-    }
-    runtime::current().is_some_and(|p| p.capture.iter().any(|j| wants(j) && j.pattern.matches(key)))
 }
 
 /// Whether the key was removed in this unit with a value (not an emptied hash).

@@ -26,7 +26,6 @@ fn unloading() -> String {
 }
 
 /// The queue of this server, for the jobs of one deployment.
-#[derive(Default)]
 pub struct RedisQueue {
     /// Per job, the hash fields its upserts read (`applier::batch::upsert_fields`); a job that is
     /// not here may read any field.

@@ -26,7 +26,7 @@ pub struct CaptureJob {
     /// Changes in its queue, kept up to date by capture (appends) and writers (trims).
     pub pending: AtomicU64,
     /// The hash fields its deletes read (`None`: any), see `applier::batch::delete_fields`.
-    pub delete_fields: Option<Vec<std::ffi::CString>>,
+    pub delete_fields: Option<Arc<[std::ffi::CString]>>,
 }
 
 impl CaptureJob {
@@ -39,7 +39,9 @@ impl CaptureJob {
             propagate_expired: job.propagate_expired,
             pending: AtomicU64::new(0),
             // A field name with a NUL byte cannot be looked up by name: every field is read then.
-            delete_fields: crate::applier::batch::delete_fields(job).and_then(c_strings),
+            delete_fields: crate::applier::batch::delete_fields(job)
+                .and_then(c_strings)
+                .map(Arc::from),
         }
     }
 
