@@ -29,6 +29,9 @@ pub enum ColumnKind {
     },
     /// A boolean.
     Boolean,
+    /// MySQL's `BOOLEAN`, a `tinyint(1)`: a boolean as 1 or 0, or an integer from -128 to 127 as it
+    /// is (the column is a small integer that many schemas also use for flags and small counts).
+    TinyBoolean,
     /// Text, with a length limit in characters when the column declares one.
     Text {
         /// Most characters the column takes.
@@ -48,6 +51,9 @@ pub enum ColumnKind {
     Uuid,
     /// Binary data (bytea, BLOB).
     Bytes,
+    /// A PostgreSQL array: a JSON array (or a string holding one) becomes an array literal, any
+    /// other text is left to the database to parse (`{1,2}`).
+    Array,
     /// No declared type (SQLite): the value keeps its JSON type.
     Any,
     /// Any other type: the value's text, left to the database to parse.
@@ -124,6 +130,7 @@ impl Column {
         };
         match self.kind {
             ColumnKind::Text { max_chars: None } | ColumnKind::Other => Some(s),
+            ColumnKind::Array => (!s.trim_start().starts_with('[')).then_some(s.as_str()),
             // Characters are at most as many as bytes: count them only when it matters.
             ColumnKind::Text {
                 max_chars: Some(max),
@@ -163,6 +170,13 @@ fn convert_value(kind: ColumnKind, value: &Value) -> Result<SqlValue, Why> {
             to_numeric(value, precision_scale).map(SqlValue::Numeric)
         }
         ColumnKind::Boolean => to_bool(value).map(SqlValue::Bool),
+        ColumnKind::TinyBoolean => to_bool(value)
+            .map(i64::from)
+            .or_else(|_| match to_integer(value, 8) {
+                Ok(i) => Ok(i),
+                Err(_) => Err("neither a boolean nor an integer from -128 to 127"),
+            })
+            .map(SqlValue::Int),
         ColumnKind::Text { max_chars } => {
             let text = to_text(value);
             match max_chars {
@@ -186,8 +200,64 @@ fn convert_value(kind: ColumnKind, value: &Value) -> Result<SqlValue, Why> {
             Value::String(s) => SqlValue::Text(s.clone()),
             other => SqlValue::Json(other.clone()),
         }),
+        ColumnKind::Array => to_array_literal(value).map(SqlValue::Text),
         ColumnKind::Other => Ok(SqlValue::Text(to_text(value))),
     }
+}
+
+/// PostgreSQL arrays: a JSON array, or a string that holds one (a hash field keeps an array as
+/// text), as an array literal (`[1, "a b", null]` → `{"1","a b",NULL}`; nested arrays are the
+/// dimensions of a multidimensional array). Any other string is left as it is, for the database to
+/// parse (`{1,2}` already is a literal).
+fn to_array_literal(value: &Value) -> Result<String, Why> {
+    match value {
+        Value::Array(items) => {
+            let mut literal = String::new();
+            push_array(&mut literal, items);
+            Ok(literal)
+        }
+        Value::String(s) if s.trim_start().starts_with('[') => {
+            match serde_json::from_str::<Value>(s) {
+                Ok(Value::Array(items)) => {
+                    let mut literal = String::new();
+                    push_array(&mut literal, &items);
+                    Ok(literal)
+                }
+                _ => Err("not a JSON array"),
+            }
+        }
+        Value::String(s) => Ok(s.clone()),
+        _ => Err("not an array"),
+    }
+}
+
+/// Appends `items` as `{...}`: every element quoted (the element type's input parses it), `NULL`
+/// unquoted, a nested array as a sub-array, an object as its JSON text.
+fn push_array(literal: &mut String, items: &[Value]) {
+    literal.push('{');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            literal.push(',');
+        }
+        match item {
+            Value::Null => literal.push_str("NULL"),
+            Value::Array(inner) => push_array(literal, inner),
+            Value::String(s) => push_quoted(literal, s),
+            other => push_quoted(literal, &other.to_string()),
+        }
+    }
+    literal.push('}');
+}
+
+fn push_quoted(literal: &mut String, text: &str) {
+    literal.push('"');
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            literal.push('\\');
+        }
+        literal.push(c);
+    }
+    literal.push('"');
 }
 
 fn to_integer(value: &Value, bits: u8) -> Result<i64, Why> {
@@ -204,6 +274,7 @@ fn to_integer(value: &Value, bits: u8) -> Result<i64, Why> {
         _ => return Err("not an integer"),
     };
     let fits = match bits {
+        8 => i8::try_from(n).is_ok(),
         16 => i16::try_from(n).is_ok(),
         32 => i32::try_from(n).is_ok(),
         _ => true,

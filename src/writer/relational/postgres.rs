@@ -496,6 +496,8 @@ pub fn postgres_kind(typname: &str, typmod: i32) -> ColumnKind {
         "json" | "jsonb" => ColumnKind::Json,
         "uuid" => ColumnKind::Uuid,
         "bytea" => ColumnKind::Bytes,
+        // An array type is named after its element type with a leading underscore (`_int4`).
+        array if array.starts_with('_') => ColumnKind::Array,
         _ => ColumnKind::Other,
     }
 }
@@ -575,6 +577,9 @@ fn sqlstate_name(code: &str) -> Option<&'static str> {
     })
 }
 
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod array_columns_tests;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod arrays_tests;

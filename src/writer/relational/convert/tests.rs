@@ -296,3 +296,62 @@ fn text_takes_anything_within_its_length() {
         ],
     );
 }
+
+#[test]
+fn arrays_become_literals_and_other_text_is_left_to_the_database() {
+    let array = col(ColumnKind::Array);
+    let literal = |v: Value| match array.convert(&v) {
+        Ok(SqlValue::Text(s)) => s,
+        other => panic!("{v}: {other:?}"),
+    };
+    assert_eq!(
+        literal(json!([1, 2.5, null, true])),
+        r#"{"1","2.5",NULL,"true"}"#
+    );
+    assert_eq!(
+        literal(json!(["a\"b", "c\\d", "NULL"])),
+        r#"{"a\"b","c\\d","NULL"}"#
+    );
+    assert_eq!(literal(json!([[1], [2]])), r#"{{"1"},{"2"}}"#);
+    assert_eq!(literal(json!([{"k": "v"}])), r#"{"{\"k\":\"v\"}"}"#);
+    assert_eq!(literal(json!([])), "{}");
+    assert_eq!(literal(json!(" [1, [2]]")), r#"{"1",{"2"}}"#);
+    assert_eq!(literal(json!("{1,2}")), "{1,2}");
+    assert!(array.convert(&json!("[1,")).is_err());
+    assert!(array.convert(&json!("[1] x")).is_err());
+    assert!(array.convert(&json!(7)).is_err());
+    assert!(array.convert(&json!({"a": 1})).is_err());
+    // A literal goes as it is; a string holding a JSON array is converted first.
+    assert_eq!(array.text_as_is(&json!("{1,2}")), Some("{1,2}"));
+    assert_eq!(array.text_as_is(&json!(" [1]")), None);
+}
+
+#[test]
+fn tiny_booleans_take_booleans_and_integers_of_a_byte() {
+    let tiny = col(ColumnKind::TinyBoolean);
+    let cases = [
+        (json!(true), 1),
+        (json!("no"), 0),
+        (json!("1"), 1),
+        (json!(5), 5),
+        (json!("-128"), -128),
+        (json!("127"), 127),
+        (json!(7.0), 7),
+    ];
+    for (value, want) in cases {
+        assert_eq!(tiny.convert(&value), Ok(SqlValue::Int(want)), "{value}");
+    }
+    for refused in [
+        json!(128),
+        json!("-129"),
+        json!("maybe"),
+        json!(1.5),
+        json!([1]),
+    ] {
+        let err = tiny.convert(&refused).unwrap_err();
+        assert!(
+            err.ends_with("neither a boolean nor an integer from -128 to 127"),
+            "{err}"
+        );
+    }
+}

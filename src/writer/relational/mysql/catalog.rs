@@ -48,14 +48,14 @@ pub struct CatalogType {
 
 /// The category a MySQL/MariaDB column converts values to.
 ///
-/// `tinyint(1)` is how `BOOLEAN` is stored, so it takes booleans. `TIMESTAMP` columns are read and
+/// `tinyint(1)` is how `BOOLEAN` is stored, so it takes booleans (and small integers). `TIMESTAMP` columns are read and
 /// written in the session time zone, which the writer sets to UTC, so they take instants. MariaDB's
 /// `JSON` is a `longtext` with a `json_valid` check, which [`checked_as_json`] finds.
 pub fn mysql_kind(t: &CatalogType) -> ColumnKind {
     let unsigned = t.column_type.to_ascii_lowercase().contains("unsigned");
     let text_limit = |t: &CatalogType| t.max_chars.and_then(|n| usize::try_from(n).ok());
     match t.data_type.to_ascii_lowercase().as_str() {
-        "tinyint" if t.column_type.eq_ignore_ascii_case("tinyint(1)") => ColumnKind::Boolean,
+        "tinyint" if t.column_type.eq_ignore_ascii_case("tinyint(1)") => ColumnKind::TinyBoolean,
         // Bound as integers: a BIT column stores the number's bits (text would be its bytes).
         "bit" if t.column_type.eq_ignore_ascii_case("bit(1)") => ColumnKind::Boolean,
         "bit" => ColumnKind::Integer { bits: 64 },
@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn integer_types_map_to_widths_that_hold_them() {
-        assert_eq!(kind("tinyint(1)", None, None), ColumnKind::Boolean);
+        assert_eq!(kind("tinyint(1)", None, None), ColumnKind::TinyBoolean);
         assert_eq!(
             kind("tinyint(4)", None, None),
             ColumnKind::Integer { bits: 16 }

@@ -409,3 +409,36 @@ fn bit_columns_take_booleans_and_numbers() {
         ])
     );
 }
+
+#[test]
+fn boolean_columns_take_booleans_and_small_integers() {
+    let db = database(
+        "tiny",
+        "CREATE TABLE tiny (k int PRIMARY KEY, b BOOLEAN, t tinyint(1))",
+    );
+    let t = target("tiny", &["k"], &["b", "t"]);
+    let mut writer = MysqlWriter::connect(&db, "mariadb").unwrap();
+    let batch = [
+        up(&t, vec![json!(1), json!("yes"), json!(true)]),
+        up(&t, vec![json!(2), json!(false), json!("5")]),
+        up(&t, vec![json!(3), json!(-128), json!("127")]),
+        up(&t, vec![json!(4), json!("128"), json!(0)]),
+        up(&t, vec![json!(5), json!("maybe"), json!(0)]),
+    ];
+    let out = writer.write(&batch).unwrap();
+    let reason = "column `b` of type tinyint(1) cannot take a JSON string: neither a boolean nor \
+                  an integer from -128 to 127";
+    assert_eq!(
+        out.rejected,
+        [(3, reason.to_string()), (4, reason.to_string())]
+    );
+    let got = sql(&db, "SELECT k, b, t FROM tiny ORDER BY k");
+    assert_eq!(
+        got,
+        text(&[
+            &[Some("1"), Some("1"), Some("1")],
+            &[Some("2"), Some("0"), Some("5")],
+            &[Some("3"), Some("-128"), Some("127")],
+        ])
+    );
+}

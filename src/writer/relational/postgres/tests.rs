@@ -519,6 +519,7 @@ fn type_modifiers_give_limits() {
     );
     assert_eq!(postgres_kind("int2", -1), ColumnKind::Integer { bits: 16 });
     assert_eq!(postgres_kind("inet", -1), ColumnKind::Other);
+    assert_eq!(postgres_kind("_int4", -1), ColumnKind::Array);
 }
 
 #[test]
