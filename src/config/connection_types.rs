@@ -129,6 +129,7 @@ const SQLSERVER_ARGS: &[Arg] = &[
     ("application_name", ArgCheck::Text),
     ("instance_name", ArgCheck::Text),
     ("connect_timeout", ArgCheck::Seconds),
+    ("read_timeout", ArgCheck::Seconds),
 ];
 
 const SQLSERVER: SqlType = SqlType {
@@ -152,6 +153,7 @@ const ORACLE: SqlType = SqlType {
     connect_args: &[
         ("connect_timeout", ArgCheck::Seconds),
         ("stmt_cache_size", ArgCheck::Seconds),
+        ("read_timeout", ArgCheck::Seconds),
     ],
     query_args: &[("service_name", ArgCheck::Text), ("sid", ArgCheck::Text)],
 };

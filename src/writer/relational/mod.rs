@@ -24,8 +24,33 @@ mod temporal;
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub(crate) mod test_certs;
 
-use crate::config::Connection;
+use crate::config::{Connection, SqlServerConnection};
 use crate::writer::{WriteError, Writer};
+
+/// Seconds a call may wait for the server's answers unless `read_timeout` says otherwise (as MySQL's
+/// default): a server that stopped answering while the connection stays up (a stopped or hung
+/// process, whose kernel still acknowledges TCP) is noticed then, and the write retried.
+pub const READ_TIMEOUT_S_DEFAULT: u64 = 120;
+
+/// How long each call may wait for the server: `connect_args.read_timeout` (whole seconds; 0 keeps
+/// the default: waiting forever is not offered). `kind` names the connection type in errors.
+#[cfg_attr(
+    not(any(feature = "postgres", feature = "sqlserver", feature = "oracle")),
+    allow(dead_code)
+)]
+pub(crate) fn read_timeout(
+    kind: &str,
+    settings: &SqlServerConnection,
+) -> Result<std::time::Duration, WriteError> {
+    let default = std::time::Duration::from_secs(READ_TIMEOUT_S_DEFAULT);
+    match settings.connect_args.get("read_timeout") {
+        None => Ok(default),
+        Some(v) => match crate::writer::seconds_arg(kind, "read_timeout", v)? {
+            d if d.is_zero() => Ok(default),
+            d => Ok(d),
+        },
+    }
+}
 
 /// Forgets what an error made stale in a SQL writer: the session after a transient error (it may be
 /// half dead, and a new one is cheap next to the back-off), the checked tables after a transient or a

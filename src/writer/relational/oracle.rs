@@ -35,6 +35,8 @@ pub struct OracleWriter {
     descriptor: String,
     /// `connect_args.stmt_cache_size`.
     stmt_cache_size: Option<u32>,
+    /// How long each round trip may wait for the server (`connect_args.read_timeout`).
+    read_timeout: std::time::Duration,
     conn: Option<Connection>,
     tables: HashMap<TableTarget, OraTable>,
 }
@@ -48,6 +50,7 @@ impl OracleWriter {
             password: settings.password.clone().unwrap_or_default(),
             descriptor: connect_descriptor(settings)?,
             stmt_cache_size: stmt_cache_size(settings)?,
+            read_timeout: super::read_timeout("oracle", settings)?,
             conn: None,
             tables: HashMap::new(),
         };
@@ -68,6 +71,10 @@ impl OracleWriter {
                     WriteError::Transient(format!("cannot connect: {m}"))
                 }
             })?;
+            // Each round trip then ends with DPI-1067 after the timeout (transient: the session is
+            // dropped and the batch retried). Oracle client libraries before 18.1 cannot bound a call:
+            // the session is then used without a bound, as the README says.
+            let _ = conn.set_call_timeout(Some(self.read_timeout));
             for statement in SESSION_INIT {
                 conn.execute(statement, &[]).map_err(|e| classify(&e))?;
             }

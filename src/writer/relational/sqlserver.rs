@@ -42,6 +42,8 @@ pub struct SqlServerWriter {
     runtime: Runtime,
     config: Config,
     connect_timeout: Duration,
+    /// How long each call may wait for the server's answer.
+    read_timeout: Duration,
     client: Option<Conn>,
     tables: HashMap<TableTarget, MsTable>,
 }
@@ -51,6 +53,7 @@ impl SqlServerWriter {
     /// when the settings cannot work.
     pub fn connect(settings: &SqlServerConnection) -> Result<Self, WriteError> {
         let (config, connect_timeout) = client_config(settings)?;
+        let read_timeout = super::read_timeout("sqlserver", settings)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -61,6 +64,7 @@ impl SqlServerWriter {
             runtime,
             config,
             connect_timeout,
+            read_timeout,
             client: Some(client),
             tables: HashMap::new(),
         })
@@ -98,18 +102,23 @@ impl SqlServerWriter {
             return Ok(outcome);
         }
         let client = self.client.as_mut().ok_or_else(not_connected)?;
+        let limit = self.read_timeout;
         self.runtime.block_on(async {
-            batch(client, "BEGIN TRANSACTION").await?;
+            within(limit, batch(client, "BEGIN TRANSACTION")).await?;
             for (sql, params) in &work {
                 let refs: Vec<&dyn ToSql> = params.iter().map(|p| p as &dyn ToSql).collect();
-                if let Err(e) = client.execute(*sql, &refs).await {
-                    // After an I/O error the connection is dropped anyway; a failed rollback adds
-                    // nothing to the error already in hand.
-                    let _ = batch(client, "IF @@TRANCOUNT > 0 ROLLBACK").await;
-                    return Err(classify(&e));
+                let executed =
+                    async { client.execute(*sql, &refs).await.map_err(|e| classify(&e)) };
+                if let Err(e) = within(limit, executed).await {
+                    // After an I/O error or a timeout the connection is dropped anyway; a failed
+                    // rollback adds nothing to the error already in hand.
+                    if !matches!(e, WriteError::Transient(_)) {
+                        let _ = within(limit, batch(client, "IF @@TRANCOUNT > 0 ROLLBACK")).await;
+                    }
+                    return Err(e);
                 }
             }
-            batch(client, "COMMIT").await
+            within(limit, batch(client, "COMMIT")).await
         })?;
         Ok(outcome)
     }
@@ -117,16 +126,16 @@ impl SqlServerWriter {
     /// Checks a table and keeps its statements.
     fn load(&mut self, target: &TableTarget) -> Result<(), WriteError> {
         let client = self.client.as_mut().ok_or_else(not_connected)?;
-        let rows = self.runtime.block_on(async {
+        let rows = self.runtime.block_on(within(self.read_timeout, async {
             let stream = client
                 .query(
                     CATALOG_SQL,
                     &[&target.schema.as_deref(), &target.table.as_str()],
                 )
-                .await?;
-            stream.into_first_result().await
-        });
-        let rows = rows.map_err(|e| classify(&e))?;
+                .await
+                .map_err(|e| classify(&e))?;
+            stream.into_first_result().await.map_err(|e| classify(&e))
+        }))?;
         let catalog: Vec<Column> = rows
             .iter()
             .filter_map(|row| {
@@ -203,6 +212,8 @@ pub fn client_config(settings: &SqlServerConnection) -> Result<(Config, Duration
             "trust_server_certificate_ca" => config.trust_cert_ca(value),
             "application_name" => config.application_name(value),
             "instance_name" => config.instance_name(value),
+            // Read by `super::read_timeout`.
+            "read_timeout" => {}
             "connect_timeout" => {
                 let seconds = crate::writer::seconds_arg("sqlserver", key, value)?;
                 if !seconds.is_zero() {
@@ -235,6 +246,21 @@ fn auth(user: &str, password: String) -> Result<AuthMethod, WriteError> {
 pub fn is_windows_login(user: &str) -> bool {
     user.split_once('\\')
         .is_some_and(|(domain, name)| !domain.is_empty() && !name.is_empty())
+}
+
+/// Waits for `work` at most `limit`: a server that stopped answering while the connection stays up
+/// (a hung process, whose kernel still acknowledges TCP) is a transient error, after which the
+/// connection is dropped and the batch retried on a new one.
+async fn within<T>(
+    limit: Duration,
+    work: impl std::future::Future<Output = Result<T, WriteError>>,
+) -> Result<T, WriteError> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(out) => out,
+        Err(_) => Err(WriteError::Transient(format!(
+            "sqlserver: no answer within {limit:?} (the connection's `read_timeout`)"
+        ))),
+    }
 }
 
 /// Runs a plain batch (transaction control must not go through `sp_executesql`, whose end checks the

@@ -267,6 +267,22 @@ mod tests {
     }
 
     #[test]
+    fn the_call_timeout_is_read_from_connect_args() {
+        let read = |s: &SqlServerConnection| crate::writer::relational::read_timeout("oracle", s);
+        let mut s = settings("ORCLPDB1", &[]);
+        assert_eq!(read(&s), Ok(std::time::Duration::from_secs(120)));
+        s.connect_args.insert("read_timeout".into(), "9".into());
+        assert_eq!(read(&s), Ok(std::time::Duration::from_secs(9)));
+        s.connect_args.insert("read_timeout".into(), "later".into());
+        assert_eq!(
+            read(&s),
+            Err(WriteError::Schema(
+                "oracle `read_timeout` must be a whole number of seconds".into()
+            ))
+        );
+    }
+
+    #[test]
     fn types_map_to_categories() {
         assert_eq!(
             oracle_kind("NUMBER", Some(10), Some(0), None),

@@ -23,22 +23,9 @@ pub const KEEPALIVES_COUNT_DEFAULT: u32 = 3;
 /// a server that vanished mid-statement (a network black hole) is noticed then, not after the kernel's
 /// ~15 minutes of retransmissions, and the writer retries instead of hanging.
 pub const TCP_USER_TIMEOUT_MS_DEFAULT: u64 = 30_000;
-/// Seconds a call may wait for the server's answers unless `read_timeout` says otherwise (as MySQL's
-/// default): a server that stopped answering while the connection stays up (a stopped or hung
-/// process, whose kernel still acknowledges TCP) is noticed then, and the write retried.
-pub const READ_TIMEOUT_S_DEFAULT: u64 = 120;
-
-/// How long each call may wait for the server: `connect_args.read_timeout` (whole seconds; 0 keeps
-/// the default: libpq has no such setting, and waiting forever is not offered).
+/// How long each call may wait for the server (see [`super::super::read_timeout`]).
 pub fn read_timeout(settings: &SqlServerConnection) -> Result<Duration, WriteError> {
-    let default = Duration::from_secs(READ_TIMEOUT_S_DEFAULT);
-    match settings.connect_args.get("read_timeout") {
-        None => Ok(default),
-        Some(v) => match crate::writer::seconds_arg("postgresql", "read_timeout", v)? {
-            d if d.is_zero() => Ok(default),
-            d => Ok(d),
-        },
-    }
+    super::super::read_timeout("postgresql", settings)
 }
 
 /// How long a whole connection attempt (TCP, TLS and login) may take: the driver's `connect_timeout`

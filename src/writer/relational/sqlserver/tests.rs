@@ -206,3 +206,35 @@ fn every_argument_the_config_accepts_is_understood() {
         }
     }
 }
+
+#[test]
+fn a_call_without_an_answer_ends_after_read_timeout_as_transient() {
+    let s = |args: &[(&str, &str)]| {
+        crate::writer::relational::read_timeout("sqlserver", &settings("sa", args))
+    };
+    assert_eq!(s(&[]), Ok(Duration::from_secs(120)));
+    assert_eq!(s(&[("read_timeout", "7")]), Ok(Duration::from_secs(7)));
+    assert_eq!(s(&[("read_timeout", "0")]), Ok(Duration::from_secs(120)));
+    assert!(matches!(
+        s(&[("read_timeout", "soon")]),
+        Err(WriteError::Schema(_))
+    ));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let hung = within(
+        Duration::from_millis(50),
+        std::future::pending::<Result<(), WriteError>>(),
+    );
+    assert_eq!(
+        runtime.block_on(hung),
+        Err(WriteError::Transient(
+            "sqlserver: no answer within 50ms (the connection's `read_timeout`)".into()
+        ))
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let answered = within(Duration::from_secs(5), async { Ok::<_, WriteError>(3) });
+    assert_eq!(runtime.block_on(answered), Ok(3));
+}
