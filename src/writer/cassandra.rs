@@ -8,6 +8,7 @@
 //! which the applier retries whole: the statements are idempotent.
 
 pub mod batches;
+mod collections;
 mod cql;
 mod errors;
 mod send;

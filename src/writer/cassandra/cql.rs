@@ -68,6 +68,8 @@ pub fn cql_kind(cql_type: &str) -> ColumnKind {
         "time" => ColumnKind::Time,
         "uuid" | "timeuuid" => ColumnKind::Uuid,
         "blob" => ColumnKind::Bytes,
+        // Kept as JSON (text holding an array or object parsed), converted element by element.
+        t if super::collections::collection(t).is_some() => ColumnKind::Json,
         _ => ColumnKind::Other,
     }
 }
@@ -75,6 +77,13 @@ pub fn cql_kind(cql_type: &str) -> ColumnKind {
 /// A converted value as the CQL type of its column; `None` is NULL.
 pub fn cql_value(value: SqlValue, cql_type: &str) -> Result<Option<CqlValue>, &'static str> {
     const RANGE: &str = "out of range for the column";
+    if let Some(collection) = super::collections::collection(cql_type) {
+        return match value {
+            SqlValue::Null => Ok(None),
+            SqlValue::Json(v) => super::collections::collection_value(&v, &collection).map(Some),
+            _ => Err("not a JSON array or object"),
+        };
+    }
     Ok(Some(match (value, cql_type) {
         (SqlValue::Null, _) => return Ok(None),
         (SqlValue::Int(i), "tinyint") => CqlValue::TinyInt(i8::try_from(i).map_err(|_| RANGE)?),
@@ -119,13 +128,21 @@ pub fn cql_value(value: SqlValue, cql_type: &str) -> Result<Option<CqlValue>, &'
 }
 
 /// About how many bytes a bound value takes on the wire (for the batch size limit): the length of
-/// text and blobs, a fixed 16 for the other types.
+/// text and blobs, a fixed 16 for the other types, summed over a collection's elements.
 pub fn value_bytes(value: &Option<CqlValue>) -> usize {
+    value.as_ref().map_or(0, cql_bytes)
+}
+
+fn cql_bytes(value: &CqlValue) -> usize {
     match value {
-        None => 0,
-        Some(CqlValue::Text(s) | CqlValue::Ascii(s)) => s.len(),
-        Some(CqlValue::Blob(b)) => b.len(),
-        Some(_) => 16,
+        CqlValue::Text(s) | CqlValue::Ascii(s) => s.len(),
+        CqlValue::Blob(b) => b.len(),
+        CqlValue::List(items) | CqlValue::Set(items) => items.iter().map(cql_bytes).sum(),
+        CqlValue::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| cql_bytes(k) + cql_bytes(v))
+            .sum(),
+        _ => 16,
     }
 }
 
@@ -221,7 +238,17 @@ mod tests {
             cql_value(SqlValue::Text("é".into()), "ascii"),
             Err("not ASCII text")
         );
-        assert_eq!(cql_kind("map<text, int>"), ColumnKind::Other);
+        assert_eq!(cql_kind("map<text, int>"), ColumnKind::Json);
+        assert_eq!(
+            cql_value(SqlValue::Json(serde_json::json!([1])), "frozen<list<int>>"),
+            Ok(Some(CqlValue::List(vec![CqlValue::Int(1)])))
+        );
+        assert_eq!(cql_value(SqlValue::Null, "set<int>"), Ok(None));
+        assert_eq!(
+            cql_value(SqlValue::Text("x".into()), "list<int>"),
+            Err("not a JSON array or object")
+        );
+        assert_eq!(cql_kind("tuple<int, text>"), ColumnKind::Other);
         assert_eq!(cql_kind("timestamp"), ColumnKind::TimestampTz);
     }
 
@@ -230,6 +257,10 @@ mod tests {
         assert_eq!(value_bytes(&None), 0);
         assert_eq!(value_bytes(&Some(CqlValue::Text("héllo".into()))), 6);
         assert_eq!(value_bytes(&Some(CqlValue::Blob(vec![0; 40]))), 40);
+        let list = CqlValue::List(vec![CqlValue::Text("ab".into()), CqlValue::Int(1)]);
+        assert_eq!(value_bytes(&Some(list.clone())), 18);
+        let map = CqlValue::Map(vec![(CqlValue::Text("k".into()), list)]);
+        assert_eq!(value_bytes(&Some(map)), 19);
         assert_eq!(value_bytes(&Some(CqlValue::BigInt(1))), 16);
     }
 

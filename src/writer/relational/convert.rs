@@ -159,7 +159,8 @@ pub fn json_type(value: &Value) -> &'static str {
     }
 }
 
-fn convert_value(kind: ColumnKind, value: &Value) -> Result<SqlValue, Why> {
+/// Converts a value for a column of `kind`; the error is the bare reason (see [`Column::convert`]).
+pub(crate) fn convert_value(kind: ColumnKind, value: &Value) -> Result<SqlValue, Why> {
     if value.is_null() {
         return Ok(SqlValue::Null);
     }
