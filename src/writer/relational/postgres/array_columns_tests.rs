@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::test_server::{database, sql};
+use super::test_server::{database, sql, TestDb};
 use super::tests::{target, up};
 use super::*;
 
@@ -102,16 +102,22 @@ fn expected(first: i64) -> Vec<Vec<Option<String>>> {
     ]
 }
 
-#[test]
-fn json_arrays_and_strings_holding_them_are_written_to_array_columns() {
-    let db = database("array_columns", DDL);
+/// A database of its own with the table, its target and a writer.
+fn setup(name: &str) -> (TestDb, std::sync::Arc<TableTarget>, PostgresWriter) {
+    let db = database(name, DDL);
     let t = target(
         None,
         "a",
         &["id"],
         &["ints", "words", "grid", "docs", "doms"],
     );
-    let mut writer = PostgresWriter::connect(&db).unwrap();
+    let writer = PostgresWriter::connect(&db).unwrap();
+    (db, t, writer)
+}
+
+#[test]
+fn json_arrays_and_strings_holding_them_are_written_to_array_columns() {
+    let (db, t, mut writer) = setup("array_columns");
     // Four rows alone (one statement each), then the same four in one many-row run.
     for change in batch(&t, 1) {
         assert_eq!(writer.write(&[change]), Ok(WriteOutcome::default()));
@@ -124,14 +130,7 @@ fn json_arrays_and_strings_holding_them_are_written_to_array_columns() {
 
 #[test]
 fn arrays_the_column_cannot_take_reject_their_row_only() {
-    let db = database("array_refused", DDL);
-    let t = target(
-        None,
-        "a",
-        &["id"],
-        &["ints", "words", "grid", "docs", "doms"],
-    );
-    let mut writer = PostgresWriter::connect(&db).unwrap();
+    let (db, t, mut writer) = setup("array_refused");
     let r = |id: i64, ints: Value, grid: Value, doms: Value| {
         up(
             &t,
