@@ -139,10 +139,10 @@ fn note_unsupported_checkpoints<'c>(
         let Some(kind) = connection.as_ref().map(Connection::type_name) else {
             continue;
         };
-        if !matches!(kind, "postgresql" | "sqlite") {
+        if !matches!(kind, "postgresql" | "sqlite" | "mysql" | "mariadb") {
             let message = format!(
                 "connection `{name}` ({kind}) keeps no checkpoint: jobs writing to it stay \
-                 at-least-once (exactly_once is built for postgresql and sqlite)"
+                 at-least-once (exactly_once is built for postgresql, mysql, mariadb and sqlite)"
             );
             w.note(node, "applier.exactly_once", message);
         }
@@ -330,6 +330,7 @@ output:
     fn exactly_once_notes_each_connection_that_keeps_no_checkpoint() {
         let config = "connections:\n  pg: {type: postgresql, host: h, database: d, user: u}\n\
                       \x20 maria: {type: mariadb, host: h, database: d, user: u}\n\
+                      \x20 ms: {type: sqlserver, host: h, database: d, user: u}\n\
                       \x20 lite: {type: sqlite, path: x.db}\n\
                       applier:\n  exactly_once: true\n";
         let job = "source: {redis: {key_pattern: 'k:*', trigger: write-behind}}\n\
@@ -338,9 +339,9 @@ output:
         assert_eq!(
             parsed.notes,
             [
-                "config.yaml:6:17: applier.exactly_once: connection `maria` (mariadb) keeps no \
+                "config.yaml:7:17: applier.exactly_once: connection `ms` (sqlserver) keeps no \
               checkpoint: jobs writing to it stay at-least-once (exactly_once is built for \
-              postgresql and sqlite)"
+              postgresql, mysql, mariadb and sqlite)"
             ]
         );
         let off = config.replace("exactly_once: true", "exactly_once: false");

@@ -32,6 +32,43 @@ pub fn upsert_sql(table: &str, p1: &str, p2: &str, now: &str) -> String {
     )
 }
 
+/// MySQL and MariaDB: names in backquotes, a `VARCHAR` key (a `TEXT` column cannot be a key there),
+/// an InnoDB table (the checkpoint must commit with the batch), `ON DUPLICATE KEY UPDATE`.
+pub mod mysql {
+    /// Quotes a `table` or `schema.table` name with backquotes.
+    pub fn quoted(table: &str) -> String {
+        table
+            .split('.')
+            .map(|p| format!("`{}`", p.replace('`', "``")))
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS` for the checkpoint table.
+    pub fn create_sql(table: &str) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (stream VARCHAR(512) NOT NULL PRIMARY KEY, \
+             position VARCHAR(64) NOT NULL, \
+             updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB",
+            quoted(table)
+        )
+    }
+
+    /// Reads one stream's position.
+    pub fn select_sql(table: &str) -> String {
+        format!("SELECT position FROM {} WHERE stream = ?", quoted(table))
+    }
+
+    /// Records one stream's position.
+    pub fn upsert_sql(table: &str) -> String {
+        format!(
+            "INSERT INTO {} (stream, position, updated_at) VALUES (?, ?, CURRENT_TIMESTAMP(6)) \
+             ON DUPLICATE KEY UPDATE position = VALUES(position), updated_at = VALUES(updated_at)",
+            quoted(table)
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

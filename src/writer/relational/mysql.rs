@@ -14,8 +14,9 @@ use ::mysql::{Conn, Opts, Statement, TxOpts, Value};
 use chrono::{Datelike, Timelike};
 
 use crate::config::SqlServerConnection;
-use crate::writer::{RowChange, RowOp, TableTarget, WriteError, WriteOutcome, Writer};
+use crate::writer::{Checkpoint, RowChange, RowOp, TableTarget, WriteError, WriteOutcome, Writer};
 
+use super::checkpoint::mysql as checkpoint;
 use super::convert::{json_type, Column, ColumnKind, SqlValue};
 use super::dialect::{Dialect, MysqlDialect};
 use super::lookup::{new_targets, tables_of};
@@ -161,7 +162,12 @@ impl MysqlWriter {
         Ok(())
     }
 
-    fn try_write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError> {
+    /// Writes `rows` in one transaction, with `cp` recorded in it when given.
+    fn try_write(
+        &mut self,
+        rows: &[RowChange],
+        cp: Option<&Checkpoint>,
+    ) -> Result<WriteOutcome, WriteError> {
         self.conn()?;
         for target in new_targets(rows) {
             if !self.tables.contains_key(&**target) {
@@ -189,11 +195,11 @@ impl MysqlWriter {
                 (Ok(_), None) => outcome.rejected.push((i, "the target has no keys".into())),
             }
         }
-        if work.is_empty() {
+        if work.is_empty() && cp.is_none() {
             return Ok(outcome);
         }
         let conn = self.conn.as_mut().ok_or_else(not_connected)?;
-        if one_statement(&work) {
+        if cp.is_none() && one_statement(&work) {
             write_runs(conn, work).map_err(|e| classify(&e))?;
             return Ok(outcome);
         }
@@ -202,6 +208,13 @@ impl MysqlWriter {
             .map_err(|e| classify(&e))?;
         // A failed statement leaves the transaction open: dropping `tx` rolls it back.
         write_runs(&mut tx, work).map_err(|e| classify(&e))?;
+        if let Some(cp) = cp {
+            tx.exec_drop(
+                checkpoint::upsert_sql(&cp.table),
+                (&cp.stream, &cp.position),
+            )
+            .map_err(|e| classify(&e))?;
+        }
         tx.commit().map_err(|e| classify(&e))?;
         Ok(outcome)
     }
@@ -226,7 +239,37 @@ impl Writer for MysqlWriter {
     }
 
     fn write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError> {
-        let result = self.try_write(rows);
+        let result = self.try_write(rows, None);
+        if let Err(err) = &result {
+            self.after_error(err);
+        }
+        result
+    }
+
+    fn supports_checkpoints(&self) -> bool {
+        true
+    }
+
+    fn read_checkpoint(&mut self, table: &str, stream: &str) -> Result<Option<String>, WriteError> {
+        let result = self.conn().and_then(|conn| {
+            conn.query_drop(checkpoint::create_sql(table))
+                .and_then(|()| {
+                    conn.exec_first::<String, _, _>(checkpoint::select_sql(table), (stream,))
+                })
+                .map_err(|e| classify(&e))
+        });
+        if let Err(err) = &result {
+            self.after_error(err);
+        }
+        result
+    }
+
+    fn write_checkpointed(
+        &mut self,
+        rows: &[RowChange],
+        cp: &Checkpoint,
+    ) -> Result<WriteOutcome, WriteError> {
+        let result = self.try_write(rows, Some(cp));
         if let Err(err) = &result {
             self.after_error(err);
         }

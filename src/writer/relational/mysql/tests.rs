@@ -442,3 +442,47 @@ fn boolean_columns_take_booleans_and_small_integers() {
         ])
     );
 }
+
+#[test]
+fn a_checkpoint_moves_with_each_batch_even_one_with_no_rows() {
+    let db = database("cp_moves", "CREATE TABLE t (k int PRIMARY KEY, v text)");
+    let t = target("t", &["k"], &["v"]);
+    let mut writer = MysqlWriter::connect(&db, "mariadb").unwrap();
+    let cp = |position: &str| Checkpoint {
+        table: "rdi_cp".into(),
+        stream: "job:{tag}".into(),
+        position: position.into(),
+    };
+    assert_eq!(writer.read_checkpoint("rdi_cp", "job:{tag}"), Ok(None));
+    // A single row (otherwise written without a transaction) and a run, each with its checkpoint.
+    let one = [up(&t, vec![json!(1), json!("a")])];
+    assert_eq!(
+        writer.write_checkpointed(&one, &cp("1-0")),
+        Ok(WriteOutcome::default())
+    );
+    let run = [
+        up(&t, vec![json!(2), json!("b")]),
+        up(&t, vec![json!(3), json!("c")]),
+    ];
+    assert_eq!(
+        writer.write_checkpointed(&run, &cp("2-5")),
+        Ok(WriteOutcome::default())
+    );
+    assert_eq!(
+        writer.read_checkpoint("rdi_cp", "job:{tag}"),
+        Ok(Some("2-5".into()))
+    );
+    // Every row refused before the statement: the position still moves past them.
+    let refused = [up(&t, vec![json!("x"), json!("d")])];
+    let out = writer.write_checkpointed(&refused, &cp("3-0")).unwrap();
+    assert_eq!(out.rejected.len(), 1);
+    assert_eq!(
+        writer.read_checkpoint("rdi_cp", "job:{tag}"),
+        Ok(Some("3-0".into()))
+    );
+    assert_eq!(sql(&db, "SELECT count(*) FROM t"), text(&[&[Some("3")]]));
+    assert_eq!(
+        sql(&db, "SELECT stream, position FROM rdi_cp"),
+        text(&[&[Some("job:{tag}"), Some("3-0")]])
+    );
+}
