@@ -35,6 +35,9 @@ pub fn upsert_sql(table: &str, p1: &str, p2: &str, now: &str) -> String {
 /// MySQL and MariaDB: names in backquotes, a `VARCHAR` key (a `TEXT` column cannot be a key there),
 /// an InnoDB table (the checkpoint must commit with the batch), `ON DUPLICATE KEY UPDATE`.
 pub mod mysql {
+    /// Longest stream name the table's key holds.
+    pub const STREAM_CHARS: usize = 512;
+
     /// Quotes a `table` or `schema.table` name with backquotes.
     pub fn quoted(table: &str) -> String {
         table
@@ -47,7 +50,7 @@ pub mod mysql {
     /// `CREATE TABLE IF NOT EXISTS` for the checkpoint table.
     pub fn create_sql(table: &str) -> String {
         format!(
-            "CREATE TABLE IF NOT EXISTS {} (stream VARCHAR(512) NOT NULL PRIMARY KEY, \
+            "CREATE TABLE IF NOT EXISTS {} (stream VARCHAR({STREAM_CHARS}) NOT NULL PRIMARY KEY, \
              position VARCHAR(64) NOT NULL, \
              updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB",
             quoted(table)

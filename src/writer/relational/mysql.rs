@@ -251,6 +251,7 @@ impl Writer for MysqlWriter {
     }
 
     fn read_checkpoint(&mut self, table: &str, stream: &str) -> Result<Option<String>, WriteError> {
+        fits_checkpoint(stream)?;
         let result = self.conn().and_then(|conn| {
             conn.query_drop(checkpoint::create_sql(table))
                 .and_then(|()| {
@@ -269,12 +270,25 @@ impl Writer for MysqlWriter {
         rows: &[RowChange],
         cp: &Checkpoint,
     ) -> Result<WriteOutcome, WriteError> {
-        let result = self.try_write(rows, Some(cp));
+        let result = fits_checkpoint(&cp.stream).and_then(|()| self.try_write(rows, Some(cp)));
         if let Err(err) = &result {
             self.after_error(err);
         }
         result
     }
+}
+
+/// A checkpoint row is keyed by its queue's name in a `VARCHAR(512)`: a longer name is refused before
+/// anything is written (a schema error the job shows and waits on), never as a refused batch.
+fn fits_checkpoint(stream: &str) -> Result<(), WriteError> {
+    if stream.chars().count() <= checkpoint::STREAM_CHARS {
+        return Ok(());
+    }
+    Err(WriteError::Schema(format!(
+        "mysql: the job's name is too long for the checkpoint table's key ({} characters at most with \
+         applier.exactly_once): shorten the job's name, or turn exactly_once off",
+        checkpoint::STREAM_CHARS
+    )))
 }
 
 fn not_connected() -> WriteError {

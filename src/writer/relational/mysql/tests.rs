@@ -485,4 +485,19 @@ fn a_checkpoint_moves_with_each_batch_even_one_with_no_rows() {
         sql(&db, "SELECT stream, position FROM rdi_cp"),
         text(&[&[Some("job:{tag}"), Some("3-0")]])
     );
+    // A name the key cannot hold is a schema error before anything is written, not a refused batch.
+    let long = Checkpoint {
+        stream: "j".repeat(513),
+        ..cp("4-0")
+    };
+    assert!(matches!(
+        writer.read_checkpoint("rdi_cp", &long.stream),
+        Err(WriteError::Schema(_))
+    ));
+    let four = [up(&t, vec![json!(4), json!("e")])];
+    assert!(matches!(
+        writer.write_checkpointed(&four, &long),
+        Err(WriteError::Schema(_))
+    ));
+    assert_eq!(sql(&db, "SELECT count(*) FROM t"), text(&[&[Some("3")]]));
 }
