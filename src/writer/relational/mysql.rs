@@ -224,6 +224,14 @@ impl MysqlWriter {
     fn after_error(&mut self, err: &WriteError) {
         super::forget_stale(err, &mut self.conn, &mut self.tables);
     }
+
+    /// `result`, after forgetting what its error made stale.
+    fn forget_after<T>(&mut self, result: Result<T, WriteError>) -> Result<T, WriteError> {
+        if let Err(err) = &result {
+            self.after_error(err);
+        }
+        result
+    }
 }
 
 impl Writer for MysqlWriter {
@@ -232,18 +240,12 @@ impl Writer for MysqlWriter {
             Ok(_) => self.load(target),
             Err(err) => Err(err),
         };
-        if let Err(err) = &result {
-            self.after_error(err);
-        }
-        result
+        self.forget_after(result)
     }
 
     fn write(&mut self, rows: &[RowChange]) -> Result<WriteOutcome, WriteError> {
         let result = self.try_write(rows, None);
-        if let Err(err) = &result {
-            self.after_error(err);
-        }
-        result
+        self.forget_after(result)
     }
 
     fn supports_checkpoints(&self) -> bool {
@@ -259,10 +261,7 @@ impl Writer for MysqlWriter {
                 })
                 .map_err(|e| classify(&e))
         });
-        if let Err(err) = &result {
-            self.after_error(err);
-        }
-        result
+        self.forget_after(result)
     }
 
     fn write_checkpointed(
@@ -271,10 +270,7 @@ impl Writer for MysqlWriter {
         cp: &Checkpoint,
     ) -> Result<WriteOutcome, WriteError> {
         let result = fits_checkpoint(&cp.stream).and_then(|()| self.try_write(rows, Some(cp)));
-        if let Err(err) = &result {
-            self.after_error(err);
-        }
-        result
+        self.forget_after(result)
     }
 }
 
