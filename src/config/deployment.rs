@@ -116,7 +116,7 @@ fn config(w: &mut Walker, text: &str) -> Option<Config> {
     Some((connections, applier))
 }
 
-/// `applier.exactly_once` keeps a checkpoint in PostgreSQL and SQLite only: the other targets are
+/// `applier.exactly_once` keeps a checkpoint in PostgreSQL, MySQL/MariaDB and SQLite only: the others are
 /// written at-least-once, which the deploy reply says rather than leaving it to be found later.
 fn note_unsupported_checkpoints<'c>(
     w: &mut Walker,

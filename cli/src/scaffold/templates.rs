@@ -32,7 +32,7 @@ const APPLIER: &str = "
 #  writer_threads: 2              # background writer threads shared by the jobs
 #  max_pending: 0                 # cap on queued changes per job (0: no cap)
 #  exactly_once: false            # extension: a checkpoint per batch in the target, no replays after a
-#                                 # crash (postgresql and sqlite only; other targets stay at-least-once)
+#                                 # crash (postgresql, mysql/mariadb and sqlite; others stay at-least-once)
 #  checkpoint_table: rdi_checkpoints  # the checkpoint table (`table` or `schema.table`), made on first use
 ";
 
