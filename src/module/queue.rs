@@ -235,14 +235,8 @@ fn resume(
 fn hash_value(h: HashFields) -> KeyValue {
     if h.fields.is_empty() {
         KeyValue::Missing
-    } else if h.not_utf8.is_empty() {
-        KeyValue::Record(h.fields)
     } else {
-        // Written as text they would change: U+FFFD in place of the bytes.
-        KeyValue::NotUtf8 {
-            fields: h.fields,
-            names: h.not_utf8,
-        }
+        picked_value(h)
     }
 }
 
@@ -252,6 +246,7 @@ fn picked_value(h: HashFields) -> KeyValue {
     if h.not_utf8.is_empty() {
         KeyValue::Record(h.fields)
     } else {
+        // Written as text they would change: U+FFFD in place of the bytes.
         KeyValue::NotUtf8 {
             fields: h.fields,
             names: h.not_utf8,

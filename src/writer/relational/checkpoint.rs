@@ -3,9 +3,15 @@
 
 /// Quotes a `table` or `schema.table` name with double quotes (PostgreSQL and SQLite).
 pub fn quoted(table: &str) -> String {
+    quoted_with(table, '"')
+}
+
+/// Quotes each part of a `table` or `schema.table` name with `quote`, doubling it inside.
+fn quoted_with(table: &str, quote: char) -> String {
+    let doubled = format!("{quote}{quote}");
     table
         .split('.')
-        .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
+        .map(|p| format!("{quote}{}{quote}", p.replace(quote, &doubled)))
         .collect::<Vec<_>>()
         .join(".")
 }
@@ -40,11 +46,7 @@ pub mod mysql {
 
     /// Quotes a `table` or `schema.table` name with backquotes.
     pub fn quoted(table: &str) -> String {
-        table
-            .split('.')
-            .map(|p| format!("`{}`", p.replace('`', "``")))
-            .collect::<Vec<_>>()
-            .join(".")
+        super::quoted_with(table, '`')
     }
 
     /// `CREATE TABLE IF NOT EXISTS` for the checkpoint table.
@@ -80,6 +82,8 @@ mod tests {
     fn schema_qualified_names_are_quoted_part_by_part() {
         assert_eq!(quoted("rdi_checkpoints"), "\"rdi_checkpoints\"");
         assert_eq!(quoted("ops.cp"), "\"ops\".\"cp\"");
+        assert_eq!(quoted("a\"b"), "\"a\"\"b\"");
+        assert_eq!(mysql::quoted("ops.c`p"), "`ops`.`c``p`");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::writer::WriteError;
 pub const CONNECT_TIMEOUT_S_DEFAULT: u64 = 10;
 /// Seconds a statement's answer may take unless `read_timeout` says otherwise: above the server's
 /// default lock wait (50 s), so that a lock wait ends with the server's own error.
-pub const READ_TIMEOUT_S_DEFAULT: u64 = 120;
+pub const READ_TIMEOUT_S_DEFAULT: u64 = super::super::READ_TIMEOUT_S_DEFAULT;
 /// Seconds a write to the socket may take unless `write_timeout` says otherwise.
 pub const WRITE_TIMEOUT_S_DEFAULT: u64 = 60;
 /// Idle milliseconds before TCP keepalives probe the server, so that a vanished server is noticed.
