@@ -13,7 +13,7 @@ run: build
 stop:
 	@bash scripts/run.sh stop
 
-## test: unit tests, then the module tests against real Redis, Valkey, PostgreSQL and SQLite, then redis-di's
+## test: unit tests, then the module tests against real Redis, Valkey, PostgreSQL, MariaDB and SQLite, then redis-di's
 test: build
 	@$(ENV) && cargo test --release --lib
 	@$(ENV) && cargo test --release -p module-tests -- --test-threads=4

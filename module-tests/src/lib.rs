@@ -1,4 +1,5 @@
-//! Harness for the module tests: real servers (Redis, Valkey, PostgreSQL), the module's commands, waits.
+//! Harness for the module tests: real servers (Redis, Valkey, PostgreSQL, MariaDB), the module's
+//! commands, waits.
 //!
 //! This package never links the module (whose global allocator is Redis's): it talks to servers only.
 
@@ -6,6 +7,7 @@ pub mod cluster;
 pub mod commands;
 pub mod env;
 pub mod fixture;
+pub mod mariadb_server;
 pub mod ports;
 pub mod postgres_server;
 pub mod redis_opts;
@@ -23,6 +25,7 @@ pub use commands::{
     wait_from_stopped, WaitReply,
 };
 pub use fixture::{query_text, row, sqlite_emp, PgPipeline, FAST_RETRY};
+pub use mariadb_server::MariaServer;
 pub use postgres_server::PgServer;
 pub use redis_server::{RedisOpts, RedisServer, ServerKind, StartError};
 pub use status::Status;

@@ -1,5 +1,6 @@
 //! The YAML the tests deploy: config.yaml for a PostgreSQL or SQLite target, and relational jobs.
 
+use crate::mariadb_server::MariaServer;
 use crate::postgres_server::PgServer;
 use std::path::Path;
 
@@ -9,6 +10,8 @@ pub const PG_PASSWORD: &str = "pw-never-shown-7f3a";
 
 /// The name of the PostgreSQL connection in [`pg_config`].
 pub const PG_CONNECTION: &str = "pg";
+/// The name of the MariaDB connection in [`mariadb_config`].
+pub const MARIADB_CONNECTION: &str = "maria";
 /// The name of the SQLite connection in [`sqlite_config`].
 pub const SQLITE_CONNECTION: &str = "lite";
 
@@ -19,6 +22,17 @@ pub fn pg_config(pg: &PgServer, db: &str, applier: &[&str]) -> String {
         "connections:\n  {PG_CONNECTION}:\n    type: postgresql\n    host: 127.0.0.1\n    port: {}\n    \
          database: {db}\n    user: postgres\n    password: {PG_PASSWORD}\n",
         pg.port()
+    );
+    push_applier(&mut yaml, applier);
+    yaml
+}
+
+/// config.yaml with one MariaDB connection named `maria` to database `db` (user `root`, no password).
+pub fn mariadb_config(maria: &MariaServer, db: &str, applier: &[&str]) -> String {
+    let mut yaml = format!(
+        "connections:\n  {MARIADB_CONNECTION}:\n    type: mariadb\n    host: 127.0.0.1\n    port: {}\n    \
+         database: {db}\n    user: root\n",
+        maria.port()
     );
     push_applier(&mut yaml, applier);
     yaml

@@ -1,13 +1,14 @@
 //! Issue 5, must-show 3: an APPEND job (audit rows, no unique key) whose Redis dies between the commit
-//! of a batch in PostgreSQL and its acknowledgement in the queue (the module's test hook
+//! of a batch in PostgreSQL or MariaDB and its acknowledgement in the queue (the module's test hook
 //! `RDI_TEST_ABORT_BEFORE_ACK` aborts the process exactly there, as `kill -9` would). After a restart
 //! from the AOF the batch is replayed: with `applier.exactly_once: true` the checkpoint table makes the
 //! writer skip it (no duplicate rows); with it off every replayed change is appended a second time.
 
 use module_tests::replies::try_call;
-use module_tests::yaml::pg_config;
+use module_tests::yaml::{mariadb_config, pg_config, MARIADB_CONNECTION, PG_CONNECTION};
 use module_tests::{
-    call, deploy_ok, drain_within, wait_until, PgServer, RedisOpts, RedisServer, Status, FAST_RETRY,
+    call, deploy_ok, drain_within, wait_until, MariaServer, PgServer, RedisOpts, RedisServer,
+    Status, FAST_RETRY,
 };
 use std::time::Duration;
 
@@ -19,19 +20,96 @@ const DDL: &str = "CREATE TABLE audit (id integer NOT NULL, v text NOT NULL, op 
 /// How long the server may take to abort after the writers were started.
 const ABORT_DEADLINE: Duration = Duration::from_secs(60);
 
-/// The APPEND job: every change of `audit:*` becomes a new row of `public.audit`.
-fn append_job() -> String {
-    "source:\n  redis:\n    key_pattern: \"audit:*\"\n    trigger: write-behind\noutput:\n  \
-     - uses: relational.write\n    with:\n      connection: pg\n      schema: public\n      \
-     table: audit\n      load_strategy: APPEND\n      mapping:\n        - id\n        - v\n        \
-     - op\n"
-        .to_string()
+/// The APPEND job: every change of `audit:*` becomes a new row of table `audit` of `connection`
+/// (in `schema` when given).
+fn append_job(connection: &str, schema: Option<&str>) -> String {
+    let schema = schema.map_or(String::new(), |s| format!("      schema: {s}\n"));
+    format!(
+        "source:\n  redis:\n    key_pattern: \"audit:*\"\n    trigger: write-behind\noutput:\n  \
+         - uses: relational.write\n    with:\n      connection: {connection}\n{schema}      \
+         table: audit\n      load_strategy: APPEND\n      mapping:\n        - id\n        - v\n        \
+         - op\n"
+    )
 }
 
-fn count(pg: &mut postgres::Client, sql: &str) -> i64 {
-    pg.query_one(sql, &[])
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .get(0)
+/// The target database of one run, queried by the test.
+enum Target {
+    Pg(postgres::Client),
+    Maria(&'static MariaServer, String),
+}
+
+impl Target {
+    /// A fresh database `db` holding the audit table, the config.yaml and the job that write to it.
+    fn create(kind: Kind, db: &str, exactly_once: bool) -> (Target, String, String) {
+        let exactly = format!("exactly_once: {exactly_once}");
+        let applier = [FAST_RETRY, exactly.as_str()];
+        match kind {
+            Kind::Pg => {
+                let pg = PgServer::shared();
+                let db = pg.create_database(db);
+                let mut client = pg.client(&db);
+                client.batch_execute(DDL).unwrap();
+                let config = pg_config(pg, &db, &applier);
+                let job = append_job(PG_CONNECTION, Some("public"));
+                (Target::Pg(client), config, job)
+            }
+            Kind::Maria => {
+                let maria = MariaServer::shared();
+                let db = maria.create_database(db);
+                maria.query(&db, DDL);
+                let config = mariadb_config(maria, &db, &applier);
+                let job = append_job(MARIADB_CONNECTION, None);
+                (Target::Maria(maria, db), config, job)
+            }
+        }
+    }
+
+    fn count(&mut self, sql: &str) -> i64 {
+        match self {
+            Target::Pg(client) => client
+                .query_one(sql, &[])
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                .get(0),
+            Target::Maria(maria, db) => maria.count(db, sql),
+        }
+    }
+
+    /// The rows of the checkpoint table `rdi_checkpoints`: (stream, position).
+    fn checkpoints(&mut self) -> Vec<(String, String)> {
+        const SQL: &str = "SELECT stream, position FROM rdi_checkpoints";
+        match self {
+            Target::Pg(client) => client
+                .query(SQL, &[])
+                .expect("the checkpoint table rdi_checkpoints exists")
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect(),
+            Target::Maria(maria, db) => maria
+                .query(db, SQL)
+                .into_iter()
+                .map(|row| (row[0].clone(), row[1].clone()))
+                .collect(),
+        }
+    }
+
+    /// SQL counting the tables named `rdi_checkpoints` in this run's database.
+    fn checkpoint_tables_sql(&self) -> String {
+        match self {
+            Target::Pg(_) => "SELECT count(*) FROM information_schema.tables \
+                              WHERE table_name = 'rdi_checkpoints'"
+                .to_string(),
+            Target::Maria(_, db) => format!(
+                "SELECT count(*) FROM information_schema.tables \
+                 WHERE table_name = 'rdi_checkpoints' AND table_schema = '{db}'"
+            ),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Pg,
+    Maria,
 }
 
 /// What a run saw: rows right after the crash, rows after the restart and drain, distinct ids.
@@ -40,26 +118,21 @@ struct Outcome {
     after: i64,
     distinct: i64,
     last_queued_id: String,
-    pg: postgres::Client,
+    target: Target,
 }
 
 /// Deploys the APPEND job (with `exactly_once` on or off) on a Redis that aborts before the first
 /// acknowledgement, queues N changes while stopped, starts the writers, waits for the abort, restarts
 /// on the same directory without the hook and drains.
-fn crash_between_commit_and_ack(db: &str, exactly_once: bool) -> Outcome {
-    let pg = PgServer::shared();
-    let db = pg.create_database(db);
-    let mut target = pg.client(&db);
-    target.batch_execute(DDL).unwrap();
+fn crash_between_commit_and_ack(kind: Kind, db: &str, exactly_once: bool) -> Outcome {
+    let (mut target, config, job) = Target::create(kind, db, exactly_once);
     let opts = RedisOpts::redis74()
         .appendonly()
         .appendfsync("always")
         .env("RDI_TEST_ABORT_BEFORE_ACK", "1");
     let mut redis = RedisServer::start(opts).expect("start redis with the module");
-    let exactly = format!("exactly_once: {exactly_once}");
-    let config = pg_config(pg, &db, &[FAST_RETRY, &exactly]);
     let mut r = redis.client();
-    deploy_ok(&mut r, &config, &[(JOB, &append_job())]);
+    deploy_ok(&mut r, &config, &[(JOB, &job)]);
 
     // Queue N changes while the writers are paused, so they are taken as one batch.
     call(&mut r, &["RDI.STOP"]);
@@ -96,7 +169,7 @@ fn crash_between_commit_and_ack(db: &str, exactly_once: bool) -> Outcome {
         )
     });
     assert!(!exit.success(), "the server exited cleanly: {exit:?}");
-    let at_crash = count(&mut target, "SELECT count(*) FROM audit");
+    let at_crash = target.count("SELECT count(*) FROM audit");
     assert_eq!(
         at_crash,
         N as i64,
@@ -132,40 +205,53 @@ fn crash_between_commit_and_ack(db: &str, exactly_once: bool) -> Outcome {
     );
     Outcome {
         at_crash,
-        after: count(&mut target, "SELECT count(*) FROM audit"),
-        distinct: count(&mut target, "SELECT count(DISTINCT id) FROM audit"),
+        after: target.count("SELECT count(*) FROM audit"),
+        distinct: target.count("SELECT count(DISTINCT id) FROM audit"),
         last_queued_id,
-        pg: target,
+        target,
     }
 }
 
 #[test]
 fn with_exactly_once_a_batch_replayed_after_a_crash_is_not_appended_twice() {
-    let mut o = crash_between_commit_and_ack("exactly_once_on", true);
+    replayed_batch_not_appended_twice(Kind::Pg, "exactly_once_on");
+}
+
+#[test]
+fn with_exactly_once_a_batch_replayed_after_a_crash_is_not_appended_twice_in_mariadb() {
+    replayed_batch_not_appended_twice(Kind::Maria, "exactly_once_on_maria");
+}
+
+#[test]
+fn without_exactly_once_the_replayed_batch_is_appended_again() {
+    replayed_batch_appended_again(Kind::Pg, "exactly_once_off");
+}
+
+#[test]
+fn without_exactly_once_the_replayed_batch_is_appended_again_in_mariadb() {
+    replayed_batch_appended_again(Kind::Maria, "exactly_once_off_maria");
+}
+
+fn replayed_batch_not_appended_twice(kind: Kind, db: &str) {
+    let mut o = crash_between_commit_and_ack(kind, db, true);
     eprintln!(
-        "exactly_once on: {} rows at the crash, {} after the restart ({} distinct ids) for {N} changes",
+        "{kind:?}, exactly_once on: {} rows at the crash, {} after the restart ({} distinct ids) for \
+         {N} changes",
         o.at_crash, o.after, o.distinct
     );
     assert_eq!(o.after, N as i64, "duplicate audit rows after the replay");
     assert_eq!(o.distinct, N as i64);
-    let dup = count(
-        &mut o.pg,
-        "SELECT count(*) FROM (SELECT id FROM audit GROUP BY id HAVING count(*) > 1) d",
-    );
+    let dup = o
+        .target
+        .count("SELECT count(*) FROM (SELECT id FROM audit GROUP BY id HAVING count(*) > 1) d");
     assert_eq!(dup, 0, "ids appended more than once");
-    let values = count(
-        &mut o.pg,
-        "SELECT count(*) FROM audit WHERE v = 'value-' || id AND op = 'create'",
-    );
+    let values = o
+        .target
+        .count("SELECT count(*) FROM audit WHERE v = concat('value-', id) AND op = 'create'");
     assert_eq!(values, N as i64, "every row holds its own record");
 
     // The checkpoint table exists (default name) and holds the job's last applied queue position.
-    let positions: Vec<(String, String)> =
-        o.pg.query("SELECT stream, position FROM rdi_checkpoints", &[])
-            .expect("the checkpoint table rdi_checkpoints exists")
-            .iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect();
+    let positions = o.target.checkpoints();
     // One row per job and connection: `<job>/<connection>`.
     let prefix = format!("{JOB}/");
     let ours: Vec<&(String, String)> = positions
@@ -179,13 +265,12 @@ fn with_exactly_once_a_batch_replayed_after_a_crash_is_not_appended_twice() {
     );
 }
 
-#[test]
-fn without_exactly_once_the_replayed_batch_is_appended_again() {
-    let mut o = crash_between_commit_and_ack("exactly_once_off", false);
+fn replayed_batch_appended_again(kind: Kind, db: &str) {
+    let mut o = crash_between_commit_and_ack(kind, db, false);
     let duplicates = o.after - N as i64;
     eprintln!(
-        "exactly_once off: {} rows at the crash, {} after the restart ({} distinct ids) for {N} \
-         changes: {duplicates} duplicate rows, which exactly_once prevents",
+        "{kind:?}, exactly_once off: {} rows at the crash, {} after the restart ({} distinct ids) \
+         for {N} changes: {duplicates} duplicate rows, which exactly_once prevents",
         o.at_crash, o.after, o.distinct
     );
     assert!(
@@ -197,9 +282,10 @@ fn without_exactly_once_the_replayed_batch_is_appended_again() {
         duplicates, o.at_crash,
         "the whole committed batch is replayed"
     );
-    let checkpoints = count(
-        &mut o.pg,
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'rdi_checkpoints'",
+    let sql = o.target.checkpoint_tables_sql();
+    assert_eq!(
+        o.target.count(&sql),
+        0,
+        "no checkpoint table without exactly_once"
     );
-    assert_eq!(checkpoints, 0, "no checkpoint table without exactly_once");
 }
