@@ -6,7 +6,7 @@
 use crate::ports::free_port;
 use crate::watchdog::Watchdog;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct MariaServer {
     root: PathBuf,
     port: u16,
+    /// Never waited for: the server runs until the watchdog kills it.
+    child: Child,
     _watchdog: Watchdog,
 }
 
@@ -36,7 +38,7 @@ impl MariaServer {
         install(&root.join("data"));
         let port = free_port();
         let log = std::fs::File::create(root.join("log")).expect("MariaDB log file");
-        let mut child = Command::new("mariadbd")
+        let child = Command::new("mariadbd")
             .args([
                 "--no-defaults",
                 "--user=root",
@@ -61,14 +63,15 @@ impl MariaServer {
             child.id(),
             root.display()
         ));
-        let server = MariaServer {
+        let mut server = MariaServer {
             root,
             port,
+            child,
             _watchdog: watchdog,
         };
         let deadline = Instant::now() + START_TIMEOUT;
         while server.try_query("mysql", "SELECT 1").is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
+            if let Ok(Some(status)) = server.child.try_wait() {
                 panic!("mariadbd exited with {status}; log:\n{}", server.log());
             }
             assert!(

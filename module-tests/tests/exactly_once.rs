@@ -34,7 +34,7 @@ fn append_job(connection: &str, schema: Option<&str>) -> String {
 
 /// The target database of one run, queried by the test.
 enum Target {
-    Pg(postgres::Client),
+    Pg(Box<postgres::Client>),
     Maria(&'static MariaServer, String),
 }
 
@@ -51,7 +51,7 @@ impl Target {
                 client.batch_execute(DDL).unwrap();
                 let config = pg_config(pg, &db, &applier);
                 let job = append_job(PG_CONNECTION, Some("public"));
-                (Target::Pg(client), config, job)
+                (Target::Pg(Box::new(client)), config, job)
             }
             Kind::Maria => {
                 let maria = MariaServer::shared();
