@@ -1,14 +1,16 @@
 //! Issue 5, must-show 3: an APPEND job (audit rows, no unique key) whose Redis dies between the commit
-//! of a batch in PostgreSQL or MariaDB and its acknowledgement in the queue (the module's test hook
+//! of a batch in PostgreSQL, MariaDB or SQLite and its acknowledgement in the queue (the module's test hook
 //! `RDI_TEST_ABORT_BEFORE_ACK` aborts the process exactly there, as `kill -9` would). After a restart
 //! from the AOF the batch is replayed: with `applier.exactly_once: true` the checkpoint table makes the
 //! writer skip it (no duplicate rows); with it off every replayed change is appended a second time.
 
 use module_tests::replies::try_call;
-use module_tests::yaml::{mariadb_config, pg_config, MARIADB_CONNECTION, PG_CONNECTION};
+use module_tests::yaml::{
+    mariadb_config, pg_config, sqlite_config, MARIADB_CONNECTION, PG_CONNECTION, SQLITE_CONNECTION,
+};
 use module_tests::{
-    call, deploy_ok, drain_within, wait_until, MariaServer, PgServer, RedisOpts, RedisServer,
-    Status, FAST_RETRY,
+    call, deploy_ok, drain_within, sqlite_target, wait_until, MariaServer, PgServer, RedisOpts,
+    RedisServer, Status, FAST_RETRY,
 };
 use std::time::Duration;
 
@@ -36,6 +38,8 @@ fn append_job(connection: &str, schema: Option<&str>) -> String {
 enum Target {
     Pg(Box<postgres::Client>),
     Maria(&'static MariaServer, String),
+    /// The file, in a directory removed with it.
+    Sqlite(tempfile::TempDir, std::path::PathBuf),
 }
 
 impl Target {
@@ -61,6 +65,14 @@ impl Target {
                 let job = append_job(MARIADB_CONNECTION, None);
                 (Target::Maria(maria, db), config, job)
             }
+            Kind::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let path = dir.path().join(format!("{db}.db"));
+                sqlite_target::create(&path, DDL);
+                let config = sqlite_config(&path, &applier);
+                let job = append_job(SQLITE_CONNECTION, None);
+                (Target::Sqlite(dir, path), config, job)
+            }
         }
     }
 
@@ -71,6 +83,13 @@ impl Target {
                 .unwrap_or_else(|e| panic!("{sql}: {e}"))
                 .get(0),
             Target::Maria(maria, db) => maria.count(db, sql),
+            Target::Sqlite(_, path) => {
+                let rows = sqlite_target::rows(path, sql);
+                rows.first()
+                    .and_then(|row| row.first().cloned().flatten())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| panic!("{sql}: not one integer: {rows:?}"))
+            }
         }
     }
 
@@ -89,6 +108,15 @@ impl Target {
                 .into_iter()
                 .map(|row| (row[0].clone(), row[1].clone()))
                 .collect(),
+            Target::Sqlite(_, path) => sqlite_target::rows(path, SQL)
+                .into_iter()
+                .map(|row| {
+                    (
+                        row[0].clone().unwrap_or_default(),
+                        row[1].clone().unwrap_or_default(),
+                    )
+                })
+                .collect(),
         }
     }
 
@@ -102,6 +130,9 @@ impl Target {
                 "SELECT count(*) FROM information_schema.tables \
                  WHERE table_name = 'rdi_checkpoints' AND table_schema = '{db}'"
             ),
+            Target::Sqlite(..) => {
+                "SELECT count(*) FROM sqlite_master WHERE name = 'rdi_checkpoints'".to_string()
+            }
         }
     }
 }
@@ -110,6 +141,7 @@ impl Target {
 enum Kind {
     Pg,
     Maria,
+    Sqlite,
 }
 
 /// What a run saw: rows right after the crash, rows after the restart and drain, distinct ids.
@@ -223,6 +255,11 @@ fn with_exactly_once_a_batch_replayed_after_a_crash_is_not_appended_twice_in_mar
 }
 
 #[test]
+fn with_exactly_once_a_batch_replayed_after_a_crash_is_not_appended_twice_in_sqlite() {
+    replayed_batch_not_appended_twice(Kind::Sqlite, "exactly_once_on_lite");
+}
+
+#[test]
 fn without_exactly_once_the_replayed_batch_is_appended_again() {
     replayed_batch_appended_again(Kind::Pg, "exactly_once_off");
 }
@@ -230,6 +267,11 @@ fn without_exactly_once_the_replayed_batch_is_appended_again() {
 #[test]
 fn without_exactly_once_the_replayed_batch_is_appended_again_in_mariadb() {
     replayed_batch_appended_again(Kind::Maria, "exactly_once_off_maria");
+}
+
+#[test]
+fn without_exactly_once_the_replayed_batch_is_appended_again_in_sqlite() {
+    replayed_batch_appended_again(Kind::Sqlite, "exactly_once_off_lite");
 }
 
 fn replayed_batch_not_appended_twice(kind: Kind, db: &str) {
