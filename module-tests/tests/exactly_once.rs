@@ -39,7 +39,10 @@ enum Target {
     Pg(Box<postgres::Client>),
     Maria(&'static MariaServer, String),
     /// The file, in a directory removed with it.
-    Sqlite(tempfile::TempDir, std::path::PathBuf),
+    Sqlite {
+        _dir: tempfile::TempDir,
+        path: std::path::PathBuf,
+    },
 }
 
 impl Target {
@@ -71,7 +74,7 @@ impl Target {
                 sqlite_target::create(&path, DDL);
                 let config = sqlite_config(&path, &applier);
                 let job = append_job(SQLITE_CONNECTION, None);
-                (Target::Sqlite(dir, path), config, job)
+                (Target::Sqlite { _dir: dir, path }, config, job)
             }
         }
     }
@@ -83,7 +86,7 @@ impl Target {
                 .unwrap_or_else(|e| panic!("{sql}: {e}"))
                 .get(0),
             Target::Maria(maria, db) => maria.count(db, sql),
-            Target::Sqlite(_, path) => {
+            Target::Sqlite { path, .. } => {
                 let rows = sqlite_target::rows(path, sql);
                 rows.first()
                     .and_then(|row| row.first().cloned().flatten())
@@ -108,7 +111,7 @@ impl Target {
                 .into_iter()
                 .map(|row| (row[0].clone(), row[1].clone()))
                 .collect(),
-            Target::Sqlite(_, path) => sqlite_target::rows(path, SQL)
+            Target::Sqlite { path, .. } => sqlite_target::rows(path, SQL)
                 .into_iter()
                 .map(|row| {
                     (
@@ -130,7 +133,7 @@ impl Target {
                 "SELECT count(*) FROM information_schema.tables \
                  WHERE table_name = 'rdi_checkpoints' AND table_schema = '{db}'"
             ),
-            Target::Sqlite(..) => {
+            Target::Sqlite { .. } => {
                 "SELECT count(*) FROM sqlite_master WHERE name = 'rdi_checkpoints'".to_string()
             }
         }
