@@ -2,13 +2,13 @@
 //! without problems, with references resolved to placeholders.
 //! Test-only: declared under #[cfg(test)] in `config/mod.rs`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{parse_deployment, Resolver};
 
 /// Resolves any reference to a placeholder, so that examples can name environment variables and
 /// secrets that this machine does not have.
-struct AnyReference;
+pub(super) struct AnyReference;
 
 impl Resolver for AnyReference {
     fn resolve(&self, _kind: &str, arg: &str) -> Result<String, String> {
@@ -20,7 +20,7 @@ impl Resolver for AnyReference {
 }
 
 /// The `(config.yaml, jobs)` of one example folder.
-fn read_example(dir: &Path) -> (String, Vec<(String, String)>) {
+pub(super) fn read_example(dir: &Path) -> (String, Vec<(String, String)>) {
     let config = std::fs::read_to_string(dir.join("config.yaml")).unwrap();
     let mut jobs = Vec::new();
     for entry in std::fs::read_dir(dir.join("jobs")).unwrap() {
@@ -34,15 +34,22 @@ fn read_example(dir: &Path) -> (String, Vec<(String, String)>) {
     (config, jobs)
 }
 
+/// The folders of `examples/` that hold a pipeline, in name order.
+pub(super) fn example_dirs() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|dir| dir.join("config.yaml").exists())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
 #[test]
 fn every_example_folder_deploys_and_every_target_type_has_one() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut types = Vec::new();
-    for entry in std::fs::read_dir(&root).unwrap() {
-        let dir = entry.unwrap().path();
-        if !dir.join("config.yaml").exists() {
-            continue;
-        }
+    for dir in example_dirs() {
         let (config, jobs) = read_example(&dir);
         assert!(!jobs.is_empty(), "{} has no jobs", dir.display());
         let parsed = parse_deployment(&config, &jobs, &AnyReference).unwrap_or_else(|problems| {

@@ -13,6 +13,9 @@ mod locate;
 mod malformed;
 pub mod model;
 mod model_redis;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod mutated;
 mod output;
 mod problem;
 mod reference;
