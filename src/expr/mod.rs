@@ -5,6 +5,9 @@ mod digest;
 mod entries;
 mod expression;
 mod functions;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod fuzz_tests;
 mod jmes;
 mod sql;
 mod text;

@@ -7,7 +7,7 @@
 //! form (`42`, `-7`, `2.5`) is bound as that number, so `age > 30` compares numerically and `age || ''`
 //! gives back the same text. JSON fields keep their types; objects and arrays are bound as JSON text.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::Connection;
@@ -17,6 +17,12 @@ use super::expression::ExprError;
 
 /// Statements each thread keeps prepared.
 const STATEMENT_CACHE: usize = 256;
+/// SQLite virtual-machine instructions between two checks of an evaluation's budget.
+const STEPS_PER_CHECK: i32 = 10_000;
+/// Checks one evaluation may pass before it is stopped: 10 million instructions, tens of
+/// milliseconds. An expression over one record needs a few hundred; a recursive query that never
+/// ends would otherwise hold the writer thread, and every job on it, for good.
+const MAX_CHECKS: u32 = 1_000;
 
 /// Words that SQLite reads as keywords or constants, never bound as columns (quote a field so named).
 const KEYWORDS: &[&str] = &[
@@ -62,6 +68,16 @@ const KEYWORDS: &[&str] = &[
 
 thread_local! {
     static CONNECTION: RefCell<Option<Connection>> = const { RefCell::new(None) };
+    /// Budget checks the running evaluation of this thread has passed.
+    static CHECKS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// SQLite's progress handler: stops the statement once it has run its budget.
+fn over_budget() -> bool {
+    CHECKS.with(|checks| {
+        checks.set(checks.get().saturating_add(1));
+        checks.get() > MAX_CHECKS
+    })
 }
 
 /// A compiled SQL expression: the statement text and the fields it binds, in parameter order.
@@ -79,6 +95,7 @@ fn with_connection<T>(f: impl FnOnce(&Connection) -> Result<T, String>) -> Resul
         if slot.is_none() {
             let conn = Connection::open_in_memory().map_err(|e| e.to_string())?;
             conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+            conn.progress_handler(STEPS_PER_CHECK, Some(over_budget));
             *slot = Some(conn);
         }
         match slot.as_ref() {
@@ -135,10 +152,18 @@ impl SqlExpr {
             let mut stmt = conn
                 .prepare_cached(&self.sql)
                 .map_err(|e| sqlite_message(&e))?;
+            CHECKS.with(|checks| checks.set(0));
             stmt.query_row(rusqlite::params_from_iter(params.iter()), |row| {
                 Ok(to_json(row.get_ref(0)?))
             })
-            .map_err(|e| sqlite_message(&e))
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::OperationInterrupted) => format!(
+                    "it ran over {} million SQLite steps on this record (a recursive query \
+                     that does not end?)",
+                    u64::from(MAX_CHECKS) * STEPS_PER_CHECK as u64 / 1_000_000
+                ),
+                _ => sqlite_message(&e),
+            })
         })
         .map_err(|e| ExprError::Eval(format!("sql expression failed: {e}")))
     }
@@ -370,6 +395,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("malformed JSON") && !e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn an_evaluation_that_does_not_end_is_stopped() {
+        let endless = "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                       SELECT count(*) FROM c WHERE x < n)";
+        let started = std::time::Instant::now();
+        let err = eval(endless, json!({"n": 0})).unwrap_err().to_string();
+        assert!(err.contains("ran over 10 million SQLite steps"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        // The budget is per evaluation: the next one on the thread runs, and so does a long one
+        // that ends within it.
+        assert_eq!(eval("n + 1", json!({"n": 1})).unwrap(), json!(2));
+        let bounded =
+            "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < n) \
+                       SELECT count(*) FROM c)";
+        for _ in 0..3 {
+            assert_eq!(eval(bounded, json!({"n": 10_000})).unwrap(), json!(10_000));
+        }
     }
 
     #[test]
