@@ -17,8 +17,8 @@ use redis_module::configuration::ConfigurationFlags;
 use redis_module::{redis_module, Context, NotifyEvent, RedisString, Status};
 
 use module::{
-    capture, control, deploy, filter, jobs, metrics, rejected, removal, reset, runtime, secrets,
-    settings, status, trace, wait,
+    capture, control, deploy, filter, jobs, metrics, rejected, removal, reply, reset, runtime,
+    secrets, settings, status, trace, wait,
 };
 
 /// Oldest server this module runs on: the key-removal event and post-notification jobs are 7.2 APIs.
@@ -98,77 +98,77 @@ const UNLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `RDI.DEPLOY CONFIG <yaml> [JOB <name> <yaml>]... [DRYRUN]`
 fn rdi_deploy(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    deploy::command(ctx, args)
+    reply::utf8(deploy::command(ctx, args))
 }
 
 /// `RDI.STATUS`
 fn rdi_status(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    status::command(ctx, args)
+    reply::utf8(status::command(ctx, args))
 }
 
 /// `RDI.WAIT [timeout-ms]`
 fn rdi_wait(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    wait::command(ctx, args)
+    reply::utf8(wait::command(ctx, args))
 }
 
 /// `RDI.LIST-JOBS`
 fn rdi_list_jobs(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    jobs::list(ctx, args)
+    reply::utf8(jobs::list(ctx, args))
 }
 
 /// `RDI.DESCRIBE-JOB <name>`
 fn rdi_describe_job(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    jobs::describe(ctx, args)
+    reply::utf8(jobs::describe(ctx, args))
 }
 
 /// `RDI.GET-REJECTED [JOB <name>] [COUNT <n>] [OLDEST]`
 fn rdi_get_rejected(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    rejected::command(ctx, args)
+    reply::utf8(rejected::command(ctx, args))
 }
 
 /// `RDI.STOP`
 fn rdi_stop(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    control::stop(ctx, args)
+    reply::utf8(control::stop(ctx, args))
 }
 
 /// `RDI.START`
 fn rdi_start(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    control::start(ctx, args)
+    reply::utf8(control::start(ctx, args))
 }
 
 /// `RDI.UNDEPLOY [FORCE]`
 fn rdi_undeploy(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    control::undeploy(ctx, args)
+    reply::utf8(control::undeploy(ctx, args))
 }
 
 /// `RDI.SET-SECRET <name> <value>`
 fn rdi_set_secret(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    secrets::command(ctx, args)
+    reply::utf8(secrets::command(ctx, args))
 }
 
 /// `RDI.METRICS`
 fn rdi_metrics(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    metrics::command(ctx, args)
+    reply::utf8(metrics::command(ctx, args))
 }
 
 /// `RDI.RESET [JOB <name>]`
 fn rdi_reset(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    reset::command(ctx, args)
+    reply::utf8(reset::command(ctx, args))
 }
 
 /// `RDI.HDEL key field [field ...]`: what HDEL of a tracked key becomes (see module/filter.rs)
 fn rdi_hdel(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    filter::hdel(ctx, args)
+    reply::utf8(filter::hdel(ctx, args))
 }
 
 /// `RDI.BUSY <job> ...`: what a write to a key of a full job becomes (see module/filter.rs)
 fn rdi_busy(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    filter::busy(ctx, args)
+    reply::utf8(filter::busy(ctx, args))
 }
 
 /// `RDI.TRACE [COUNT n] [TIMEOUT s] [REJECTED-ONLY]`
 fn rdi_trace(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    trace::command(ctx, args)
+    reply::utf8(trace::command(ctx, args))
 }
 
 fn on_keyspace_event(ctx: &Context, kind: NotifyEvent, event: &str, key: &[u8]) {

@@ -155,3 +155,34 @@ fn commands_that_need_a_pipeline_say_nothing_is_deployed() {
     );
     assert_eq!(Status::query(&mut r).engine, "NOT DEPLOYED");
 }
+
+#[test]
+fn errors_keep_their_utf8_and_the_connection_its_place() {
+    // redis-module writes an error one byte per character; the module hands it the UTF-8 bytes so
+    // that a name outside ASCII, or U+FFFD for bytes that were not UTF-8, arrives intact.
+    let redis = deployed();
+    let mut r = redis.client();
+    // Replied from the deploy's thread (a blocked client).
+    let e = call_err(
+        &mut r,
+        &[
+            "RDI.DEPLOY",
+            "CONFIG",
+            "connections: {}\n",
+            "JOB",
+            "café",
+            "x",
+        ],
+    );
+    assert!(e.contains("jobs/café.yaml:1:1: job name `café`"), "{e}");
+    // Replied by the command itself.
+    let mut get = redis::cmd("RDI.GET-REJECTED");
+    get.arg("JOB").arg(&b"\xffn\xc3\xa9"[..]);
+    let e = get.query::<redis::Value>(&mut r).unwrap_err().to_string();
+    assert!(e.contains("no job named `\u{fffd}né`"), "{e}");
+    let e = call_err(&mut r, &["RDI.TRACE", "Ünïcödé ✓"]);
+    // Keywords are matched in ASCII upper case; other characters are left as they are.
+    assert!(e.contains("syntax error near `ÜNïCöDé ✓`"), "{e}");
+    let pong: String = redis::cmd("PING").query(&mut r).unwrap();
+    assert_eq!(pong, "PONG");
+}

@@ -129,7 +129,7 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             let reply = validate(&src)
                 .map_err(RedisError::String)
                 .and_then(|(deployment, notes)| apply(src, deployment, notes, dry_run));
-            tsc.reply(reply);
+            super::reply::to_blocked(&tsc, reply);
         });
     match spawned {
         Ok(_) => Ok(RedisValue::NoReply),

@@ -21,6 +21,7 @@ pub mod queue;
 pub mod readkey;
 pub mod rejected;
 pub mod removal;
+pub mod reply;
 pub mod reset;
 pub mod restore;
 pub mod runtime;

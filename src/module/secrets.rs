@@ -114,7 +114,7 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
                 }
                 RedisValue::SimpleStringStatic("OK")
             });
-            tsc.reply(reply);
+            super::reply::to_blocked(&tsc, reply);
         });
     match spawned {
         Ok(_) => Ok(RedisValue::NoReply),

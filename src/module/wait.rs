@@ -118,10 +118,13 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
                     return;
                 }
                 if Instant::now() >= deadline {
-                    tsc.reply(Err(RedisError::String(format!(
-                        "TIMEOUT changes still pending after {timeout_ms} ms in job(s): {}",
-                        remaining.join(", ")
-                    ))));
+                    super::reply::to_blocked(
+                        &tsc,
+                        Err(RedisError::String(format!(
+                            "TIMEOUT changes still pending after {timeout_ms} ms in job(s): {}",
+                            remaining.join(", ")
+                        ))),
+                    );
                     return;
                 }
                 std::thread::sleep(POLL);
