@@ -16,6 +16,7 @@ pub mod replica;
 pub mod replies;
 pub mod sqlite_target;
 pub mod status;
+pub mod targets;
 pub mod wait;
 pub mod watchdog;
 pub mod yaml;

@@ -5,12 +5,9 @@
 //! writer skip it (no duplicate rows); with it off every replayed change is appended a second time.
 
 use module_tests::replies::try_call;
-use module_tests::yaml::{
-    mariadb_config, pg_config, sqlite_config, MARIADB_CONNECTION, PG_CONNECTION, SQLITE_CONNECTION,
-};
+use module_tests::targets::{Target, TargetKind};
 use module_tests::{
-    call, deploy_ok, drain_within, sqlite_target, wait_until, MariaServer, PgServer, RedisOpts,
-    RedisServer, Status, FAST_RETRY,
+    call, deploy_ok, drain_within, wait_until, RedisOpts, RedisServer, Status, FAST_RETRY,
 };
 use std::time::Duration;
 
@@ -22,129 +19,18 @@ const DDL: &str = "CREATE TABLE audit (id integer NOT NULL, v text NOT NULL, op 
 /// How long the server may take to abort after the writers were started.
 const ABORT_DEADLINE: Duration = Duration::from_secs(60);
 
-/// The APPEND job: every change of `audit:*` becomes a new row of table `audit` of `connection`
-/// (in `schema` when given).
-fn append_job(connection: &str, schema: Option<&str>) -> String {
-    let schema = schema.map_or(String::new(), |s| format!("      schema: {s}\n"));
+/// The APPEND job: every change of `audit:*` becomes a new row of table `audit` of `target`.
+fn append_job(target: &Target) -> String {
+    let connection = target.connection();
+    let schema = target
+        .schema()
+        .map_or(String::new(), |s| format!("      schema: {s}\n"));
     format!(
         "source:\n  redis:\n    key_pattern: \"audit:*\"\n    trigger: write-behind\noutput:\n  \
          - uses: relational.write\n    with:\n      connection: {connection}\n{schema}      \
          table: audit\n      load_strategy: APPEND\n      mapping:\n        - id\n        - v\n        \
          - op\n"
     )
-}
-
-/// The target database of one run, queried by the test.
-enum Target {
-    Pg(Box<postgres::Client>),
-    Maria(&'static MariaServer, String),
-    /// The file, in a directory removed with it.
-    Sqlite {
-        _dir: tempfile::TempDir,
-        path: std::path::PathBuf,
-    },
-}
-
-impl Target {
-    /// A fresh database `db` holding the audit table, the config.yaml and the job that write to it.
-    fn create(kind: Kind, db: &str, exactly_once: bool) -> (Target, String, String) {
-        let exactly = format!("exactly_once: {exactly_once}");
-        let applier = [FAST_RETRY, exactly.as_str()];
-        match kind {
-            Kind::Pg => {
-                let pg = PgServer::shared();
-                let db = pg.create_database(db);
-                let mut client = pg.client(&db);
-                client.batch_execute(DDL).unwrap();
-                let config = pg_config(pg, &db, &applier);
-                let job = append_job(PG_CONNECTION, Some("public"));
-                (Target::Pg(Box::new(client)), config, job)
-            }
-            Kind::Maria => {
-                let maria = MariaServer::shared();
-                let db = maria.create_database(db);
-                maria.query(&db, DDL);
-                let config = mariadb_config(maria, &db, &applier);
-                let job = append_job(MARIADB_CONNECTION, None);
-                (Target::Maria(maria, db), config, job)
-            }
-            Kind::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let path = dir.path().join(format!("{db}.db"));
-                sqlite_target::create(&path, DDL);
-                let config = sqlite_config(&path, &applier);
-                let job = append_job(SQLITE_CONNECTION, None);
-                (Target::Sqlite { _dir: dir, path }, config, job)
-            }
-        }
-    }
-
-    fn count(&mut self, sql: &str) -> i64 {
-        match self {
-            Target::Pg(client) => client
-                .query_one(sql, &[])
-                .unwrap_or_else(|e| panic!("{sql}: {e}"))
-                .get(0),
-            Target::Maria(maria, db) => maria.count(db, sql),
-            Target::Sqlite { path, .. } => {
-                let rows = sqlite_target::rows(path, sql);
-                rows.first()
-                    .and_then(|row| row.first().cloned().flatten())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or_else(|| panic!("{sql}: not one integer: {rows:?}"))
-            }
-        }
-    }
-
-    /// The rows of the checkpoint table `rdi_checkpoints`: (stream, position).
-    fn checkpoints(&mut self) -> Vec<(String, String)> {
-        const SQL: &str = "SELECT stream, position FROM rdi_checkpoints";
-        match self {
-            Target::Pg(client) => client
-                .query(SQL, &[])
-                .expect("the checkpoint table rdi_checkpoints exists")
-                .iter()
-                .map(|row| (row.get(0), row.get(1)))
-                .collect(),
-            Target::Maria(maria, db) => maria
-                .query(db, SQL)
-                .into_iter()
-                .map(|row| (row[0].clone(), row[1].clone()))
-                .collect(),
-            Target::Sqlite { path, .. } => sqlite_target::rows(path, SQL)
-                .into_iter()
-                .map(|row| {
-                    (
-                        row[0].clone().unwrap_or_default(),
-                        row[1].clone().unwrap_or_default(),
-                    )
-                })
-                .collect(),
-        }
-    }
-
-    /// SQL counting the tables named `rdi_checkpoints` in this run's database.
-    fn checkpoint_tables_sql(&self) -> String {
-        match self {
-            Target::Pg(_) => "SELECT count(*) FROM information_schema.tables \
-                              WHERE table_name = 'rdi_checkpoints'"
-                .to_string(),
-            Target::Maria(_, db) => format!(
-                "SELECT count(*) FROM information_schema.tables \
-                 WHERE table_name = 'rdi_checkpoints' AND table_schema = '{db}'"
-            ),
-            Target::Sqlite { .. } => {
-                "SELECT count(*) FROM sqlite_master WHERE name = 'rdi_checkpoints'".to_string()
-            }
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    Pg,
-    Maria,
-    Sqlite,
 }
 
 /// What a run saw: rows right after the crash, rows after the restart and drain, distinct ids.
@@ -159,15 +45,17 @@ struct Outcome {
 /// Deploys the APPEND job (with `exactly_once` on or off) on a Redis that aborts before the first
 /// acknowledgement, queues N changes while stopped, starts the writers, waits for the abort, restarts
 /// on the same directory without the hook and drains.
-fn crash_between_commit_and_ack(kind: Kind, db: &str, exactly_once: bool) -> Outcome {
-    let (mut target, config, job) = Target::create(kind, db, exactly_once);
+fn crash_between_commit_and_ack(kind: TargetKind, db: &str, exactly_once: bool) -> Outcome {
+    let exactly = format!("exactly_once: {exactly_once}");
+    let mut target = Target::create(kind, db, DDL, &[FAST_RETRY, &exactly]);
+    let job = append_job(&target);
     let opts = RedisOpts::redis74()
         .appendonly()
         .appendfsync("always")
         .env("RDI_TEST_ABORT_BEFORE_ACK", "1");
     let mut redis = RedisServer::start(opts).expect("start redis with the module");
     let mut r = redis.client();
-    deploy_ok(&mut r, &config, &[(JOB, &job)]);
+    deploy_ok(&mut r, target.config(), &[(JOB, &job)]);
 
     // Queue N changes while the writers are paused, so they are taken as one batch.
     call(&mut r, &["RDI.STOP"]);
@@ -249,35 +137,35 @@ fn crash_between_commit_and_ack(kind: Kind, db: &str, exactly_once: bool) -> Out
 
 #[test]
 fn with_exactly_once_a_batch_replayed_after_a_crash_is_not_appended_twice() {
-    replayed_batch_not_appended_twice(Kind::Pg, "exactly_once_on");
+    replayed_batch_not_appended_twice(TargetKind::Postgres, "exactly_once_on");
 }
 
 #[test]
 fn with_exactly_once_a_batch_replayed_after_a_crash_is_not_appended_twice_in_mariadb() {
-    replayed_batch_not_appended_twice(Kind::Maria, "exactly_once_on_maria");
+    replayed_batch_not_appended_twice(TargetKind::MariaDb, "exactly_once_on_maria");
 }
 
 #[test]
 fn with_exactly_once_a_batch_replayed_after_a_crash_is_not_appended_twice_in_sqlite() {
-    replayed_batch_not_appended_twice(Kind::Sqlite, "exactly_once_on_lite");
+    replayed_batch_not_appended_twice(TargetKind::Sqlite, "exactly_once_on_lite");
 }
 
 #[test]
 fn without_exactly_once_the_replayed_batch_is_appended_again() {
-    replayed_batch_appended_again(Kind::Pg, "exactly_once_off");
+    replayed_batch_appended_again(TargetKind::Postgres, "exactly_once_off");
 }
 
 #[test]
 fn without_exactly_once_the_replayed_batch_is_appended_again_in_mariadb() {
-    replayed_batch_appended_again(Kind::Maria, "exactly_once_off_maria");
+    replayed_batch_appended_again(TargetKind::MariaDb, "exactly_once_off_maria");
 }
 
 #[test]
 fn without_exactly_once_the_replayed_batch_is_appended_again_in_sqlite() {
-    replayed_batch_appended_again(Kind::Sqlite, "exactly_once_off_lite");
+    replayed_batch_appended_again(TargetKind::Sqlite, "exactly_once_off_lite");
 }
 
-fn replayed_batch_not_appended_twice(kind: Kind, db: &str) {
+fn replayed_batch_not_appended_twice(kind: TargetKind, db: &str) {
     let mut o = crash_between_commit_and_ack(kind, db, true);
     eprintln!(
         "{kind:?}, exactly_once on: {} rows at the crash, {} after the restart ({} distinct ids) for \
@@ -296,7 +184,17 @@ fn replayed_batch_not_appended_twice(kind: Kind, db: &str) {
     assert_eq!(values, N as i64, "every row holds its own record");
 
     // The checkpoint table exists (default name) and holds the job's last applied queue position.
-    let positions = o.target.checkpoints();
+    let positions: Vec<(String, String)> = o
+        .target
+        .rows("SELECT stream, position FROM rdi_checkpoints")
+        .into_iter()
+        .map(|row| {
+            (
+                row[0].clone().unwrap_or_default(),
+                row[1].clone().unwrap_or_default(),
+            )
+        })
+        .collect();
     // One row per job and connection: `<job>/<connection>`.
     let prefix = format!("{JOB}/");
     let ours: Vec<&(String, String)> = positions
@@ -310,7 +208,7 @@ fn replayed_batch_not_appended_twice(kind: Kind, db: &str) {
     );
 }
 
-fn replayed_batch_appended_again(kind: Kind, db: &str) {
+fn replayed_batch_appended_again(kind: TargetKind, db: &str) {
     let mut o = crash_between_commit_and_ack(kind, db, false);
     let duplicates = o.after - N as i64;
     eprintln!(
@@ -327,7 +225,7 @@ fn replayed_batch_appended_again(kind: Kind, db: &str) {
         duplicates, o.at_crash,
         "the whole committed batch is replayed"
     );
-    let sql = o.target.checkpoint_tables_sql();
+    let sql = o.target.tables_named_sql("rdi_checkpoints");
     assert_eq!(
         o.target.count(&sql),
         0,

@@ -7,12 +7,9 @@
 //! Each key gets an id of its own when it is created (RENAME carries it along), so that no two
 //! keys share a row and Redis's final state says what the target must hold.
 
-use module_tests::yaml::{sqlite_config, sqlite_job};
-use module_tests::{
-    call, deploy_ok, drain, sqlite_target, wait_until, RedisOpts, RedisServer, Status,
-};
+use module_tests::targets::{Target, TargetKind};
+use module_tests::{call, deploy_ok, drain, wait_until, RedisOpts, RedisServer, Status};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 /// Seeds (runs of operations on the same server) by default; `RDI_RANDOM_SEEDS` sets another count.
 const SEEDS: u64 = 4;
@@ -178,8 +175,9 @@ fn redis_rows(r: &mut redis::Connection, pattern: &str) -> BTreeMap<String, Vec<
 }
 
 /// What the target holds in `table`: id → columns a, b, c.
-fn target_rows(db: &Path, table: &str) -> BTreeMap<String, Vec<Option<String>>> {
-    sqlite_target::rows(db, &format!("SELECT id, a, b, c FROM {table}"))
+fn target_rows(target: &mut Target, table: &str) -> BTreeMap<String, Vec<Option<String>>> {
+    target
+        .rows(&format!("SELECT id, a, b, c FROM {table}"))
         .into_iter()
         .map(|mut row| {
             let id = row.remove(0).unwrap_or_default();
@@ -189,37 +187,35 @@ fn target_rows(db: &Path, table: &str) -> BTreeMap<String, Vec<Option<String>>> 
 }
 
 /// A server with the two jobs (`h:*` hashes → table hashes, `j:*` documents → table docs, both
-/// propagating expiries) writing to SQLite; returns it with the target's path.
-fn deployed(opts: RedisOpts) -> (RedisServer, PathBuf) {
+/// propagating expiries) writing to a fresh database `db` of `kind`.
+fn deployed(opts: RedisOpts, kind: TargetKind, db: &str) -> (RedisServer, Target) {
     let redis = RedisServer::start(opts).expect("start redis");
-    let db = redis.dir().join("target.db");
-    for table in ["hashes", "docs"] {
-        sqlite_target::create(
-            &db,
-            &format!("CREATE TABLE {table} (id INTEGER PRIMARY KEY, a TEXT, b TEXT, c TEXT)"),
-        );
-    }
+    let ddl = ["hashes", "docs"]
+        .map(|t| format!("CREATE TABLE {t} (id INTEGER PRIMARY KEY, a TEXT, b TEXT, c TEXT)"))
+        .join("; ");
+    let target = Target::create(kind, db, &ddl, &[]);
     let expiring = |job: String| {
         job.replace(
             "trigger: write-behind\n",
             "trigger: write-behind\n    propagate_expired: true\n",
         )
     };
+    let columns = ["a", "b", "c"];
     deploy_ok(
         &mut redis.client(),
-        &sqlite_config(&db, &[]),
+        target.config(),
         &[
             (
                 "hashes",
-                &expiring(sqlite_job("h:*", "hashes", &["id"], &["a", "b", "c"])),
+                &expiring(target.job("h:*", "hashes", &["id"], &columns)),
             ),
             (
                 "docs",
-                &expiring(sqlite_job("j:*", "docs", &["id"], &["a", "b", "c"])),
+                &expiring(target.job("j:*", "docs", &["id"], &columns)),
             ),
         ],
     );
-    (redis, db)
+    (redis, target)
 }
 
 /// Runs `OPERATIONS` random operations of `seed`; returns the last few, for a failure message.
@@ -244,11 +240,11 @@ fn run_seed(r: &mut redis::Connection, seed: u64, next_id: &mut u64) -> Vec<Stri
 }
 
 /// Drains, then compares both tables with what Redis holds; `what` names the run.
-fn check(r: &mut redis::Connection, db: &Path, what: &str, recent: &[String]) {
+fn check(r: &mut redis::Connection, target: &mut Target, what: &str, recent: &[String]) {
     drain(r);
     for (pattern, table) in [("h:*", "hashes"), ("j:*", "docs")] {
         let want = redis_rows(r, pattern);
-        let got = target_rows(db, table);
+        let got = target_rows(target, table);
         let wrong: Vec<String> = want
             .keys()
             .chain(got.keys())
@@ -302,9 +298,9 @@ fn seeds() -> u64 {
         .unwrap_or(SEEDS)
 }
 
-#[test]
-fn after_random_operations_the_target_equals_redis() {
-    let (redis, db) = deployed(RedisOpts::redis74());
+/// Seeds with the writers running (odd) and stopped (even) on one server writing to `kind`.
+fn running_and_stopped(kind: TargetKind, db: &str) {
+    let (redis, mut target) = deployed(RedisOpts::redis74(), kind, db);
     let mut r = redis.client();
     let mut next_id = 0u64;
     for seed in 1..=seeds() {
@@ -319,20 +315,31 @@ fn after_random_operations_the_target_equals_redis() {
             call(&mut r, &["RDI.START"]);
         }
         let writers = if stopped { "stopped" } else { "running" };
-        check(
-            &mut r,
-            &db,
-            &format!("seed {seed} (writers {writers})"),
-            &recent,
-        );
+        let what = format!("{kind:?}, seed {seed} (writers {writers})");
+        check(&mut r, &mut target, &what, &recent);
     }
+}
+
+#[test]
+fn after_random_operations_sqlite_equals_redis() {
+    running_and_stopped(TargetKind::Sqlite, "random_ops");
+}
+
+#[test]
+fn after_random_operations_postgresql_equals_redis() {
+    running_and_stopped(TargetKind::Postgres, "random_ops");
+}
+
+#[test]
+fn after_random_operations_mariadb_equals_redis() {
+    running_and_stopped(TargetKind::MariaDb, "random_ops");
 }
 
 #[test]
 fn after_random_operations_and_a_kill_9_the_target_equals_redis() {
     // Every write is in the AOF before its reply; the kill comes while the writers work.
     let opts = RedisOpts::redis74().appendonly().appendfsync("always");
-    let (mut redis, db) = deployed(opts);
+    let (mut redis, mut target) = deployed(opts, TargetKind::Sqlite, "random_ops_killed");
     let mut next_id = 1_000_000u64;
     for seed in 1..=seeds() {
         let mut r = redis.client();
@@ -348,11 +355,7 @@ fn after_random_operations_and_a_kill_9_the_target_equals_redis() {
                 status.engine == "RUNNING" && status.jobs.contains_key("docs")
             },
         );
-        check(
-            &mut r,
-            &db,
-            &format!("seed {seed}, killed and restarted"),
-            &recent,
-        );
+        let what = format!("seed {seed}, killed and restarted");
+        check(&mut r, &mut target, &what, &recent);
     }
 }
