@@ -27,7 +27,7 @@ const MIN_SERVER_VERSION: (i32, i32) = (7, 2);
 fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     if let Ok(v) = ctx.get_redis_version() {
         if (v.major, v.minor) < MIN_SERVER_VERSION {
-            ctx.log_warning(&format!(
+            module::log::warning(ctx, &format!(
                 "rdi: this server is {}.{}.{}; the module needs Redis 7.2 or later (or Valkey 8): not loading",
                 v.major, v.minor, v.patch
             ));
@@ -35,32 +35,34 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         }
     }
     if let Err(e) = removal::subscribe(ctx) {
-        ctx.log_warning(&format!("rdi: {e}: not loading"));
+        module::log::warning(ctx, &format!("rdi: {e}: not loading"));
         return Status::Err;
     }
     if let Err(e) = module::events::subscribe(ctx) {
-        ctx.log_warning(&format!("rdi: {e}: not loading"));
+        module::log::warning(ctx, &format!("rdi: {e}: not loading"));
         return Status::Err;
     }
     if let Err(e) = filter::register(ctx) {
-        ctx.log_warning(&format!("rdi: {e}: not loading"));
+        module::log::warning(ctx, &format!("rdi: {e}: not loading"));
         return Status::Err;
     }
     if let Err(e) = module::handoff::subscribe(ctx) {
         // Writers still get the lock while the main thread waits for events, only less often.
-        ctx.log_warning(&format!(
-            "rdi: {e}; writers may wait longer for the server lock"
-        ));
+        module::log::warning(
+            ctx,
+            &format!("rdi: {e}; writers may wait longer for the server lock"),
+        );
     }
     match secrets::load() {
         Ok(0) => {}
-        Ok(n) => ctx.log_notice(&format!(
-            "rdi: {n} secret(s) loaded from {}",
-            secrets::SECRETS_FILE
-        )),
-        Err(e) => ctx.log_warning(&format!(
-            "rdi: {e}; ${{secrets:...}} references will not resolve"
-        )),
+        Ok(n) => module::log::notice(
+            ctx,
+            &format!("rdi: {n} secret(s) loaded from {}", secrets::SECRETS_FILE),
+        ),
+        Err(e) => module::log::warning(
+            ctx,
+            &format!("rdi: {e}; ${{secrets:...}} references will not resolve"),
+        ),
     }
     let flags = ctx.get_flags();
     runtime::set_primary(!flags.contains(redis_module::ContextFlags::SLAVE));
@@ -69,7 +71,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         // MODULE LOAD into a running server: the deployment may already be in the keyspace.
         module::restore::restore(ctx);
     }
-    ctx.log_notice("rdi: write-behind module loaded");
+    module::log::notice(ctx, "rdi: write-behind module loaded");
     Status::Ok
 }
 
@@ -82,14 +84,18 @@ fn deinit(ctx: &Context) -> Status {
         if !engine.stop_and_join(UNLOAD_TIMEOUT) {
             module::lock::set_unloading(false);
             module::restore::restore(ctx);
-            ctx.log_warning(
+            module::log::warning(
+                ctx,
                 "rdi: a writer did not stop in time (a target call is hanging); unload refused",
             );
             return Status::Err;
         }
     }
     runtime::replace(None);
-    ctx.log_notice("rdi: writers stopped; the queues stay in the keyspace for the next load");
+    module::log::notice(
+        ctx,
+        "rdi: writers stopped; the queues stay in the keyspace for the next load",
+    );
     Status::Ok
 }
 

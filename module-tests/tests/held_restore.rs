@@ -85,3 +85,37 @@ fn a_secret_missing_after_a_restart_holds_the_writers_but_not_capture() {
     drain(&mut r);
     assert_eq!(ids(pg, &db), ["2", "3"]);
 }
+
+#[test]
+fn a_percent_sign_in_a_logged_reference_is_logged_as_written() {
+    // The reference's file name holds printf conversions; the server logs the held pipeline's
+    // warning with it after the restart. Logged as a format, `%s` and `%n` crashed the server.
+    let mut redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
+    let target = redis.dir().join("target.db");
+    let file = redis.dir().join("path-100%-%s%s%s%s%n");
+    std::fs::write(&file, target.display().to_string()).unwrap();
+    let config = format!(
+        "connections:\n  lite:\n    type: sqlite\n    path: \"${{file:{}}}\"\n",
+        file.display()
+    );
+    module_tests::sqlite_target::create(
+        &target,
+        "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)",
+    );
+    let job = module_tests::yaml::sqlite_job("emp:*", "emp", &["id"], &["name"]);
+    let mut r = redis.client();
+    deploy(&mut r, &config, &[("emp", &job)]).expect("deploy");
+    call(&mut r, &["SAVE"]);
+    drop(r);
+    std::fs::remove_file(&file).unwrap();
+    redis.restart();
+    let mut r = redis.client();
+    let pong: String = redis::cmd("PING").query(&mut r).expect("the server is up");
+    assert_eq!(pong, "PONG");
+    assert!(
+        redis.log().contains("path-100%-%s%s%s%s%n}"),
+        "the log shows the name as written:\n{}",
+        redis.log()
+    );
+    assert_eq!(Status::query(&mut r).engine, "STOPPED");
+}

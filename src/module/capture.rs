@@ -290,7 +290,7 @@ fn in_captured_db(ctx: &Context, job: &str) -> bool {
             "job `{job}`: writes to its keys in database {db} are not captured: the module captures \
              database {CAPTURED_DB} only (where its queues and deployment live); write them there"
         );
-        ctx.log_warning(&format!("rdi: {message}"));
+        super::log::warning(ctx, &format!("rdi: {message}"));
         super::warnings::add(message);
     }
     false
@@ -420,7 +420,7 @@ fn schedule(ctx: &Context, u: &mut Unit, pipeline: &Arc<Pipeline>) -> bool {
     // waiting for a job that never runs.
     u.pipeline = None;
     if !REFUSED_LOGGED.swap(true, Ordering::Relaxed) {
-        ctx.log_warning(
+        super::log::warning(ctx,
             "rdi: the server refused a post-notification job; the change of that command was not queued",
         );
     }
@@ -484,10 +484,10 @@ fn flush(ctx: &Context) {
             };
             match added {
                 Ok(()) => appended += 1,
-                Err(msg) => ctx.log_warning(&format!(
-                    "rdi: could not queue a change for job {}: {msg}",
-                    job.name
-                )),
+                Err(msg) => super::log::warning(
+                    ctx,
+                    &format!("rdi: could not queue a change for job {}: {msg}", job.name),
+                ),
             }
         }
         drop(stream);

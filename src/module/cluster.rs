@@ -138,10 +138,13 @@ pub fn settle_tag(ctx: &Context) -> Result<(), String> {
             tag_for_slot(*first).ok_or_else(|| format!("no hash tag found for slot {first}"))?
         }
     };
-    ctx.log_notice(&format!(
-        "rdi: cluster mode: the module's keys carry the hash tag {{{tag}}} (slot {})",
-        slot_of(tag.as_bytes())
-    ));
+    super::log::notice(
+        ctx,
+        &format!(
+            "rdi: cluster mode: the module's keys carry the hash tag {{{tag}}} (slot {})",
+            slot_of(tag.as_bytes())
+        ),
+    );
     keys::set_tag(tag);
     Ok(())
 }

@@ -24,7 +24,7 @@ pub fn stop(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         return Err(RedisError::WrongArity);
     }
     PAUSED.store(true, Ordering::Release);
-    ctx.log_notice("rdi: writers stopped by RDI.STOP; capture continues");
+    super::log::notice(ctx, "rdi: writers stopped by RDI.STOP; capture continues");
     Ok(RedisValue::SimpleStringStatic("OK"))
 }
 
@@ -42,7 +42,7 @@ pub fn start(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     if let Some(engine) = runtime::current().and_then(|p| p.engine.clone()) {
         engine.wake_all();
     }
-    ctx.log_notice("rdi: writers started by RDI.START");
+    super::log::notice(ctx, "rdi: writers started by RDI.START");
     Ok(RedisValue::SimpleStringStatic("OK"))
 }
 
@@ -122,7 +122,7 @@ pub fn undeploy(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             }
             runtime::replace(None);
             super::reset::forget_finished();
-            ctx.log_notice("rdi: pipeline undeployed");
+            super::log::notice(&ctx, "rdi: pipeline undeployed");
             drop(ctx);
             tsc.reply(Ok(if dropped > 0 {
                 RedisValue::BulkString(format!(

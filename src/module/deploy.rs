@@ -242,7 +242,7 @@ fn apply(src: Sources, deployment: Deployment, notes: Vec<String>, dry_run: bool
     let mut notes = notes;
     runtime::replace(Some(Arc::new(pipeline)));
     super::restore::retract_warnings();
-    ctx.log_notice(&format!("rdi: deployed {jobs} job(s)"));
+    super::log::notice(&ctx, &format!("rdi: deployed {jobs} job(s)"));
     notes.extend(warnings);
     notes.extend(eviction);
     notes.extend(removed);

@@ -34,11 +34,14 @@ fn on_loading(ctx: &Context, event: LoadingSubevent) {
 fn on_role_changed(ctx: &Context, role: ServerRole) {
     let primary = role == ServerRole::Primary;
     runtime::set_primary(primary);
-    ctx.log_notice(if primary {
-        "rdi: promoted to primary: writers resume from the replicated queue"
-    } else {
-        "rdi: now a replica: capture and writers stop"
-    });
+    super::log::notice(
+        ctx,
+        if primary {
+            "rdi: promoted to primary: writers resume from the replicated queue"
+        } else {
+            "rdi: now a replica: capture and writers stop"
+        },
+    );
     restore(ctx);
 }
 
@@ -139,7 +142,7 @@ fn put_deployment_back(ctx: *mut raw::RedisModuleCtx) {
     };
     if added != Some(raw::Status::Ok as c_int) {
         flushed().take();
-        Context::new(ctx).log_warning(
+        super::log::warning(&Context::new(ctx),
             "rdi: the deployment flushed with the data could not be written back: redeploy to keep it",
         );
     }
@@ -150,8 +153,8 @@ extern "C" fn run_put_back(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void) {
     let ctx = Context::new(ctx);
     select_db0(&ctx);
     match super::deploy::store(&ctx, &src) {
-        Ok(()) => ctx.log_notice("rdi: the deployment flushed with the data was written back"),
-        Err(e) => ctx.log_warning(&format!(
+        Ok(()) => super::log::notice(&ctx, "rdi: the deployment flushed with the data was written back"),
+        Err(e) => super::log::warning(&ctx, &format!(
             "rdi: the deployment flushed with the data could not be written back ({e}): redeploy to keep it"
         )),
     }

@@ -117,16 +117,20 @@ impl ServerLock {
             let lock = ServerLock::acquire(give_up)?;
             if !writes_paused() {
                 if let Some(since) = paused_since {
-                    lock.context().log_notice(&format!(
-                        "rdi: the server resumed writes; a writer waited {} ms for it",
-                        since.elapsed().as_millis()
-                    ));
+                    super::log::notice(
+                        &lock.context(),
+                        &format!(
+                            "rdi: the server resumed writes; a writer waited {} ms for it",
+                            since.elapsed().as_millis()
+                        ),
+                    );
                 }
                 return Some(lock);
             }
             if paused_since.is_none() {
                 paused_since = Some(Instant::now());
-                lock.context().log_notice(
+                super::log::notice(
+                    &lock.context(),
                     "rdi: the server pauses writes (CLIENT PAUSE, FAILOVER or a manual failover): \
                      a writer waits for the pause to end before it writes to the keyspace",
                 );

@@ -15,6 +15,7 @@ pub mod info;
 pub mod jobs;
 pub mod keys;
 pub mod lock;
+pub mod log;
 pub mod metrics;
 pub mod migrate;
 pub mod queue;

@@ -142,7 +142,7 @@ pub fn refresh(ctx: &Context) {
 /// thread, which they may need.
 pub fn restore(ctx: &Context) {
     if let Err(e) = super::cluster::settle_tag(ctx) {
-        ctx.log_notice(&format!("rdi: no deployment restored yet: {e}"));
+        super::log::notice(ctx, &format!("rdi: no deployment restored yet: {e}"));
     }
     let sources = read_sources(ctx);
     if let Ok(mut r) = RESTORED.lock() {
@@ -162,7 +162,7 @@ pub fn restore(ctx: &Context) {
                          store the secret (RDI.SET-SECRET), fix the file and run RDI.START, or redeploy"
                     );
                     if warnings::add(msg.clone()) {
-                        ctx.log_warning(&format!("rdi: {msg}"));
+                        super::log::warning(ctx, &format!("rdi: {msg}"));
                     }
                     Some(pipeline(deployment, notes, false, Some(msg)))
                 }
@@ -171,7 +171,7 @@ pub fn restore(ctx: &Context) {
                         "the deployment kept in the keyspace no longer validates, nothing runs: {e}"
                     );
                     if warnings::add(msg.clone()) {
-                        ctx.log_warning(&format!("rdi: {msg}"));
+                        super::log::warning(ctx, &format!("rdi: {msg}"));
                     }
                     None
                 }
@@ -188,13 +188,16 @@ pub fn restore(ctx: &Context) {
         }
     }
     if jobs > 0 {
-        ctx.log_notice(&format!(
-            "rdi: pipeline restored from the keyspace: {jobs} job(s), writers {}",
-            if runtime::is_primary() {
-                "started"
-            } else {
-                "idle (replica)"
-            }
-        ));
+        super::log::notice(
+            ctx,
+            &format!(
+                "rdi: pipeline restored from the keyspace: {jobs} job(s), writers {}",
+                if runtime::is_primary() {
+                    "started"
+                } else {
+                    "idle (replica)"
+                }
+            ),
+        );
     }
 }

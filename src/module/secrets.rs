@@ -105,7 +105,7 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             let reply = store(&name, value, &file).map(|()| {
                 let ctx = tsc.lock();
                 // The name may be logged; the value never is.
-                ctx.log_notice(&format!("rdi: secret `{name}` stored"));
+                super::log::notice(&ctx, &format!("rdi: secret `{name}` stored"));
                 // A pipeline held for want of this secret starts its writers now; one that uses it
                 // (a password that was wrong) is rebuilt with the new value.
                 let held = super::runtime::current().is_some_and(|p| p.held.is_some());
