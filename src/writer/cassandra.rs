@@ -9,7 +9,7 @@
 
 pub mod batches;
 mod collections;
-mod cql;
+pub(crate) mod cql;
 mod errors;
 mod send;
 

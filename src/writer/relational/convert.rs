@@ -561,4 +561,6 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 pub(super) mod tests;

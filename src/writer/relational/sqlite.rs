@@ -288,7 +288,7 @@ pub fn sqlite_kind(declared: &str) -> ColumnKind {
 
 /// Binds a converted value natively: booleans as 0/1, dates and times as ISO text in UTC (the form
 /// SQLite's date functions read), JSON as its text.
-fn to_sqlite(value: SqlValue) -> SqliteValue {
+pub(super) fn to_sqlite(value: SqlValue) -> SqliteValue {
     match value {
         SqlValue::Null => SqliteValue::Null,
         SqlValue::Int(i) => SqliteValue::Integer(i),
