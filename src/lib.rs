@@ -7,6 +7,8 @@
 pub mod applier;
 pub mod config;
 pub mod expr;
+#[cfg(test)]
+mod fuzz;
 pub mod module;
 pub mod pattern;
 pub mod thread_cache;

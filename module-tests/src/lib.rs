@@ -14,6 +14,7 @@ pub mod redis_opts;
 pub mod redis_server;
 pub mod replica;
 pub mod replies;
+pub mod rng;
 pub mod sqlite_target;
 pub mod status;
 pub mod targets;

@@ -2,6 +2,7 @@
 //! and past their limits, empty and binary strings, YAML fragments): each answers a reply or an error
 //! with a code, the server never crashes or stalls, and its log shows no panic.
 
+use module_tests::rng::Rng;
 use module_tests::{sqlite_target, RedisOpts, RedisServer};
 use std::time::Duration;
 
@@ -63,18 +64,6 @@ const WORDS: &[&[u8]] = &[
     b"0.001",
     b"1e10",
 ];
-
-/// A small deterministic generator (xorshift64*), so that a failure is reproduced by its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1) as u64) as usize
-    }
-}
 
 #[test]
 fn random_arguments_get_a_reply_or_a_coded_error_and_never_crash_the_server() {

@@ -7,6 +7,7 @@
 //! Each key gets an id of its own when it is created (RENAME carries it along), so that no two
 //! keys share a row and Redis's final state says what the target must hold.
 
+use module_tests::rng::{count, Rng};
 use module_tests::targets::{Target, TargetKind};
 use module_tests::{call, deploy_ok, drain, wait_until, RedisOpts, RedisServer, Status};
 use std::collections::BTreeMap;
@@ -18,18 +19,6 @@ const OPERATIONS: usize = 3_000;
 /// Key names per kind: few, so that operations meet the same keys often.
 const KEYS: usize = 40;
 const FIELDS: [&str; 3] = ["a", "b", "c"];
-
-/// A small deterministic generator (xorshift64*), so that a failure is reproduced by its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1) as u64) as usize
-    }
-}
 
 /// One random change; `next_id` numbers the keys it creates. Returns the commands sent, for the
 /// failure message.
@@ -292,10 +281,7 @@ fn check(r: &mut redis::Connection, target: &mut Target, what: &str, recent: &[S
 }
 
 fn seeds() -> u64 {
-    std::env::var("RDI_RANDOM_SEEDS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(SEEDS)
+    count("RDI_RANDOM_SEEDS", SEEDS)
 }
 
 /// Seeds with the writers running (odd) and stopped (even) on one server writing to `kind`.

@@ -3,6 +3,7 @@
 //! reports names a file and a line of that file. `RDI_MUTATIONS` sets how many mutants per example.
 //! Test-only: declared under #[cfg(test)] in `config/mod.rs`.
 
+use crate::fuzz::{count, Rng};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::examples::{example_dirs, read_example, AnyReference};
@@ -61,22 +62,6 @@ const TOKENS: &[&str] = &[
     "id",
 ];
 
-/// A small deterministic generator (xorshift64*), so that a failure is reproduced by its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// A char boundary of `text` at or before `at`.
 fn boundary(text: &str, mut at: usize) -> usize {
     at = at.min(text.len());
@@ -121,10 +106,7 @@ fn mutate(text: &str, rng: &mut Rng) -> String {
 
 #[test]
 fn mutated_examples_are_refused_or_parsed_never_panic() {
-    let mutants: usize = std::env::var("RDI_MUTATIONS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(MUTANTS);
+    let mutants = count("RDI_MUTATIONS", MUTANTS);
     let mut refused = 0usize;
     let mut parsed = 0usize;
     for (n, dir) in example_dirs().into_iter().enumerate() {

@@ -4,6 +4,7 @@
 //! `RDI_EXPR_FUZZ` sets how many random expressions per language.
 //! Test-only: declared under #[cfg(test)] in `expr/mod.rs`.
 
+use crate::fuzz::{count, Rng};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde_json::{json, Value};
@@ -148,18 +149,6 @@ fn every_custom_function_takes_every_kind_of_argument_without_panicking() {
     assert!(panics.is_empty(), "{} panics: {panics:#?}", panics.len());
 }
 
-/// A small deterministic generator (xorshift64*), so that a failure is reproduced by its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1) as u64) as usize
-    }
-}
-
 /// Random token strings: field names, literals, operators and function names of the language.
 fn random_source(rng: &mut Rng, tokens: &[&str]) -> String {
     let mut out = String::new();
@@ -299,10 +288,7 @@ fn sql_expr(rng: &mut Rng, depth: usize) -> String {
 
 #[test]
 fn expressions_from_the_grammars_compile_and_never_panic() {
-    let count: usize = std::env::var("RDI_EXPR_FUZZ")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(EXPRESSIONS);
+    let count = count("RDI_EXPR_FUZZ", EXPRESSIONS);
     let functions: Vec<(&str, usize, usize)> = CUSTOM
         .iter()
         .copied()
@@ -359,10 +345,7 @@ fn records() -> [Value; 4] {
 
 #[test]
 fn random_expressions_compile_or_are_refused_and_never_panic() {
-    let count: usize = std::env::var("RDI_EXPR_FUZZ")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(EXPRESSIONS);
+    let count = count("RDI_EXPR_FUZZ", EXPRESSIONS);
     let mut jmes: Vec<&str> = vec![
         "a0", "a1", "@", ".", "[", "]", "[*]", "[0]", "[-1]", "[::-1]", "[1:2:0]", "{", "}", ":",
         ",", "(", ")", "|", "||", "&&", "!", "==", "!=", "<", ">=", "`1`", "`\"x\"`", "`[1,2]`",

@@ -4,6 +4,7 @@
 //! Test-only: its `mod` line carries #[cfg(test)].
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::fuzz::{count, Rng};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::*;
@@ -149,18 +150,6 @@ fn edge_values() -> Vec<Value> {
     values
 }
 
-/// A small deterministic generator (xorshift64*), so that a failure is reproduced by its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1) as u64) as usize
-    }
-}
-
 /// A random string of the characters that numbers, dates, times, UUIDs, arrays and JSON are made of.
 fn random_string(rng: &mut Rng) -> String {
     const ALPHABET: &[char] = &[
@@ -200,10 +189,7 @@ fn convert_and_bind(kind: ColumnKind, value: &Value) -> Result<bool, String> {
 
 #[test]
 fn every_category_converts_or_refuses_every_value_without_panicking() {
-    let count: usize = std::env::var("RDI_CONVERT_FUZZ")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(STRINGS);
+    let count = count("RDI_CONVERT_FUZZ", STRINGS);
     let mut rng = Rng(0x0ddb_a115_eed0);
     let mut panics = Vec::new();
     let (mut converted, mut refused) = (0usize, 0usize);
