@@ -82,6 +82,27 @@ fn read_batch(
     Ok(Some(Batch { changes, prep }))
 }
 
+/// What a job's writer says when its pass panicked (in a driver, most likely).
+pub(crate) const PANICKED: &str = "the writer failed unexpectedly (a panic in the writer or its \
+     database driver); the batch is retried on new connections";
+
+/// [`apply_next`], with a panic (a driver's bug) turned into a failed pass: the thread lives on,
+/// serving its other jobs, and this job retries with back-off on new connections, reading its
+/// batch again. Its message says so; the panic's own text stays out of replies (it could quote a
+/// connection's settings).
+fn guarded_pass(shared: &Arc<Shared>, slot: &mut JobSlot, writers: &mut Writers) -> Pass {
+    let pass = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        apply_next(shared, slot, writers)
+    }));
+    pass.unwrap_or_else(|_| {
+        slot.ahead = None;
+        slot.trash = None;
+        *writers = Writers::default();
+        slot.job.stats.set_error(PANICKED.to_string());
+        Pass::Failed
+    })
+}
+
 /// How often a paused writer looks whether it may write again.
 const PAUSED_POLL: Duration = Duration::from_millis(20);
 
@@ -121,7 +142,7 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Vec<Arc<JobRuntime>>, wake: Receive
                 if slot.retry_at.is_some_and(|t| Instant::now() < t) {
                     continue;
                 }
-                match apply_next(&shared, slot, &mut writers) {
+                match guarded_pass(&shared, slot, &mut writers) {
                     Pass::Idle => {}
                     Pass::Wrote => {
                         busy = true;

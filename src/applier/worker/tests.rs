@@ -77,6 +77,8 @@ struct Target {
     unknown: std::sync::atomic::AtomicBool,
     /// Every write touching this table fails so (a full or unavailable table).
     unknown_table: Mutex<Option<String>>,
+    /// The write attempt (counting from 1) that panics, as a driver's bug would; 0 for none.
+    panic_attempt: AtomicUsize,
 }
 
 struct FakeWriter(Arc<Target>);
@@ -90,6 +92,9 @@ impl Writer for FakeWriter {
         let attempt = self.0.attempts.fetch_add(1, Ordering::SeqCst) + 1;
         while attempt == 1 && self.0.hold.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(5));
+        }
+        if attempt == self.0.panic_attempt.load(Ordering::SeqCst) {
+            panic!("a driver's bug");
         }
         if attempt == self.0.fail_attempt.load(Ordering::SeqCst) {
             return Err(WriteError::Transient("connection lost".into()));
@@ -540,5 +545,6 @@ fn a_new_engine_waits_for_the_old_ones_busy_writer_so_an_older_value_never_lands
 }
 
 mod exactly_once;
+mod panics;
 mod probe;
 mod slow_connect;
