@@ -186,3 +186,27 @@ fn errors_keep_their_utf8_and_the_connection_its_place() {
     let pong: String = redis::cmd("PING").query(&mut r).unwrap();
     assert_eq!(pong, "PONG");
 }
+
+#[test]
+fn a_deploy_whose_thread_panics_answers_an_error_and_the_server_goes_on() {
+    // The hook makes the deploy's thread panic, as a database driver's bug in its checks would.
+    let opts = RedisOpts::redis74().env("RDI_TEST_PANIC_IN_DEPLOY", "1");
+    let redis = RedisServer::start(opts).expect("start redis");
+    let mut r = redis.client();
+    let db = redis.dir().join("target.db");
+    let e = call_err(
+        &mut r,
+        &[
+            "RDI.DEPLOY",
+            "CONFIG",
+            &module_tests::yaml::sqlite_config(&db, &[]),
+            "JOB",
+            "emp",
+            &module_tests::yaml::sqlite_job("emp:*", "emp", &["id"], &["name"]),
+        ],
+    );
+    assert!(e.starts_with("ERR RDI.DEPLOY failed unexpectedly"), "{e}");
+    let pong: String = redis::cmd("PING").query(&mut r).unwrap();
+    assert_eq!(pong, "PONG");
+    assert_eq!(Status::query(&mut r).engine, "NOT DEPLOYED");
+}

@@ -106,6 +106,10 @@ fn validate_with(src: &Sources, parse: Parse) -> Result<(Deployment, Vec<String>
     }
 }
 
+/// Test hook: set in the server's environment, a deploy's thread panics before it validates, as a
+/// database driver's bug in the deploy's checks would (module-tests/tests/commands_bad_arguments.rs).
+const PANIC_IN_DEPLOY_ENV: &str = "RDI_TEST_PANIC_IN_DEPLOY";
+
 /// `RDI.DEPLOY CONFIG <yaml> [JOB <name> <yaml>]... [DRYRUN]`
 pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     if !runtime::is_primary() {
@@ -126,10 +130,14 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         .name("rdi-deploy".into())
         .spawn(move || {
             let tsc = ThreadSafeContext::with_blocked_client(blocked);
-            let reply = validate(&src)
-                .map_err(RedisError::String)
-                .and_then(|(deployment, notes)| apply(src, deployment, notes, dry_run));
-            super::reply::to_blocked(&tsc, reply);
+            super::reply::from_thread(&tsc, "RDI.DEPLOY", || {
+                if std::env::var_os(PANIC_IN_DEPLOY_ENV).is_some() {
+                    std::panic::panic_any(PANIC_IN_DEPLOY_ENV);
+                }
+                validate(&src)
+                    .map_err(RedisError::String)
+                    .and_then(|(deployment, notes)| apply(src, deployment, notes, dry_run))
+            });
         });
     match spawned {
         Ok(_) => Ok(RedisValue::NoReply),

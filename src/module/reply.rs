@@ -26,6 +26,27 @@ pub fn to_blocked(tsc: &ThreadSafeContext<BlockedClient>, result: RedisResult) {
     tsc.reply(utf8(result));
 }
 
+/// Runs `work` on a command's own thread and replies its result to the blocked client. A panic in
+/// it (a database driver's bug, in a deploy's checks) is answered with an error instead of leaving
+/// the client waiting for a reply that never comes.
+pub fn from_thread(
+    tsc: &ThreadSafeContext<BlockedClient>,
+    command: &str,
+    work: impl FnOnce() -> RedisResult,
+) {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+        .unwrap_or_else(|_| Err(RedisError::String(panicked(command))));
+    to_blocked(tsc, result);
+}
+
+/// The error of a command whose work panicked.
+fn panicked(command: &str) -> String {
+    format!(
+        "ERR {command} failed unexpectedly (a panic in the module or a database driver); see \
+         RDI.STATUS for what is in force before sending it again"
+    )
+}
+
 /// One character per byte of `message`'s UTF-8.
 fn byte_chars(message: &str) -> String {
     message.bytes().map(char::from).collect()

@@ -102,19 +102,20 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         .name("rdi-set-secret".into())
         .spawn(move || {
             let tsc = ThreadSafeContext::with_blocked_client(blocked);
-            let reply = store(&name, value, &file).map(|()| {
-                let ctx = tsc.lock();
-                // The name may be logged; the value never is.
-                super::log::notice(&ctx, &format!("rdi: secret `{name}` stored"));
-                // A pipeline held for want of this secret starts its writers now; one that uses it
-                // (a password that was wrong) is rebuilt with the new value.
-                let held = super::runtime::current().is_some_and(|p| p.held.is_some());
-                if held || uses(&ctx, &name) {
-                    super::restore::restore(&ctx);
-                }
-                RedisValue::SimpleStringStatic("OK")
+            super::reply::from_thread(&tsc, "RDI.SET-SECRET", || {
+                store(&name, value, &file).map(|()| {
+                    let ctx = tsc.lock();
+                    // The name may be logged; the value never is.
+                    super::log::notice(&ctx, &format!("rdi: secret `{name}` stored"));
+                    // A pipeline held for want of this secret starts its writers now; one that uses it
+                    // (a password that was wrong) is rebuilt with the new value.
+                    let held = super::runtime::current().is_some_and(|p| p.held.is_some());
+                    if held || uses(&ctx, &name) {
+                        super::restore::restore(&ctx);
+                    }
+                    RedisValue::SimpleStringStatic("OK")
+                })
             });
-            super::reply::to_blocked(&tsc, reply);
         });
     match spawned {
         Ok(_) => Ok(RedisValue::NoReply),
