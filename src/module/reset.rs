@@ -124,7 +124,12 @@ pub fn command(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         .spawn(move || {
             crate::applier::priority::lower_current_thread();
             for (name, queue, pattern) in jobs {
-                let state = backfill(&name, &queue, &pattern);
+                // A panic (a bug) ends this job's backfill as `aborted` rather than leaving it
+                // `running` for good, which would refuse every later RDI.RESET of the job.
+                let state = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    backfill(&name, &queue, &pattern)
+                }))
+                .unwrap_or("aborted");
                 update(&name, |p| {
                     p.state = state;
                     p.ended_ms = now_ms();
