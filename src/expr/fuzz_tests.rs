@@ -101,6 +101,50 @@ fn run(language: Language, source: &str, record: &Value) -> Result<Got, String> 
     .map_err(|_| format!("{} {source:?} on {record}", language.as_str()))
 }
 
+/// Outcomes of many expressions, by language, and the panics among them.
+#[derive(Default)]
+struct Tally {
+    got: std::collections::BTreeMap<(&'static str, String), usize>,
+    panics: Vec<String>,
+}
+
+impl Tally {
+    fn add(&mut self, language: Language, outcome: Result<Got, String>) {
+        match outcome {
+            Ok(got) => {
+                *self
+                    .got
+                    .entry((language.as_str(), format!("{got:?}")))
+                    .or_insert(0) += 1
+            }
+            Err(p) => self.panics.push(p),
+        }
+    }
+
+    /// No panic, and more than one in `share` of the `count` expressions of each language evaluated.
+    fn check(&self, what: &str, count: usize, share: usize) {
+        eprintln!("{what}: {:?}", self.got);
+        assert!(
+            self.panics.is_empty(),
+            "{} panics: {:#?}",
+            self.panics.len(),
+            self.panics
+        );
+        for language in ["jmespath", "sql"] {
+            let evaluated = self
+                .got
+                .get(&(language, "Evaluated".to_string()))
+                .copied()
+                .unwrap_or(0);
+            assert!(
+                evaluated * share > count,
+                "{language}: only {evaluated} of {count} evaluated: {:?}",
+                self.got
+            );
+        }
+    }
+}
+
 #[test]
 fn every_custom_function_takes_every_kind_of_argument_without_panicking() {
     let values = values();
@@ -300,37 +344,22 @@ fn expressions_from_the_grammars_compile_and_never_panic() {
         .collect();
     let records = records();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut panics = Vec::new();
-    let mut got = std::collections::BTreeMap::new();
+    let mut tally = Tally::default();
     for _ in 0..count {
         let record = &records[rng.below(records.len())];
         let jmes = jmes_expr(&mut rng, 4, &functions);
         let sql = sql_expr(&mut rng, 4);
         for (language, source) in [(Language::Jmespath, jmes), (Language::Sql, sql)] {
-            match run(language, &source, record) {
-                Ok(Got::Refused) if language == Language::Sql => {
-                    panics.push(format!("sql {source:?} does not compile"))
-                }
-                Ok(outcome) => {
-                    *got.entry((language.as_str(), format!("{outcome:?}")))
-                        .or_insert(0) += 1
-                }
-                Err(p) => panics.push(p),
+            let outcome = run(language, &source, record);
+            if language == Language::Sql && outcome == Ok(Got::Refused) {
+                tally
+                    .panics
+                    .push(format!("sql {source:?} does not compile"));
             }
+            tally.add(language, outcome);
         }
     }
-    eprintln!("expressions from the grammars: {got:?}");
-    assert!(panics.is_empty(), "{} panics: {panics:#?}", panics.len());
-    for language in ["jmespath", "sql"] {
-        let evaluated = got
-            .get(&(language, "Evaluated".to_string()))
-            .copied()
-            .unwrap_or(0);
-        assert!(
-            evaluated * 4 > count,
-            "{language}: only {evaluated} of {count} evaluated: {got:?}"
-        );
-    }
+    tally.check("expressions from the grammars", count, 4);
 }
 
 /// Records with strings, nulls, arrays, objects and large numbers in the fields expressions read.
@@ -419,31 +448,13 @@ fn random_expressions_compile_or_are_refused_and_never_panic() {
     ];
     let records = records();
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-    let mut panics = Vec::new();
-    let mut got = std::collections::BTreeMap::new();
+    let mut tally = Tally::default();
     for _ in 0..count {
         let record = &records[rng.below(records.len())];
         for (language, tokens) in [(Language::Jmespath, &jmes[..]), (Language::Sql, sql)] {
             let source = random_source(&mut rng, tokens);
-            match run(language, &source, record) {
-                Ok(outcome) => {
-                    *got.entry((language.as_str(), format!("{outcome:?}")))
-                        .or_insert(0) += 1
-                }
-                Err(p) => panics.push(p),
-            }
+            tally.add(language, run(language, &source, record));
         }
     }
-    eprintln!("random expressions: {got:?}");
-    assert!(panics.is_empty(), "{} panics: {panics:#?}", panics.len());
-    for language in ["jmespath", "sql"] {
-        let evaluated = got
-            .get(&(language, "Evaluated".to_string()))
-            .copied()
-            .unwrap_or(0);
-        assert!(
-            evaluated * 50 > count,
-            "{language}: only {evaluated} of {count} evaluated: {got:?}"
-        );
-    }
+    tally.check("random expressions", count, 50);
 }
