@@ -195,19 +195,31 @@ impl Cluster {
     }
 }
 
-/// A server started with `opts` plus the cluster arguments.
+/// A server started with `opts` plus the cluster arguments. `RedisServer::start` tries other
+/// client ports when one is taken; a taken cluster-bus port is tried again here with another.
 fn start_node(opts: &RedisOpts) -> RedisServer {
-    let o = opts
-        .clone()
-        .arg("--cluster-enabled")
-        .arg("yes")
-        .arg("--cluster-config-file")
-        .arg("nodes.conf")
-        .arg("--cluster-port")
-        .arg(&free_port().to_string())
-        .arg("--cluster-node-timeout")
-        .arg("3000");
-    RedisServer::start(o).expect("start a cluster node")
+    let mut last = None;
+    for _ in 0..5 {
+        let o = opts
+            .clone()
+            .arg("--cluster-enabled")
+            .arg("yes")
+            .arg("--cluster-config-file")
+            .arg("nodes.conf")
+            .arg("--cluster-port")
+            .arg(&free_port().to_string())
+            .arg("--cluster-node-timeout")
+            .arg("3000");
+        match RedisServer::start(o) {
+            Ok(server) => return server,
+            Err(e) if e.log.contains("Address already in use") => last = Some(e),
+            Err(e) => panic!("start a cluster node: {e:?}"),
+        }
+    }
+    panic!(
+        "start a cluster node: {}",
+        last.map_or(String::new(), |e| format!("{e:?}"))
+    )
 }
 
 impl Cluster {
