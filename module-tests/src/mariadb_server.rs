@@ -119,7 +119,8 @@ impl MariaServer {
             .unwrap_or_else(|| panic!("{sql}: not one integer: {rows:?}"))
     }
 
-    fn try_query(&self, db: &str, sql: &str) -> Result<Vec<Vec<String>>, String> {
+    /// [`MariaServer::query`] that returns the error text instead of panicking.
+    pub fn try_query(&self, db: &str, sql: &str) -> Result<Vec<Vec<String>>, String> {
         let out = Command::new("mariadb")
             .args([
                 "--no-defaults",

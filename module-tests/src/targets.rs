@@ -10,6 +10,8 @@ use crate::yaml::{
     SQLITE_CONNECTION,
 };
 use std::path::PathBuf;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// Which database a [`Target`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,6 +146,48 @@ impl Target {
             .and_then(|row| row.first().cloned().flatten())
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("{sql}: not one integer: {rows:?}"))
+    }
+
+    /// Interrupts the writers' work on this target: closes their connections (PostgreSQL,
+    /// MariaDB), or holds the SQLite file's write lock for `hold` on a thread of its own (returned,
+    /// to be joined).
+    pub fn interrupt(&mut self, hold: Duration) -> Option<JoinHandle<()>> {
+        match &mut self.inner {
+            Inner::Pg(client) => {
+                client
+                    .simple_query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                    )
+                    .unwrap_or_else(|e| panic!("terminate the writers' backends: {e}"));
+                None
+            }
+            Inner::Maria(maria, db) => {
+                let sql = format!(
+                    "SELECT id FROM information_schema.processlist \
+                     WHERE db = '{db}' AND id <> CONNECTION_ID()"
+                );
+                for row in maria.query(db, &sql) {
+                    // A connection may have ended meanwhile.
+                    let _ = maria.try_query(db, &format!("KILL CONNECTION {}", row[0]));
+                }
+                None
+            }
+            Inner::Sqlite { path, .. } => {
+                let path = path.clone();
+                Some(std::thread::spawn(move || {
+                    let connection = rusqlite::Connection::open(&path)
+                        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+                    connection
+                        .execute_batch("BEGIN EXCLUSIVE")
+                        .unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
+                    std::thread::sleep(hold);
+                    connection
+                        .execute_batch("COMMIT")
+                        .unwrap_or_else(|e| panic!("unlock {}: {e}", path.display()));
+                }))
+            }
+        }
     }
 
     /// SQL counting the tables named `table` in this target's database.

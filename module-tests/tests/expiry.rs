@@ -3,7 +3,7 @@
 //! leave the target as it was.
 
 use module_tests::yaml::{sqlite_config, sqlite_job};
-use module_tests::{call, deploy_ok, drain, sqlite_target, RedisOpts, RedisServer};
+use module_tests::{call, deploy_ok, drain, sqlite_target, RedisOpts, RedisServer, Status};
 use std::path::Path;
 use std::time::Duration;
 
@@ -33,7 +33,12 @@ fn let_expire(r: &mut redis::Connection, keys: &[&str]) {
 /// Redis with two SQLite jobs: `emp:*` → table emp with `propagate_expired: true`, `keep:*` → table
 /// keep without it.
 fn two_jobs() -> (RedisServer, std::path::PathBuf) {
-    let redis = RedisServer::start(RedisOpts::redis74()).expect("start redis");
+    two_jobs_on(RedisOpts::redis74())
+}
+
+/// [`two_jobs`] on a server started with `opts`.
+fn two_jobs_on(opts: RedisOpts) -> (RedisServer, std::path::PathBuf) {
+    let redis = RedisServer::start(opts).expect("start redis");
     let db = redis.dir().join("target.db");
     let ddl = "CREATE TABLE {t} (id INTEGER PRIMARY KEY, name TEXT, city TEXT)";
     sqlite_target::create(&db, &ddl.replace("{t}", "emp"));
@@ -93,6 +98,74 @@ fn expiries_are_changes_only_for_jobs_that_propagate_them() {
             row("2", Some("n"), Some("c"))
         ],
         "without propagate_expired the target is left as it was"
+    );
+}
+
+/// A key whose TTL passes while the server is down is loaded from the AOF with its TTL, and expires
+/// after the load like any other: its row is deleted. (Loading an RDB file drops such a key with no
+/// event, so its row stays: see the README's Limits.)
+#[test]
+fn a_key_that_expired_while_the_server_was_down_is_deleted_after_an_aof_restart() {
+    let opts = RedisOpts::redis74()
+        .appendonly()
+        .arg("--enable-debug-command")
+        .arg("yes");
+    let (mut redis, db) = two_jobs_on(opts);
+    let mut r = redis.client();
+    for id in ["1", "2"] {
+        call(
+            &mut r,
+            &["HSET", &format!("emp:{id}"), "id", id, "name", "n"],
+        );
+    }
+    drain(&mut r);
+    // Without active expiry and with nothing reading the key, it is still there when the server
+    // stops, its TTL past.
+    call(&mut r, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    call(&mut r, &["PEXPIRE", "emp:1", "20"]);
+    std::thread::sleep(Duration::from_millis(100));
+    redis.restart();
+
+    let mut r = redis.client();
+    let_expire(&mut r, &["emp:1"]);
+    drain(&mut r);
+    assert_eq!(rows(&db, "emp"), [row("2", Some("n"), None)]);
+}
+
+/// Loading an RDB file, a primary drops the keys whose TTL has passed with no event, so the row of
+/// such a key stays: RDI.STATUS says how many keys were dropped and which jobs are concerned.
+#[test]
+fn keys_an_rdb_load_drops_as_expired_are_reported_in_status() {
+    let opts = RedisOpts::redis74()
+        .arg("--enable-debug-command")
+        .arg("yes");
+    let (mut redis, db) = two_jobs_on(opts);
+    let mut r = redis.client();
+    for key in ["emp:1", "emp:2", "keep:1"] {
+        let id = &key[key.len() - 1..];
+        call(&mut r, &["HSET", key, "id", id, "name", "n"]);
+    }
+    drain(&mut r);
+    call(&mut r, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    call(&mut r, &["PEXPIRE", "emp:1", "20"]);
+    call(&mut r, &["PEXPIRE", "keep:1", "20"]);
+    std::thread::sleep(Duration::from_millis(100));
+    call(&mut r, &["SAVE"]);
+    redis.restart();
+
+    let mut r = redis.client();
+    drain(&mut r);
+    assert_eq!(call(&mut r, &["EXISTS", "emp:1"]), redis::Value::Int(0));
+    assert_eq!(rows(&db, "emp").len(), 2, "the row of emp:1 stays");
+    let status = Status::query(&mut r);
+    let warning = status
+        .warnings
+        .iter()
+        .find(|w| w.contains("TTL had passed"))
+        .unwrap_or_else(|| panic!("no warning in {:?}", status.warnings));
+    assert!(
+        warning.starts_with("2 key(s) ") && warning.contains("(`emp`)"),
+        "{warning}"
     );
 }
 

@@ -3,6 +3,7 @@
 
 use std::ffi::c_void;
 use std::os::raw::c_int;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use redis_module::server_events::{LoadingSubevent, ServerRole};
@@ -14,6 +15,9 @@ use super::restore::{read_sources, restore};
 use super::runtime;
 use super::warnings;
 
+/// Whether the load under way reads an RDB file (not an AOF, nor a primary's data).
+static RDB_LOAD: AtomicBool = AtomicBool::new(false);
+
 #[loading_event_handler]
 fn on_loading(ctx: &Context, event: LoadingSubevent) {
     match event {
@@ -22,12 +26,59 @@ fn on_loading(ctx: &Context, event: LoadingSubevent) {
         | LoadingSubevent::ReplStarted => {
             // The queue in the file is the truth; nothing is captured or written while it loads.
             runtime::set_loading(true);
+            RDB_LOAD.store(event == LoadingSubevent::RdbStarted, Ordering::Relaxed);
         }
         LoadingSubevent::Ended | LoadingSubevent::Failed => {
             runtime::set_loading(false);
             restore(ctx);
+            if RDB_LOAD.swap(false, Ordering::Relaxed) && event == LoadingSubevent::Ended {
+                warn_of_keys_expired_while_loading(ctx);
+            }
         }
     }
+}
+
+/// A primary loading an RDB file drops the keys whose TTL has passed, with no key event (an AOF
+/// loads them and they expire after, with one). A job that propagates expiries then keeps their
+/// rows: says so, with how many keys Redis dropped (of any database and pattern).
+fn warn_of_keys_expired_while_loading(ctx: &Context) {
+    let Some(pipeline) = runtime::current() else {
+        return;
+    };
+    let jobs: Vec<&str> = pipeline
+        .capture
+        .iter()
+        .filter(|j| j.propagate_expired)
+        .map(|j| j.name.as_str())
+        .collect();
+    let dropped = ctx
+        .server_info("persistence")
+        .field("rdb_last_load_keys_expired")
+        .and_then(|v| v.parse_integer().ok())
+        .unwrap_or(0);
+    if let Some(message) = expired_while_loading_warning(dropped, &jobs) {
+        warnings::add(message.clone());
+        super::log::warning(ctx, &format!("rdi: {message}"));
+    }
+}
+
+/// The warning for `dropped` keys expired while an RDB file loaded, given the jobs that propagate
+/// expiries; `None` when nothing was dropped or no job propagates expiries.
+fn expired_while_loading_warning(dropped: i64, jobs: &[&str]) -> Option<String> {
+    if dropped <= 0 || jobs.is_empty() {
+        return None;
+    }
+    let names = jobs
+        .iter()
+        .map(|j| format!("`{j}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(
+        "{dropped} key(s) whose TTL had passed were dropped while the RDB file loaded, with no \
+         expiry event: jobs with propagate_expired ({names}) keep the rows of any such keys of \
+         theirs; RDI.RESET does not remove them, delete them in the target (with appendonly \
+         yes such keys load and expire as usual)"
+    ))
 }
 
 #[role_changed_event_handler]
@@ -234,7 +285,7 @@ fn swapdb_warning(first: i32, second: i32) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{flush_warning, swapdb_warning};
+    use super::{expired_while_loading_warning, flush_warning, swapdb_warning};
 
     #[test]
     fn only_flushes_and_swaps_of_database_0_are_reported() {
@@ -245,5 +296,18 @@ mod tests {
         assert!(swapdb_warning(5, 0).is_some_and(|m| m.starts_with("SWAPDB 0 5")));
         assert_eq!(swapdb_warning(1, 2), None);
         assert_eq!(swapdb_warning(0, 0), None);
+    }
+
+    #[test]
+    fn keys_expired_while_loading_are_reported_only_for_jobs_that_propagate_expiries() {
+        let message = expired_while_loading_warning(3, &["emp", "docs"]);
+        assert!(
+            message.as_deref().is_some_and(
+                |m| m.starts_with("3 key(s) whose TTL") && m.contains("(`emp`, `docs`)")
+            ),
+            "{message:?}"
+        );
+        assert_eq!(expired_while_loading_warning(0, &["emp"]), None);
+        assert_eq!(expired_while_loading_warning(3, &[]), None);
     }
 }

@@ -1,0 +1,258 @@
+//! Random writes to tracked keys (`module_tests::random_ops`) interleaved with random operator
+//! actions and faults: RDI.STOP and RDI.START, redeploys with other batch sizes, RDI.UNDEPLOY then
+//! a deploy, RDI.RESET backfills running along the writes, the target's connections cut (its file
+//! locked, for SQLite), BGSAVE, BGREWRITEAOF, DEBUG RELOAD, CLIENT PAUSE WRITE and `kill -9` with a
+//! restart. Whatever happened, once the queue is drained every row of the target equals what Redis
+//! holds, and nothing but the documented non-hash keys was rejected.
+//!
+//! Two mixes run by default: deployment changes, and reloads and restarts. Mixing both on one server
+//! (`RDI_RANDOM_ACTIONS=all RDI_RANDOM_SEEDS=30`) has made a few deletes and changes of one batch be
+//! rejected for a missing key field after 9 to 22 seeds: an open bug, see the README's Limits.
+
+use module_tests::random_ops::{check, deployed, jobs, run, settle, Recent};
+use module_tests::rng::{count, Rng};
+use module_tests::targets::{Target, TargetKind};
+use module_tests::{call, deploy_ok, wait_until, RedisOpts, RedisServer, Status, FAST_RETRY};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Seeds by default; `RDI_RANDOM_SEEDS` sets another count.
+const SEEDS: u64 = 2;
+/// Steps per seed: each sends `OPERATIONS_PER_STEP` random writes, then takes one action.
+const STEPS: usize = 40;
+const OPERATIONS_PER_STEP: usize = 60;
+/// How long an interruption holds the SQLite file's write lock.
+const LOCK_HOLD: Duration = Duration::from_millis(300);
+/// How long a CLIENT PAUSE WRITE lasts.
+const PAUSE: Duration = Duration::from_millis(30);
+
+/// One server, its target and what the test started that must end before a check.
+struct Run {
+    redis: RedisServer,
+    target: Target,
+    r: redis::Connection,
+    locks: Vec<JoinHandle<()>>,
+    /// The actions it may take (see [`allowed`]).
+    actions: String,
+    /// When the last CLIENT PAUSE ends: until then Redis deletes no expired key (nor says so).
+    pause_ends: Instant,
+}
+
+impl Run {
+    /// Deploys the jobs again with `applier` lines (on top of [`FAST_RETRY`]).
+    fn redeploy(&mut self, applier: &[String]) {
+        let mut config = self.target.config().to_string();
+        config.push_str(&format!("applier:\n  {FAST_RETRY}\n"));
+        for line in applier {
+            config.push_str(&format!("  {line}\n"));
+        }
+        let jobs = jobs(&self.target);
+        let jobs: Vec<(&str, &str)> = jobs.iter().map(|(n, y)| (*n, y.as_str())).collect();
+        deploy_ok(&mut self.r, &config, &jobs);
+    }
+
+    /// Waits until the server runs both jobs again after a restart or a reload.
+    fn wait_for_jobs(&mut self, after: &str) {
+        let r = &mut self.r;
+        wait_until(
+            Duration::from_secs(30),
+            &format!("the jobs run again after {after}"),
+            || {
+                let status = Status::query(r);
+                status.engine != "NOT DEPLOYED" && status.jobs.contains_key("docs")
+            },
+        );
+    }
+
+    /// Takes one random action; returns what it did, for the failure message.
+    fn act(&mut self, rng: &mut Rng) -> String {
+        let draw = rng.below(24);
+        if !allowed(&self.actions, draw) {
+            return "nothing (left out)".into();
+        }
+        match draw {
+            0..=2 => reply(&mut self.r, &["RDI.STOP"]),
+            3..=5 => reply(&mut self.r, &["RDI.START"]),
+            6..=8 => {
+                let write = [1, 3, 50, 200][rng.below(4)];
+                let read = write * [1, 2, 10][rng.below(3)];
+                self.redeploy(&[
+                    format!("write_batch_size: {write}"),
+                    format!("read_batch_size: {read}"),
+                ]);
+                format!("redeploy (write_batch_size {write}, read_batch_size {read})")
+            }
+            9 => {
+                // Refused while changes are pending; else the jobs go and come back at once.
+                let undeploy = reply(&mut self.r, &["RDI.UNDEPLOY"]);
+                if undeploy.contains(": ERR ") {
+                    return undeploy;
+                }
+                self.redeploy(&[]);
+                format!("RDI.UNDEPLOY ({undeploy}) then deploy")
+            }
+            10..=11 => {
+                let job = ["hashes", "docs"][rng.below(2)];
+                reply(&mut self.r, &["RDI.RESET", "JOB", job])
+            }
+            12..=15 => {
+                if let Some(lock) = self.target.interrupt(LOCK_HOLD) {
+                    self.locks.push(lock);
+                }
+                "target interrupted".into()
+            }
+            16 => reply(&mut self.r, &["BGSAVE"]),
+            17 => reply(&mut self.r, &["BGREWRITEAOF"]),
+            18..=19 => {
+                // Keys whose TTL has passed would be dropped by the load with no event (a limit
+                // the README states, checked in expiry.rs): let them expire first.
+                settle(&mut self.r);
+                let answer = reply(&mut self.r, &["DEBUG", "RELOAD"]);
+                self.wait_for_jobs("DEBUG RELOAD");
+                answer
+            }
+            20..=21 => {
+                self.pause_ends = Instant::now() + PAUSE;
+                let ms = PAUSE.as_millis().to_string();
+                reply(&mut self.r, &["CLIENT", "PAUSE", &ms, "WRITE"])
+            }
+            22 => {
+                // Every write is in the AOF before its reply (appendfsync always).
+                self.redis.kill9();
+                self.redis.restart();
+                self.r = self.redis.client();
+                self.wait_for_jobs("kill -9");
+                "kill -9, restart".into()
+            }
+            _ => "nothing".into(),
+        }
+    }
+
+    /// Ends what the actions left running (locks, a pause, a stop), lets the keys given a short
+    /// TTL expire, then drains and compares.
+    fn check(&mut self, what: &str, recent: &Recent) {
+        for lock in self.locks.drain(..) {
+            lock.join().expect("lock thread");
+        }
+        std::thread::sleep(self.pause_ends.saturating_duration_since(Instant::now()));
+        settle(&mut self.r);
+        if Status::query(&mut self.r).engine == "STOPPED" {
+            call(&mut self.r, &["RDI.START"]);
+        }
+        check(&mut self.r, &mut self.target, what, recent);
+    }
+}
+
+/// The actions by name and the draws of [`Run::act`] that pick them.
+const ACTIONS: [(&str, std::ops::RangeInclusive<usize>); 11] = [
+    ("stop", 0..=2),
+    ("start", 3..=5),
+    ("redeploy", 6..=8),
+    ("undeploy", 9..=9),
+    ("reset", 10..=11),
+    ("interrupt", 12..=15),
+    ("bgsave", 16..=16),
+    ("bgrewriteaof", 17..=17),
+    ("reload", 18..=19),
+    ("pause", 20..=21),
+    ("kill", 22..=22),
+];
+
+/// The actions of the test that changes the deployment while the server keeps running.
+const DEPLOYMENT_ACTIONS: &str =
+    "stop,start,redeploy,undeploy,reset,interrupt,bgsave,bgrewriteaof,pause";
+/// The actions of the test that reloads and restarts the server while the deployment stays.
+const RESTART_ACTIONS: &str = "stop,start,interrupt,bgsave,bgrewriteaof,reload,pause,kill";
+
+/// Whether the action of `draw` is one of `names` (of [`ACTIONS`], separated by commas; `all`
+/// for every one).
+fn allowed(names: &str, draw: usize) -> bool {
+    names == "all"
+        || ACTIONS
+            .iter()
+            .filter(|(_, draws)| draws.contains(&draw))
+            .all(|(name, _)| names.split(',').any(|n| n.trim() == *name))
+}
+
+/// The command and its reply (or error) as text.
+fn reply(r: &mut redis::Connection, words: &[&str]) -> String {
+    let mut cmd = redis::cmd(words[0]);
+    for w in &words[1..] {
+        cmd.arg(*w);
+    }
+    let answer = match cmd.query::<redis::Value>(r) {
+        Ok(value) => format!("{value:?}"),
+        Err(e) => format!("ERR {e}"),
+    };
+    format!("{}: {answer}", words.join(" "))
+}
+
+/// Seeds of random operations and of `actions` (`RDI_RANDOM_ACTIONS` replaces them, `all` for
+/// every one) on one server writing to `kind`.
+fn random_control(kind: TargetKind, db: &str, actions: &str) {
+    let opts = RedisOpts::redis74()
+        .appendonly()
+        .appendfsync("always")
+        .arg("--enable-debug-command")
+        .arg("yes");
+    let (redis, target) = deployed(opts, kind, db);
+    let r = redis.client();
+    let mut run_ = Run {
+        redis,
+        target,
+        r,
+        locks: Vec::new(),
+        actions: std::env::var("RDI_RANDOM_ACTIONS").unwrap_or_else(|_| actions.to_string()),
+        pause_ends: Instant::now(),
+    };
+    let mut next_id = 0u64;
+    // Kept over the seeds: the story of a row may begin in an earlier one.
+    let mut recent = Recent::default();
+    // `RDI_RANDOM_FIRST_SEED` starts further on, to replay a failed seed sooner.
+    let first = count("RDI_RANDOM_FIRST_SEED", 1);
+    for seed in first..first + count("RDI_RANDOM_SEEDS", SEEDS) {
+        let mut rng = Rng(0x5851_f42d_4c95_7f2d ^ seed);
+        for _ in 0..STEPS {
+            run(
+                &mut run_.r,
+                &mut rng,
+                OPERATIONS_PER_STEP,
+                &mut next_id,
+                &mut recent,
+            );
+            let action = run_.act(&mut rng);
+            recent.push(format!("** {action}"));
+        }
+        run_.check(&format!("{kind:?}, seed {seed} with actions"), &recent);
+    }
+}
+
+#[test]
+fn after_random_operations_and_deployment_actions_sqlite_equals_redis() {
+    random_control(TargetKind::Sqlite, "random_deploy", DEPLOYMENT_ACTIONS);
+}
+
+#[test]
+fn after_random_operations_and_deployment_actions_postgresql_equals_redis() {
+    random_control(TargetKind::Postgres, "random_deploy", DEPLOYMENT_ACTIONS);
+}
+
+#[test]
+fn after_random_operations_and_deployment_actions_mariadb_equals_redis() {
+    random_control(TargetKind::MariaDb, "random_deploy", DEPLOYMENT_ACTIONS);
+}
+
+#[test]
+fn after_random_operations_and_restarts_sqlite_equals_redis() {
+    random_control(TargetKind::Sqlite, "random_restart", RESTART_ACTIONS);
+}
+
+#[test]
+fn after_random_operations_and_restarts_postgresql_equals_redis() {
+    random_control(TargetKind::Postgres, "random_restart", RESTART_ACTIONS);
+}
+
+#[test]
+fn after_random_operations_and_restarts_mariadb_equals_redis() {
+    random_control(TargetKind::MariaDb, "random_restart", RESTART_ACTIONS);
+}
