@@ -84,3 +84,45 @@ fn flushall_leaves_the_target_rows_and_rdi_status_warns() {
         vec![row(&["restarted"])]
     );
 }
+
+/// DEBUG RELOAD empties the dataset (a flush event) and loads it again, queues and deployment with
+/// it: no FLUSHALL warning, nothing written back (before, the deployment was rewritten and RDI.STATUS
+/// warned that the queues were flushed), nothing of it in the AOF, and a restart from the AOF after it
+/// loses nothing.
+#[test]
+fn debug_reload_is_not_a_flush_and_a_restart_after_it_loses_nothing() {
+    let opts = RedisOpts::redis74()
+        .appendonly()
+        .appendfsync("always")
+        .arg("--enable-debug-command")
+        .arg("yes");
+    let (mut redis, db) = module_tests::sqlite_emp(opts);
+    let mut r = redis.client();
+    call(&mut r, &["RDI.STOP"]);
+    call(&mut r, &["HSET", "emp:1", "id", "1", "name", "before"]);
+    call(&mut r, &["DEBUG", "RELOAD"]);
+    call(&mut r, &["HSET", "emp:2", "id", "2", "name", "after"]);
+    call(&mut r, &["DEL", "emp:1"]);
+    call(&mut r, &["HSET", "emp:3", "id", "3", "name", "after"]);
+    let status = Status::query(&mut r);
+    assert!(
+        !status.warnings.iter().any(|w| w.contains("FLUSH")),
+        "{}",
+        status.raw
+    );
+    let aof = std::fs::read_dir(redis.dir().join("appendonlydir"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|f| f.file_name().to_string_lossy().ends_with(".incr.aof"))
+        .map(|f| std::fs::read_to_string(f.path()).unwrap())
+        .collect::<String>();
+    assert!(!aof.contains("DEBUG"), "the reload was propagated:\n{aof}");
+
+    redis.kill9();
+    redis.restart();
+    assert!(!redis.log().contains("CRITICAL"), "{}", redis.log());
+    let mut r = redis.client();
+    module_tests::drain(&mut r);
+    let rows = module_tests::sqlite_target::rows(&db, "SELECT id, name FROM emp ORDER BY id");
+    assert_eq!(rows, [row(&["2", "after"]), row(&["3", "after"])]);
+}

@@ -5,9 +5,9 @@
 //! restart. Whatever happened, once the queue is drained every row of the target equals what Redis
 //! holds, and nothing but the documented non-hash keys was rejected.
 //!
-//! Two mixes run by default: deployment changes, and reloads and restarts. Mixing both on one server
-//! (`RDI_RANDOM_ACTIONS=all RDI_RANDOM_SEEDS=30`) has made a few deletes and changes of one batch be
-//! rejected for a missing key field after 9 to 22 seeds: an open bug, see the README's Limits.
+//! `RDI_RANDOM_SEEDS` sets the number of seeds, `RDI_RANDOM_FIRST_SEED` the first, and
+//! `RDI_RANDOM_ACTIONS` the actions (names of [`ACTIONS`] separated by commas), to find which ones
+//! a failure needs.
 
 use module_tests::random_ops::{check, deployed, jobs, run, settle, Recent};
 use module_tests::rng::{count, Rng};
@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Seeds by default; `RDI_RANDOM_SEEDS` sets another count.
-const SEEDS: u64 = 2;
+const SEEDS: u64 = 3;
 /// Steps per seed: each sends `OPERATIONS_PER_STEP` random writes, then takes one action.
 const STEPS: usize = 40;
 const OPERATIONS_PER_STEP: usize = 60;
@@ -64,6 +64,18 @@ impl Run {
         );
     }
 
+    /// Waits until no BGSAVE runs.
+    fn wait_for_bgsave(&mut self) {
+        let r = &mut self.r;
+        wait_until(Duration::from_secs(30), "the BGSAVE ends", || {
+            let info: String = redis::cmd("INFO")
+                .arg("persistence")
+                .query(r)
+                .unwrap_or_default();
+            info.contains("rdb_bgsave_in_progress:0")
+        });
+    }
+
     /// Takes one random action; returns what it did, for the failure message.
     fn act(&mut self, rng: &mut Rng) -> String {
         let draw = rng.below(24);
@@ -107,6 +119,11 @@ impl Run {
                 // Keys whose TTL has passed would be dropped by the load with no event (a limit
                 // the README states, checked in expiry.rs): let them expire first.
                 settle(&mut self.r);
+                // Redis 7.4 propagates DEBUG RELOAD to the AOF when its count of changes went
+                // below zero, which a BGSAVE ending after an earlier DEBUG RELOAD's own save does;
+                // replayed after a `kill -9`, that reload loses what was written after it. Not
+                // the module's doing: let any BGSAVE end first.
+                self.wait_for_bgsave();
                 let answer = reply(&mut self.r, &["DEBUG", "RELOAD"]);
                 self.wait_for_jobs("DEBUG RELOAD");
                 answer
@@ -158,12 +175,6 @@ const ACTIONS: [(&str, std::ops::RangeInclusive<usize>); 11] = [
     ("kill", 22..=22),
 ];
 
-/// The actions of the test that changes the deployment while the server keeps running.
-const DEPLOYMENT_ACTIONS: &str =
-    "stop,start,redeploy,undeploy,reset,interrupt,bgsave,bgrewriteaof,pause";
-/// The actions of the test that reloads and restarts the server while the deployment stays.
-const RESTART_ACTIONS: &str = "stop,start,interrupt,bgsave,bgrewriteaof,reload,pause,kill";
-
 /// Whether the action of `draw` is one of `names` (of [`ACTIONS`], separated by commas; `all`
 /// for every one).
 fn allowed(names: &str, draw: usize) -> bool {
@@ -187,9 +198,8 @@ fn reply(r: &mut redis::Connection, words: &[&str]) -> String {
     format!("{}: {answer}", words.join(" "))
 }
 
-/// Seeds of random operations and of `actions` (`RDI_RANDOM_ACTIONS` replaces them, `all` for
-/// every one) on one server writing to `kind`.
-fn random_control(kind: TargetKind, db: &str, actions: &str) {
+/// Seeds of random operations and actions on one server writing to `kind`.
+fn random_control(kind: TargetKind, db: &str) {
     let opts = RedisOpts::redis74()
         .appendonly()
         .appendfsync("always")
@@ -202,7 +212,7 @@ fn random_control(kind: TargetKind, db: &str, actions: &str) {
         target,
         r,
         locks: Vec::new(),
-        actions: std::env::var("RDI_RANDOM_ACTIONS").unwrap_or_else(|_| actions.to_string()),
+        actions: std::env::var("RDI_RANDOM_ACTIONS").unwrap_or_else(|_| "all".into()),
         pause_ends: Instant::now(),
     };
     let mut next_id = 0u64;
@@ -228,31 +238,16 @@ fn random_control(kind: TargetKind, db: &str, actions: &str) {
 }
 
 #[test]
-fn after_random_operations_and_deployment_actions_sqlite_equals_redis() {
-    random_control(TargetKind::Sqlite, "random_deploy", DEPLOYMENT_ACTIONS);
+fn after_random_operations_and_actions_sqlite_equals_redis() {
+    random_control(TargetKind::Sqlite, "random_control");
 }
 
 #[test]
-fn after_random_operations_and_deployment_actions_postgresql_equals_redis() {
-    random_control(TargetKind::Postgres, "random_deploy", DEPLOYMENT_ACTIONS);
+fn after_random_operations_and_actions_postgresql_equals_redis() {
+    random_control(TargetKind::Postgres, "random_control");
 }
 
 #[test]
-fn after_random_operations_and_deployment_actions_mariadb_equals_redis() {
-    random_control(TargetKind::MariaDb, "random_deploy", DEPLOYMENT_ACTIONS);
-}
-
-#[test]
-fn after_random_operations_and_restarts_sqlite_equals_redis() {
-    random_control(TargetKind::Sqlite, "random_restart", RESTART_ACTIONS);
-}
-
-#[test]
-fn after_random_operations_and_restarts_postgresql_equals_redis() {
-    random_control(TargetKind::Postgres, "random_restart", RESTART_ACTIONS);
-}
-
-#[test]
-fn after_random_operations_and_restarts_mariadb_equals_redis() {
-    random_control(TargetKind::MariaDb, "random_restart", RESTART_ACTIONS);
+fn after_random_operations_and_actions_mariadb_equals_redis() {
+    random_control(TargetKind::MariaDb, "random_control");
 }

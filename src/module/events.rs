@@ -3,7 +3,7 @@
 
 use std::ffi::c_void;
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use redis_module::server_events::{LoadingSubevent, ServerRole};
@@ -17,6 +17,9 @@ use super::warnings;
 
 /// Whether the load under way reads an RDB file (not an AOF, nor a primary's data).
 static RDB_LOAD: AtomicBool = AtomicBool::new(false);
+/// Loads begun since the module was loaded: a flush followed by a load in the same command is
+/// Redis reloading its dataset (DEBUG RELOAD, DEBUG LOADAOF), not a FLUSHALL.
+static LOADS: AtomicU64 = AtomicU64::new(0);
 
 #[loading_event_handler]
 fn on_loading(ctx: &Context, event: LoadingSubevent) {
@@ -27,6 +30,7 @@ fn on_loading(ctx: &Context, event: LoadingSubevent) {
             // The queue in the file is the truth; nothing is captured or written while it loads.
             runtime::set_loading(true);
             RDB_LOAD.store(event == LoadingSubevent::RdbStarted, Ordering::Relaxed);
+            LOADS.fetch_add(1, Ordering::Relaxed);
         }
         LoadingSubevent::Ended | LoadingSubevent::Failed => {
             runtime::set_loading(false);
@@ -152,8 +156,8 @@ extern "C" fn on_flush(
     let db = unsafe { (*(data as *const FlushInfo)).dbnum };
     if subevent == raw::REDISMODULE_SUBEVENT_FLUSHDB_START {
         if let Some(message) = flush_warning(db) {
-            warnings::add(message);
-            keep_deployment(ctx);
+            let new = warnings::add(message.clone());
+            keep_deployment(ctx, new.then_some(message));
         }
     } else if matches!(db, -1 | 0) {
         resync_pending(ctx);
@@ -161,28 +165,42 @@ extern "C" fn on_flush(
     }
 }
 
-/// The deployment read as a flush of database 0 started, to be written back after it.
-static FLUSHED_DEPLOYMENT: Mutex<Option<Sources>> = Mutex::new(None);
+/// The deployment read as a flush of database 0 started, to be written back after it, with the
+/// count of loads then and the warning the flush added (if it was not shown already).
+struct Flushed {
+    sources: Option<Sources>,
+    loads: u64,
+    warning: Option<String>,
+}
 
-fn flushed() -> MutexGuard<'static, Option<Sources>> {
+static FLUSHED_DEPLOYMENT: Mutex<Option<Flushed>> = Mutex::new(None);
+
+fn flushed() -> MutexGuard<'static, Option<Flushed>> {
     FLUSHED_DEPLOYMENT.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Reads the kept deployment before a flush takes it (on a primary: a replica gets it back by
 /// replication), so that a restart or a failover after the flush still finds the pipeline.
-fn keep_deployment(ctx: *mut raw::RedisModuleCtx) {
+fn keep_deployment(ctx: *mut raw::RedisModuleCtx, warning: Option<String>) {
     if ctx.is_null() || !runtime::is_primary() || runtime::is_loading() {
         return;
     }
     let ctx = Context::new(ctx);
     select_db0(&ctx);
-    *flushed() = read_sources(&ctx);
+    *flushed() = Some(Flushed {
+        sources: read_sources(&ctx),
+        loads: LOADS.load(Ordering::Relaxed),
+        warning,
+    });
 }
 
 /// Writes the kept deployment back once the flush ended: in a post-notification job, which runs
 /// after the flush within the same command, so that replicas and the AOF get the flush first.
 fn put_deployment_back(ctx: *mut raw::RedisModuleCtx) {
-    if ctx.is_null() || flushed().is_none() {
+    let nothing = flushed()
+        .as_ref()
+        .is_none_or(|f| f.sources.is_none() && f.warning.is_none());
+    if ctx.is_null() || nothing {
         return;
     }
     // SAFETY: the API table is read-only after load; `ctx` is the event's context; the job has no
@@ -191,8 +209,8 @@ fn put_deployment_back(ctx: *mut raw::RedisModuleCtx) {
         raw::RedisModule_AddPostNotificationJob
             .map(|add| add(ctx, Some(run_put_back), std::ptr::null_mut(), None))
     };
-    if added != Some(raw::Status::Ok as c_int) {
-        flushed().take();
+    let kept = flushed().take_if(|_| added != Some(raw::Status::Ok as c_int));
+    if kept.is_some_and(|k| k.sources.is_some()) {
         super::log::warning(&Context::new(ctx),
             "rdi: the deployment flushed with the data could not be written back: redeploy to keep it",
         );
@@ -200,8 +218,18 @@ fn put_deployment_back(ctx: *mut raw::RedisModuleCtx) {
 }
 
 extern "C" fn run_put_back(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void) {
-    let Some(src) = flushed().take() else { return };
+    let Some(kept) = flushed().take() else { return };
     let ctx = Context::new(ctx);
+    if LOADS.load(Ordering::Relaxed) != kept.loads {
+        // The dataset was emptied to be loaded again, deployment and queues with it: nothing was
+        // lost, nothing needs writing back.
+        if let Some(warning) = kept.warning {
+            warnings::retract(&warning);
+        }
+        super::log::notice(&ctx, "rdi: the dataset was loaded again after it was emptied (DEBUG RELOAD): the deployment and the queues came back with it");
+        return;
+    }
+    let Some(src) = kept.sources else { return };
     select_db0(&ctx);
     match super::deploy::store(&ctx, &src) {
         Ok(()) => super::log::notice(&ctx, "rdi: the deployment flushed with the data was written back"),
