@@ -85,12 +85,12 @@ fn flushall_leaves_the_target_rows_and_rdi_status_warns() {
     );
 }
 
-/// DEBUG RELOAD empties the dataset (a flush event) and loads it again, queues and deployment with
-/// it: no FLUSHALL warning, nothing written back (before, the deployment was rewritten and RDI.STATUS
+/// DEBUG RELOAD and DEBUG LOADAOF empty the dataset (a flush event) and load it again, queues and
+/// deployment with it: no FLUSHALL warning, nothing written back (before, the deployment was rewritten and RDI.STATUS
 /// warned that the queues were flushed), nothing of it in the AOF, and a restart from the AOF after it
 /// loses nothing.
 #[test]
-fn debug_reload_is_not_a_flush_and_a_restart_after_it_loses_nothing() {
+fn debug_reload_and_loadaof_are_not_flushes_and_a_restart_after_them_loses_nothing() {
     let opts = RedisOpts::redis74()
         .appendonly()
         .appendfsync("always")
@@ -103,6 +103,7 @@ fn debug_reload_is_not_a_flush_and_a_restart_after_it_loses_nothing() {
     call(&mut r, &["DEBUG", "RELOAD"]);
     call(&mut r, &["HSET", "emp:2", "id", "2", "name", "after"]);
     call(&mut r, &["DEL", "emp:1"]);
+    call(&mut r, &["DEBUG", "LOADAOF"]);
     call(&mut r, &["HSET", "emp:3", "id", "3", "name", "after"]);
     let status = Status::query(&mut r);
     assert!(
