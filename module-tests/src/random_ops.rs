@@ -201,7 +201,7 @@ pub fn deployed(opts: RedisOpts, kind: TargetKind, db: &str) -> (RedisServer, Ta
     (redis, target)
 }
 
-/// The operations sent (and actions taken) since the last check, for a failure message.
+/// The operations sent and the actions taken (`** ...`), for a failure message.
 #[derive(Default)]
 pub struct Recent(Vec<String>);
 
@@ -209,11 +209,6 @@ impl Recent {
     /// Remembers `what`.
     pub fn push(&mut self, what: String) {
         self.0.push(what);
-    }
-
-    /// The last 20 remembered, oldest first, one per line.
-    pub fn lines(&self) -> String {
-        self.last(20)
     }
 
     /// The actions (`** ...`) remembered, each with how many operations ago it came.
@@ -337,7 +332,7 @@ pub fn check(r: &mut redis::Connection, target: &mut Target, what: &str, recent:
             "{what}, {table}: {} rows differ:\n{}\nlast operations:\n{}\nstory of the first:\n{}",
             wrong.len(),
             wrong.join("\n"),
-            recent.lines(),
+            recent.last(20),
             recent.story(wrong[0].split([' ', ':']).nth(1).unwrap_or_default())
         );
         eprintln!("{what}, {table}: {} rows equal to Redis", want.len());

@@ -78,14 +78,14 @@ impl Run {
 
     /// Takes one random action; returns what it did, for the failure message.
     fn act(&mut self, rng: &mut Rng) -> String {
-        let draw = rng.below(24);
-        if !allowed(&self.actions, draw) {
+        let action = pick(rng.below(ACTIONS.iter().map(|(_, weight)| weight).sum()));
+        if !allowed(&self.actions, action) {
             return "nothing (left out)".into();
         }
-        match draw {
-            0..=2 => reply(&mut self.r, &["RDI.STOP"]),
-            3..=5 => reply(&mut self.r, &["RDI.START"]),
-            6..=8 => {
+        match action {
+            "stop" => reply(&mut self.r, &["RDI.STOP"]),
+            "start" => reply(&mut self.r, &["RDI.START"]),
+            "redeploy" => {
                 let write = [1, 3, 50, 200][rng.below(4)];
                 let read = write * [1, 2, 10][rng.below(3)];
                 self.redeploy(&[
@@ -94,7 +94,7 @@ impl Run {
                 ]);
                 format!("redeploy (write_batch_size {write}, read_batch_size {read})")
             }
-            9 => {
+            "undeploy" => {
                 // Refused while changes are pending; else the jobs go and come back at once.
                 let undeploy = reply(&mut self.r, &["RDI.UNDEPLOY"]);
                 if undeploy.contains(": ERR ") {
@@ -103,19 +103,19 @@ impl Run {
                 self.redeploy(&[]);
                 format!("RDI.UNDEPLOY ({undeploy}) then deploy")
             }
-            10..=11 => {
+            "reset" => {
                 let job = ["hashes", "docs"][rng.below(2)];
                 reply(&mut self.r, &["RDI.RESET", "JOB", job])
             }
-            12..=15 => {
+            "interrupt" => {
                 if let Some(lock) = self.target.interrupt(LOCK_HOLD) {
                     self.locks.push(lock);
                 }
                 "target interrupted".into()
             }
-            16 => reply(&mut self.r, &["BGSAVE"]),
-            17 => reply(&mut self.r, &["BGREWRITEAOF"]),
-            18..=19 => {
+            "bgsave" => reply(&mut self.r, &["BGSAVE"]),
+            "bgrewriteaof" => reply(&mut self.r, &["BGREWRITEAOF"]),
+            "reload" => {
                 // Keys whose TTL has passed would be dropped by the load with no event (a limit
                 // the README states, checked in expiry.rs): let them expire first.
                 settle(&mut self.r);
@@ -128,12 +128,12 @@ impl Run {
                 self.wait_for_jobs("DEBUG RELOAD");
                 answer
             }
-            20..=21 => {
+            "pause" => {
                 self.pause_ends = Instant::now() + PAUSE;
                 let ms = PAUSE.as_millis().to_string();
                 reply(&mut self.r, &["CLIENT", "PAUSE", &ms, "WRITE"])
             }
-            22 => {
+            "kill" => {
                 // Every write is in the AOF before its reply (appendfsync always).
                 self.redis.kill9();
                 self.redis.restart();
@@ -160,29 +160,36 @@ impl Run {
     }
 }
 
-/// The actions by name and the draws of [`Run::act`] that pick them.
-const ACTIONS: [(&str, std::ops::RangeInclusive<usize>); 11] = [
-    ("stop", 0..=2),
-    ("start", 3..=5),
-    ("redeploy", 6..=8),
-    ("undeploy", 9..=9),
-    ("reset", 10..=11),
-    ("interrupt", 12..=15),
-    ("bgsave", 16..=16),
-    ("bgrewriteaof", 17..=17),
-    ("reload", 18..=19),
-    ("pause", 20..=21),
-    ("kill", 22..=22),
+/// The actions by name, each with its weight among the draws of [`Run::act`].
+const ACTIONS: [(&str, usize); 12] = [
+    ("stop", 3),
+    ("start", 3),
+    ("redeploy", 3),
+    ("undeploy", 1),
+    ("reset", 2),
+    ("interrupt", 4),
+    ("bgsave", 1),
+    ("bgrewriteaof", 1),
+    ("reload", 2),
+    ("pause", 2),
+    ("kill", 1),
+    ("nothing", 1),
 ];
 
-/// Whether the action of `draw` is one of `names` (of [`ACTIONS`], separated by commas; `all`
-/// for every one).
-fn allowed(names: &str, draw: usize) -> bool {
-    names == "all"
-        || ACTIONS
-            .iter()
-            .filter(|(_, draws)| draws.contains(&draw))
-            .all(|(name, _)| names.split(',').any(|n| n.trim() == *name))
+/// The action a draw below the sum of the weights of [`ACTIONS`] picks.
+fn pick(mut draw: usize) -> &'static str {
+    for (name, weight) in ACTIONS {
+        if draw < weight {
+            return name;
+        }
+        draw -= weight;
+    }
+    "nothing"
+}
+
+/// Whether `action` is one of `names` (of [`ACTIONS`], separated by commas; `all` for every one).
+fn allowed(names: &str, action: &str) -> bool {
+    names == "all" || names.split(',').any(|n| n.trim() == action)
 }
 
 /// The command and its reply (or error) as text.

@@ -155,9 +155,8 @@ extern "C" fn on_flush(
     // SAFETY: for this event Redis passes a RedisModuleFlushInfoV1, valid during the callback.
     let db = unsafe { (*(data as *const FlushInfo)).dbnum };
     if subevent == raw::REDISMODULE_SUBEVENT_FLUSHDB_START {
-        if let Some(message) = flush_warning(db) {
-            let new = warnings::add(message.clone());
-            keep_deployment(ctx, new.then_some(message));
+        if let Some(warning) = flush_warning(db) {
+            keep_deployment(ctx, warning);
         }
     } else if matches!(db, -1 | 0) {
         resync_pending(ctx);
@@ -165,12 +164,13 @@ extern "C" fn on_flush(
     }
 }
 
-/// The deployment read as a flush of database 0 started, to be written back after it, with the
-/// count of loads then and the warning the flush added (if it was not shown already).
+/// What a flush of database 0 leaves to do once it has ended: its warning, and (on a primary) the
+/// deployment read as it started, to be written back. Both are dropped if a load came in between.
 struct Flushed {
+    warning: String,
     sources: Option<Sources>,
+    /// [`LOADS`] as the flush started.
     loads: u64,
-    warning: Option<String>,
 }
 
 static FLUSHED_DEPLOYMENT: Mutex<Option<Flushed>> = Mutex::new(None);
@@ -179,28 +179,29 @@ fn flushed() -> MutexGuard<'static, Option<Flushed>> {
     FLUSHED_DEPLOYMENT.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Reads the kept deployment before a flush takes it (on a primary: a replica gets it back by
-/// replication), so that a restart or a failover after the flush still finds the pipeline.
-fn keep_deployment(ctx: *mut raw::RedisModuleCtx, warning: Option<String>) {
-    if ctx.is_null() || !runtime::is_primary() || runtime::is_loading() {
-        return;
-    }
-    let ctx = Context::new(ctx);
-    select_db0(&ctx);
+/// Keeps the flush's warning and, on a primary, reads the kept deployment before the flush takes
+/// it (a replica gets it back by replication), so that a restart or a failover after the flush
+/// still finds the pipeline.
+fn keep_deployment(ctx: *mut raw::RedisModuleCtx, warning: String) {
+    let sources = (!ctx.is_null() && runtime::is_primary() && !runtime::is_loading())
+        .then(|| {
+            let ctx = Context::new(ctx);
+            select_db0(&ctx);
+            read_sources(&ctx)
+        })
+        .flatten();
     *flushed() = Some(Flushed {
-        sources: read_sources(&ctx),
-        loads: LOADS.load(Ordering::Relaxed),
         warning,
+        sources,
+        loads: LOADS.load(Ordering::Relaxed),
     });
 }
 
-/// Writes the kept deployment back once the flush ended: in a post-notification job, which runs
-/// after the flush within the same command, so that replicas and the AOF get the flush first.
+/// Once the flush ended, shows its warning and writes the kept deployment back: in a
+/// post-notification job, which runs after the flush within the same command, so that replicas
+/// and the AOF get the flush first. Where Redis takes no job (a replica, a load), only the warning.
 fn put_deployment_back(ctx: *mut raw::RedisModuleCtx) {
-    let nothing = flushed()
-        .as_ref()
-        .is_none_or(|f| f.sources.is_none() && f.warning.is_none());
-    if ctx.is_null() || nothing {
+    if ctx.is_null() || flushed().is_none() {
         return;
     }
     // SAFETY: the API table is read-only after load; `ctx` is the event's context; the job has no
@@ -209,8 +210,12 @@ fn put_deployment_back(ctx: *mut raw::RedisModuleCtx) {
         raw::RedisModule_AddPostNotificationJob
             .map(|add| add(ctx, Some(run_put_back), std::ptr::null_mut(), None))
     };
-    let kept = flushed().take_if(|_| added != Some(raw::Status::Ok as c_int));
-    if kept.is_some_and(|k| k.sources.is_some()) {
+    if added == Some(raw::Status::Ok as c_int) {
+        return;
+    }
+    let Some(kept) = flushed().take() else { return };
+    warnings::add(kept.warning);
+    if kept.sources.is_some() {
         super::log::warning(&Context::new(ctx),
             "rdi: the deployment flushed with the data could not be written back: redeploy to keep it",
         );
@@ -221,14 +226,12 @@ extern "C" fn run_put_back(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void) {
     let Some(kept) = flushed().take() else { return };
     let ctx = Context::new(ctx);
     if LOADS.load(Ordering::Relaxed) != kept.loads {
-        // The dataset was emptied to be loaded again, deployment and queues with it: nothing was
-        // lost, nothing needs writing back.
-        if let Some(warning) = kept.warning {
-            warnings::retract(&warning);
-        }
+        // The dataset was emptied to be loaded again (DEBUG RELOAD, DEBUG LOADAOF), deployment
+        // and queues with it: nothing was lost, nothing is to be written back.
         super::log::notice(&ctx, "rdi: the dataset was loaded again after it was emptied (DEBUG RELOAD): the deployment and the queues came back with it");
         return;
     }
+    warnings::add(kept.warning);
     let Some(src) = kept.sources else { return };
     select_db0(&ctx);
     match super::deploy::store(&ctx, &src) {
