@@ -308,3 +308,61 @@ fn a_backfill_stops_at_max_pending_until_the_writers_catch_up() {
     let rows = sqlite_target::rows(&db, "SELECT count(*) FROM emp");
     assert_eq!(rows, [[Some("1000".to_string())]]);
 }
+
+#[test]
+fn a_backfill_whose_thread_panics_under_the_lock_ends_aborted_and_the_next_one_runs() {
+    // The hook makes the first backfill panic while it holds the server lock, right after it
+    // queued its first key: a bug there must release the lock, end the backfill as `aborted`
+    // rather than `running` for good (which would refuse every later RDI.RESET), and lose nothing.
+    let opts = RedisOpts::redis74().env("RDI_TEST_PANIC_IN_BACKFILL", "1");
+    let redis = RedisServer::start(opts).expect("start redis");
+    let db = redis.dir().join("target.db");
+    sqlite_target::create(&db, "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)");
+    let r = &mut redis.client();
+    for i in 1..=300 {
+        let id = i.to_string();
+        call(r, &["HSET", &format!("emp:{i}"), "id", &id, "name", "n"]);
+    }
+    deploy_ok(
+        r,
+        &sqlite_config(&db, &[]),
+        &[("emp", &sqlite_job("emp:*", "emp", &["id"], &["name"]))],
+    );
+    assert_eq!(string(&call(r, &["RDI.RESET"])), "OK");
+    module_tests::wait_until(Duration::from_secs(20), "the backfill ends", || {
+        reset_progress(r).is_some_and(|p| string(&p["state"]) != "running")
+    });
+    let progress = reset_progress(r).expect("reset progress");
+    assert_eq!(string(&progress["state"]), "aborted", "{progress:?}");
+    assert!(
+        redis.log().contains("RDI_TEST_PANIC_IN_BACKFILL"),
+        "no panic in the log:\n{}",
+        redis.log()
+    );
+    // The lock was released: the server answers, and a new write is captured and written.
+    assert_eq!(call(r, &["PING"]), Value::SimpleString("PONG".into()));
+    call(r, &["HSET", "emp:301", "id", "301", "name", "after"]);
+    drain_within(r, 30_000);
+    let count = |db: &std::path::Path| -> i64 {
+        let rows = sqlite_target::rows(db, "SELECT count(*) FROM emp");
+        rows[0][0]
+            .as_deref()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(-1)
+    };
+    // emp:301, and the one key the backfill queued before it panicked.
+    assert!(
+        count(&db) <= 2,
+        "the aborted backfill went on: {}",
+        count(&db)
+    );
+    // The next backfill is accepted and does the whole job.
+    assert_eq!(string(&call(r, &["RDI.RESET"])), "OK");
+    module_tests::wait_until(Duration::from_secs(20), "the second backfill ends", || {
+        reset_progress(r).is_some_and(|p| string(&p["state"]) == "done")
+    });
+    drain_within(r, 30_000);
+    assert_eq!(count(&db), 301);
+    let row = sqlite_target::rows(&db, "SELECT name FROM emp WHERE id = 301");
+    assert_eq!(row, [[Some("after".to_string())]]);
+}
