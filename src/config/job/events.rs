@@ -39,31 +39,57 @@ const ARRIVES_AS: &[(&str, &[&str])] = &[
     ("hgetdel", &["hdel"]),
     ("unlink", &["del"]),
     ("getdel", &["del"]),
-    ("json.forget", &["json.del"]),
     ("rename", &["rename_from", "rename_to"]),
     ("renamenx", &["rename_from", "rename_to"]),
     ("move", &["move_from", "move_to"]),
     ("copy", &["copy_to"]),
 ];
 
-/// Events Redis sends that no job captures, so that excluding them changes nothing.
+/// Events Redis sends that no job captures, so that excluding them changes nothing. SPEC §3.1 lists
+/// `expire`, `persist`, `evicted` and `loaded` among the events `exclude_commands` may name.
 const NEVER_CAPTURED: &[&str] = &[
     "expire", "persist", "evicted", "set", "hpexpire", "hexpire", "hpersist", "loaded",
 ];
 
-/// What is wrong with `name` (lower-case) as an entry of `exclude_commands`; `None` when it is a
-/// captured event. A `referenced` name came from a `${...}` reference and is not shown.
-pub fn problem(name: &str, referenced: bool) -> Option<String> {
+/// What `exclude_commands` makes of one (lower-case) name.
+#[derive(Debug, PartialEq)]
+pub enum Check {
+    /// An event capture sees: excluded as written.
+    Captured,
+    /// Accepted with a note for the deploy reply; `store` is the event it excludes.
+    Noted { store: &'static str, note: String },
+    /// Refused: the message says what to write instead.
+    Refused(String),
+}
+
+/// What `name` (lower-case) is as an entry of `exclude_commands`. A `referenced` name came from a
+/// `${...}` reference and is not shown.
+pub fn check(name: &str, referenced: bool) -> Check {
     if CAPTURED.contains(&name) {
-        return None;
+        return Check::Captured;
     }
     let shown = if referenced {
         "the value of the reference".to_string()
     } else {
         format!("`{name}`")
     };
+    if name == "json.forget" {
+        // SPEC §3.1 names it with `json.del`: RedisJSON sends `json.del` for both commands.
+        return Check::Noted {
+            store: "json.del",
+            note: format!(
+                "{shown} arrives as the event `json.del`, which JSON.DEL sends too: both are excluded"
+            ),
+        };
+    }
+    if let Some(never) = NEVER_CAPTURED.iter().find(|n| **n == name) {
+        return Check::Noted {
+            store: never,
+            note: format!("{shown} is never captured, so excluding it changes nothing"),
+        };
+    }
     if let Some((_, events)) = ARRIVES_AS.iter().find(|(command, _)| *command == name) {
-        return Some(match events {
+        return Check::Refused(match events {
             [one] => format!("{shown} is captured as the event `{one}`; write `{one}`"),
             _ => {
                 let list: Vec<String> = events.iter().map(|e| format!("`{e}`")).collect();
@@ -75,14 +101,9 @@ pub fn problem(name: &str, referenced: bool) -> Option<String> {
         });
     }
     if name == "new" {
-        return Some(format!(
+        return Check::Refused(format!(
             "{shown} only marks a created key and is never captured alone; exclude the write \
              event (`hset`, `json.set`) instead"
-        ));
-    }
-    if NEVER_CAPTURED.contains(&name) {
-        return Some(format!(
-            "{shown} is never captured, so excluding it changes nothing; remove it"
         ));
     }
     let shown = if referenced {
@@ -90,7 +111,7 @@ pub fn problem(name: &str, referenced: bool) -> Option<String> {
     } else {
         format!(" `{name}`")
     };
-    Some(format!(
+    Check::Refused(format!(
         "unknown event{shown}; expected one of: {}",
         CAPTURED.join(", ")
     ))
