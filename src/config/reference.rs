@@ -127,16 +127,24 @@ impl Hidden {
         }
     }
 
-    /// Values shorter than this are left in free text, where they would match ordinary words and
-    /// numbers (a port is shown as it is).
+    /// Values shorter than this match ordinary words and numbers: in free text they are replaced
+    /// only where they stand alone (see [`Hidden::hide`]).
     pub const SHORT: usize = 4;
 
-    /// `text` with every recorded value of at least [`Hidden::SHORT`] bytes replaced by its reference.
+    /// `text` with every recorded value replaced by its reference. A value shorter than
+    /// [`Hidden::SHORT`] bytes is replaced only where it stands alone, between characters that are
+    /// not letters, digits or `_` (a user `sa` in "for user 'sa'", not in "usage"), and a short
+    /// number not at all (a port or a count is shown as it is).
     pub fn hide(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for (value, reference) in self.0.iter().filter(|(v, _)| v.len() >= Self::SHORT) {
-            if out.contains(value.as_str()) {
+        for (value, reference) in &self.0 {
+            if !out.contains(value.as_str()) {
+                continue;
+            }
+            if value.len() >= Self::SHORT {
                 out = out.replace(value.as_str(), reference);
+            } else if !value.bytes().all(|b| b.is_ascii_digit()) {
+                out = replace_alone(&out, value, reference);
             }
         }
         out
@@ -149,6 +157,24 @@ impl Hidden {
             None => self.hide(text),
         }
     }
+}
+
+/// `text` with each occurrence of `value` that stands alone (see [`Hidden::hide`]) replaced.
+fn replace_alone(text: &str, value: &str, reference: &str) -> String {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (at, _) in text.match_indices(value) {
+        let end = at + value.len();
+        if word(text[..at].chars().next_back()) || word(text[end..].chars().next()) {
+            continue;
+        }
+        out.push_str(&text[copied..at]);
+        out.push_str(reference);
+        copied = end;
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// A scalar with its references replaced.
@@ -356,6 +382,23 @@ mod tests {
         let shown = format!("{:?}", secrets());
         assert!(shown.contains("PG_PASSWORD"));
         assert!(!shown.contains("s3cret"));
+    }
+
+    #[test]
+    fn a_short_value_is_hidden_where_it_stands_alone_and_a_short_number_is_shown() {
+        let mut hidden = Hidden::default();
+        hidden.add("sa", "${secrets:USER}");
+        hidden.add("80", "${env:PORT}");
+        hidden.add("s3cret", "${secrets:PW}");
+        assert_eq!(
+            hidden.hide("Login failed for user 'sa' (usage: sa,sa sa_x xsa s3cret) sa"),
+            "Login failed for user '${secrets:USER}' (usage: ${secrets:USER},${secrets:USER} \
+             sa_x xsa ${secrets:PW}) ${secrets:USER}"
+        );
+        assert_eq!(hidden.hide("sa"), "${secrets:USER}");
+        assert_eq!(hidden.hide("sasa"), "sasa");
+        assert_eq!(hidden.hide("port 80: 80 rows"), "port 80: 80 rows");
+        assert_eq!(hidden.field("80"), "${env:PORT}");
     }
 
     #[test]
