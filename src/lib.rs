@@ -26,7 +26,12 @@ use module::{
 /// Oldest server this module runs on: the key-removal event and post-notification jobs are 7.2 APIs.
 const MIN_SERVER_VERSION: (i32, i32) = (7, 2);
 
-fn init(ctx: &Context, _args: &[RedisString]) -> Status {
+fn init(ctx: &Context, args: &[RedisString]) -> Status {
+    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy()).collect();
+    if let Err(e) = settings::check_load_args(&args) {
+        module::log::warning(ctx, &format!("rdi: {e}: not loading"));
+        return Status::Err;
+    }
     if let Ok(v) = ctx.get_redis_version() {
         if (v.major, v.minor) < MIN_SERVER_VERSION {
             module::log::warning(ctx, &format!(

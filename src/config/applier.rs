@@ -148,10 +148,18 @@ mod tests {
         let (empty, problems, _) = read("{}");
         assert_eq!(empty, Applier::default());
         assert!(problems.is_empty());
-        assert_eq!(Applier::default().read_batch_size, 2000);
-        assert_eq!(Applier::default().write_batch_size, 200);
-        assert_eq!(Applier::default().writer_threads, 2);
-        assert_eq!(Applier::default().error_handling, ErrorHandling::Dlq);
+        // SPEC 2.2's defaults, written out: a change to a constant must show here.
+        let d = Applier::default();
+        assert_eq!(d.read_batch_size, 2000);
+        assert_eq!(d.write_batch_size, 200);
+        assert_eq!(d.duration_ms, 100);
+        assert_eq!(d.on_failed_retry_interval_s, 5);
+        assert_eq!(d.error_handling, ErrorHandling::Dlq);
+        assert_eq!(d.dlq_max_messages, 1000);
+        assert_eq!(d.writer_threads, 2);
+        assert_eq!(d.max_pending, 0);
+        assert!(!d.exactly_once);
+        assert_eq!(d.checkpoint_table, "rdi_checkpoints");
     }
 
     #[test]

@@ -126,7 +126,8 @@ pub fn render(ctx: &Context) -> String {
         "rdi_target_errors_total",
         "counter",
         "Target errors by connection and kind: transient (unreachable, timeout, deadlock: retried), \
-         batch (rows refused: split), schema (the target does not fit the job: retried).",
+         batch (rows refused: split), schema (the target does not fit the job: retried), unknown (an \
+         error code the writer does not know: retried, then probed row by row).",
     );
     f.declare("rdi_batch_rows", "histogram", "Rows per committed batch.");
     f.declare(

@@ -146,7 +146,7 @@ pub fn eviction_warning(ctx: &Context) -> Option<String> {
     }?;
     policy.starts_with("allkeys-").then(|| {
         format!(
-            "maxmemory-policy is {policy}: under memory pressure Redis may evict the change queues (__rdi__:queue:*) and lose changes; use noeviction or a volatile-* policy"
+            "maxmemory-policy is {policy}: under memory pressure Redis may evict the change queues (the streams __rdi__:queue:<job>, __rdi__:{{<tag>}}:queue:<job> on a cluster) and lose changes; use noeviction or a volatile-* policy"
         )
     })
 }
