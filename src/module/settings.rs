@@ -77,9 +77,11 @@ pub fn check_load_args(args: &[String]) -> Result<(), String> {
         };
         match value.parse::<i64>() {
             Ok(n) if (*min..=*max).contains(&n) => {}
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "load argument `{name} {value}`: the value must be an integer from {min} to {max}"
-            )),
+            ))
+            }
         }
     }
     Ok(())
