@@ -59,3 +59,65 @@ fn trace_shows_a_record_with_its_statement_and_outcome() {
         "{records:#}"
     );
 }
+
+#[test]
+fn trace_rejected_only_shows_only_rejected_records() {
+    let redis = server();
+    let port = redis.port();
+    let work = tempfile::tempdir().unwrap();
+    deployed_with_age(&redis, work.path());
+    let tracer = command(
+        port,
+        &[
+            "--json",
+            "trace",
+            "--count",
+            "2",
+            "--timeout",
+            "20",
+            "--rejected-only",
+        ],
+    )
+    .spawn_with_output();
+    let mut r = redis.client();
+    let mut i = 0;
+    // Nine records written for each one rejected (a string under the job's pattern).
+    wait_until(Duration::from_secs(25), "the tracer returns", || {
+        i += 1;
+        if i % 10 == 0 {
+            call(&mut r, &["SET", &format!("emp:bad{i}"), "not a hash"]);
+        } else {
+            call(
+                &mut r,
+                &[
+                    "HSET",
+                    &format!("emp:{i}"),
+                    "first_name",
+                    "T",
+                    "last_name",
+                    "L",
+                ],
+            );
+        }
+        tracer.is_finished()
+    });
+    let run: Run = tracer.join().unwrap();
+    assert!(run.ok, "{run:?}");
+    let records: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let records = records.as_array().expect("an array of records");
+    assert_eq!(records.len(), 2, "{records:#?}");
+    for record in records {
+        assert!(
+            record["key"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("emp:bad")),
+            "{record:#}"
+        );
+        assert!(
+            record["outcome"]
+                .as_str()
+                .is_some_and(|o| o.starts_with("rejected: ") && o.contains("unsupported type")),
+            "{record:#}"
+        );
+    }
+}

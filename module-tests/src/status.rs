@@ -62,6 +62,8 @@ pub struct JobStatus {
     pub last_error_time_ms: Option<i64>,
     /// Retries of the current failing batch.
     pub retry_attempts: i64,
+    /// Time until the next attempt while the writer backs off (0 when it is not retrying).
+    pub next_retry_in_ms: i64,
 }
 
 impl Status {
@@ -169,6 +171,7 @@ impl JobStatus {
                 .and_then(|v| integer(v))
                 .filter(|t| *t > 0),
             retry_attempts: int("retry_attempts"),
+            next_retry_in_ms: int("next_retry_in_ms"),
         }
     }
 

@@ -78,6 +78,31 @@ fn target_outage_shows_error_and_growing_lag_then_everything_arrives_once() {
         (status.job("emp").lag_ms > lag1).then_some(status)
     });
     assert!(second.job("emp").pending > 0, "{}", second.raw);
+    // The writer backs off: failed attempts are counted and go on, and the next one is shown at most
+    // the cap away (`on_failed_retry_interval: 1`), the writer seen waiting for it.
+    let mut waits = Vec::new();
+    wait_until(
+        Duration::from_secs(30),
+        "RDI.STATUS to show the writer waiting for its next attempt",
+        || {
+            let status = Status::query(&mut r);
+            let job = status.job("emp");
+            assert!(job.retry_attempts >= 1, "{}", status.raw);
+            assert!(
+                (0..=1_000).contains(&job.next_retry_in_ms),
+                "{}",
+                status.raw
+            );
+            if job.next_retry_in_ms > 0 {
+                waits.push(job.next_retry_in_ms);
+            }
+            waits.len() >= 3
+        },
+    );
+    let attempts = Status::query(&mut r).job("emp").retry_attempts;
+    wait_until(Duration::from_secs(30), "more failed attempts", || {
+        Status::query(&mut r).job("emp").retry_attempts > attempts
+    });
     assert!(
         second.connection("pg").last_error.is_some(),
         "{}",
