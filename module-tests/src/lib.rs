@@ -10,6 +10,7 @@ pub mod fixture;
 pub mod mariadb_server;
 pub mod ports;
 pub mod postgres_server;
+pub mod random_actions;
 pub mod random_ops;
 pub mod redis_opts;
 pub mod redis_server;

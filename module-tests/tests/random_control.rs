@@ -9,10 +9,11 @@
 //! `RDI_RANDOM_ACTIONS` the actions (names of [`ACTIONS`] separated by commas), to find which ones
 //! a failure needs.
 
-use module_tests::random_ops::{check, deployed, jobs, run, settle, Recent};
+use module_tests::random_actions::{allowed, allowed_from_env, draw, redeploy, reply};
+use module_tests::random_ops::{check, deployed, run, settle, Recent};
 use module_tests::rng::{count, Rng};
 use module_tests::targets::{Target, TargetKind};
-use module_tests::{call, deploy_ok, wait_until, RedisOpts, RedisServer, Status, FAST_RETRY};
+use module_tests::{call, wait_until, RedisOpts, RedisServer, Status};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -39,18 +40,6 @@ struct Run {
 }
 
 impl Run {
-    /// Deploys the jobs again with `applier` lines (on top of [`FAST_RETRY`]).
-    fn redeploy(&mut self, applier: &[String]) {
-        let mut config = self.target.config().to_string();
-        config.push_str(&format!("applier:\n  {FAST_RETRY}\n"));
-        for line in applier {
-            config.push_str(&format!("  {line}\n"));
-        }
-        let jobs = jobs(&self.target);
-        let jobs: Vec<(&str, &str)> = jobs.iter().map(|(n, y)| (*n, y.as_str())).collect();
-        deploy_ok(&mut self.r, &config, &jobs);
-    }
-
     /// Waits until the server runs both jobs again after a restart or a reload.
     fn wait_for_jobs(&mut self, after: &str) {
         let r = &mut self.r;
@@ -78,7 +67,7 @@ impl Run {
 
     /// Takes one random action; returns what it did, for the failure message.
     fn act(&mut self, rng: &mut Rng) -> String {
-        let action = pick(rng.below(ACTIONS.iter().map(|(_, weight)| weight).sum()));
+        let action = draw(rng, &ACTIONS);
         if !allowed(&self.actions, action) {
             return "nothing (left out)".into();
         }
@@ -88,10 +77,14 @@ impl Run {
             "redeploy" => {
                 let write = [1, 3, 50, 200][rng.below(4)];
                 let read = write * [1, 2, 10][rng.below(3)];
-                self.redeploy(&[
-                    format!("write_batch_size: {write}"),
-                    format!("read_batch_size: {read}"),
-                ]);
+                redeploy(
+                    &mut self.r,
+                    &self.target,
+                    &[
+                        format!("write_batch_size: {write}"),
+                        format!("read_batch_size: {read}"),
+                    ],
+                );
                 format!("redeploy (write_batch_size {write}, read_batch_size {read})")
             }
             "undeploy" => {
@@ -100,7 +93,7 @@ impl Run {
                 if undeploy.contains(": ERR ") {
                     return undeploy;
                 }
-                self.redeploy(&[]);
+                redeploy(&mut self.r, &self.target, &[]);
                 format!("RDI.UNDEPLOY ({undeploy}) then deploy")
             }
             "reset" => {
@@ -176,35 +169,6 @@ const ACTIONS: [(&str, usize); 12] = [
     ("nothing", 1),
 ];
 
-/// The action a draw below the sum of the weights of [`ACTIONS`] picks.
-fn pick(mut draw: usize) -> &'static str {
-    for (name, weight) in ACTIONS {
-        if draw < weight {
-            return name;
-        }
-        draw -= weight;
-    }
-    "nothing"
-}
-
-/// Whether `action` is one of `names` (of [`ACTIONS`], separated by commas; `all` for every one).
-fn allowed(names: &str, action: &str) -> bool {
-    names == "all" || names.split(',').any(|n| n.trim() == action)
-}
-
-/// The command and its reply (or error) as text.
-fn reply(r: &mut redis::Connection, words: &[&str]) -> String {
-    let mut cmd = redis::cmd(words[0]);
-    for w in &words[1..] {
-        cmd.arg(*w);
-    }
-    let answer = match cmd.query::<redis::Value>(r) {
-        Ok(value) => format!("{value:?}"),
-        Err(e) => format!("ERR {e}"),
-    };
-    format!("{}: {answer}", words.join(" "))
-}
-
 /// Seeds of random operations and actions on one server writing to `kind`.
 fn random_control(kind: TargetKind, db: &str) {
     let opts = RedisOpts::redis74()
@@ -219,7 +183,7 @@ fn random_control(kind: TargetKind, db: &str) {
         target,
         r,
         locks: Vec::new(),
-        actions: std::env::var("RDI_RANDOM_ACTIONS").unwrap_or_else(|_| "all".into()),
+        actions: allowed_from_env(),
         pause_ends: Instant::now(),
     };
     let mut next_id = 0u64;

@@ -12,11 +12,12 @@
 //! `RDI_RANDOM_SEEDS` sets the number of seeds, `RDI_RANDOM_FIRST_SEED` the first, and
 //! `RDI_RANDOM_ACTIONS` the actions (names of [`ACTIONS`] separated by commas).
 
-use module_tests::random_ops::{check, deployed, jobs, run, settle, Recent};
+use module_tests::random_actions::{allowed, allowed_from_env, draw, redeploy, reply};
+use module_tests::random_ops::{check, deployed, run, settle, Recent};
 use module_tests::replica::{link_up, wait_replicas, xlen, SYNC_DEADLINE};
 use module_tests::rng::{count, Rng};
 use module_tests::targets::{Target, TargetKind};
-use module_tests::{call, deploy_ok, wait_until, RedisOpts, RedisServer, Status, FAST_RETRY};
+use module_tests::{call, wait_until, RedisOpts, RedisServer, Status};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -45,18 +46,6 @@ struct Pair {
 impl Pair {
     fn replica(&self) -> usize {
         1 - self.primary
-    }
-
-    /// Deploys the jobs again on the primary with `applier` lines (on top of [`FAST_RETRY`]).
-    fn redeploy(&mut self, applier: &[String]) {
-        let mut config = self.target.config().to_string();
-        config.push_str(&format!("applier:\n  {FAST_RETRY}\n"));
-        for line in applier {
-            config.push_str(&format!("  {line}\n"));
-        }
-        let jobs = jobs(&self.target);
-        let jobs: Vec<(&str, &str)> = jobs.iter().map(|(n, y)| (*n, y.as_str())).collect();
-        deploy_ok(&mut self.r, &config, &jobs);
     }
 
     /// Makes server `i` start as a replica of the primary on its next restart (or as a primary,
@@ -104,7 +93,7 @@ impl Pair {
 
     /// Takes one random action; returns what it did, for the failure message.
     fn act(&mut self, rng: &mut Rng) -> String {
-        let action = pick(rng.below(ACTIONS.iter().map(|(_, weight)| weight).sum()));
+        let action = draw(rng, &ACTIONS);
         if !allowed(&self.actions, action) {
             return "nothing (left out)".into();
         }
@@ -151,7 +140,11 @@ impl Pair {
             "start" => reply(&mut self.r, &["RDI.START"]),
             "redeploy" => {
                 let write = [1, 3, 50, 200][rng.below(4)];
-                self.redeploy(&[format!("write_batch_size: {write}")]);
+                redeploy(
+                    &mut self.r,
+                    &self.target,
+                    &[format!("write_batch_size: {write}")],
+                );
                 format!("redeploy (write_batch_size {write})")
             }
             "reset" => {
@@ -208,35 +201,6 @@ const ACTIONS: [(&str, usize); 10] = [
     ("nothing", 2),
 ];
 
-/// The action a draw below the sum of the weights of [`ACTIONS`] picks.
-fn pick(mut draw: usize) -> &'static str {
-    for (name, weight) in ACTIONS {
-        if draw < weight {
-            return name;
-        }
-        draw -= weight;
-    }
-    "nothing"
-}
-
-/// Whether `action` is one of `names` (of [`ACTIONS`], separated by commas; `all` for every one).
-fn allowed(names: &str, action: &str) -> bool {
-    names == "all" || names.split(',').any(|n| n.trim() == action)
-}
-
-/// The command and its reply (or error) as text.
-fn reply(r: &mut redis::Connection, words: &[&str]) -> String {
-    let mut cmd = redis::cmd(words[0]);
-    for w in &words[1..] {
-        cmd.arg(*w);
-    }
-    let answer = match cmd.query::<redis::Value>(r) {
-        Ok(value) => format!("{value:?}"),
-        Err(e) => format!("ERR {e}"),
-    };
-    format!("{}: {answer}", words.join(" "))
-}
-
 /// Seeds of random operations and failovers on a primary and its replica writing to `kind`.
 fn random_failover(kind: TargetKind, db: &str) {
     let opts = RedisOpts::redis74().appendonly().appendfsync("always");
@@ -251,7 +215,7 @@ fn random_failover(kind: TargetKind, db: &str) {
         target,
         r,
         locks: Vec::new(),
-        actions: std::env::var("RDI_RANDOM_ACTIONS").unwrap_or_else(|_| "all".into()),
+        actions: allowed_from_env(),
     };
     pair.wait_for_roles("the start");
     let mut next_id = 0u64;
