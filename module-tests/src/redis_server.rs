@@ -168,6 +168,10 @@ impl RedisServer {
                 Some(env::var("RDI_STACK_LIBS")),
             ),
             ServerKind::Valkey9 => (env::var("RDI_VALKEY_SERVER"), None),
+            ServerKind::Valkey8 => (
+                env::var("RDI_VALKEY8_SERVER"),
+                Some(env::var("RDI_REDIS70_LIBS")),
+            ),
             ServerKind::Redis70 => (
                 env::var("RDI_REDIS70_SERVER"),
                 Some(env::var("RDI_REDIS70_LIBS")),

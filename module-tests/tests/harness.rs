@@ -53,8 +53,12 @@ fn redis_kill9_then_restart_replays_the_aof() {
 }
 
 #[test]
-fn redis_70_and_valkey_9_start_without_the_module() {
-    for opts in [RedisOpts::redis70(), RedisOpts::valkey9().without_module()] {
+fn redis_70_and_valkey_8_and_9_start_without_the_module() {
+    for opts in [
+        RedisOpts::redis70(),
+        RedisOpts::valkey8().without_module(),
+        RedisOpts::valkey9().without_module(),
+    ] {
         let redis = RedisServer::start(opts).expect("start");
         let pong: String = redis::cmd("PING").query(&mut redis.client()).unwrap();
         assert_eq!(pong, "PONG");

@@ -127,15 +127,51 @@ fn redis_74_loads_the_module_named_rdi_at_start_and_with_module_load() {
 
 #[test]
 fn valkey_9_loads_the_module_and_writes_hashes_to_sqlite() {
-    let redis = RedisServer::start(RedisOpts::valkey9()).expect("start valkey 9 with the module");
+    valkey_loads_the_module_and_writes_hashes_to_sqlite(RedisOpts::valkey9(), "valkey_version:9.");
+}
+
+#[test]
+fn valkey_8_loads_the_module_and_writes_hashes_to_sqlite() {
+    valkey_loads_the_module_and_writes_hashes_to_sqlite(
+        RedisOpts::valkey8(),
+        "valkey_version:8.0.",
+    );
+}
+
+/// Capture of each kind of change, and changes queued while the writers are stopped surviving a
+/// restart from the AOF.
+fn valkey_loads_the_module_and_writes_hashes_to_sqlite(opts: RedisOpts, version: &str) {
+    let kind = opts.kind;
+    let mut redis = RedisServer::start(opts.appendonly().appendfsync("always"))
+        .unwrap_or_else(|e| panic!("start {kind:?} with the module: {e:?}"));
     let db = sqlite_target::deploy_emp(&redis);
     let mut r = redis.client();
+    let info: String = redis::cmd("INFO").arg("server").query(&mut r).unwrap();
+    assert!(info.contains(version), "{kind:?} is not {version}:\n{info}");
     call(&mut r, &["HSET", "emp:1", "id", "1", "name", "Valkey"]);
     call(&mut r, &["HSET", "emp:2", "id", "2", "name", "Gone"]);
     call(&mut r, &["UNLINK", "emp:2"]);
+    call(&mut r, &["HSET", "emp:3", "id", "3", "name", "Moved"]);
+    call(&mut r, &["RENAME", "emp:3", "emp:30"]);
+    call(&mut r, &["HSET", "emp:4", "id", "4"]);
+    call(&mut r, &["HDEL", "emp:4", "id"]);
     drain(&mut r);
     assert_eq!(
-        sqlite_target::rows(&db, "SELECT id, name FROM emp"),
-        vec![row(&["1", "Valkey"])]
+        sqlite_target::rows(&db, "SELECT id, name FROM emp ORDER BY id"),
+        vec![row(&["1", "Valkey"]), row(&["3", "Moved"])],
+        "{kind:?}"
+    );
+
+    call(&mut r, &["RDI.STOP"]);
+    call(&mut r, &["HSET", "emp:1", "name", "Restarted"]);
+    call(&mut r, &["DEL", "emp:30"]);
+    call(&mut r, &["HSET", "emp:5", "id", "5", "name", "New"]);
+    redis.restart();
+    let mut r = redis.client();
+    drain(&mut r);
+    assert_eq!(
+        sqlite_target::rows(&db, "SELECT id, name FROM emp ORDER BY id"),
+        vec![row(&["1", "Restarted"]), row(&["5", "New"])],
+        "{kind:?}: after a restart with changes queued"
     );
 }

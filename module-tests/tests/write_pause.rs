@@ -100,6 +100,11 @@ fn writers_wait_through_a_write_pause_on_valkey() {
     writers_wait_through_a_write_pause(RedisOpts::valkey9().appendonly());
 }
 
+#[test]
+fn writers_wait_through_a_write_pause_on_valkey_8() {
+    writers_wait_through_a_write_pause(RedisOpts::valkey8().appendonly());
+}
+
 /// RDI.RESET is an admin command, not a write, so it runs during a pause: its backfill waits for the
 /// pause to end before it queues anything.
 #[test]
