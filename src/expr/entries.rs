@@ -72,8 +72,51 @@ pub fn filter_entries(args: &[Rcvar], ctx: &mut Context<'_>) -> Outcome {
     let Some(predicate) = string_arg(args, 1) else {
         return null();
     };
+    // A predicate may call filter_entries with a predicate read from the record, and so on as deep
+    // as the record nests: each level is a whole search on this thread's stack.
+    let depth = PREDICATE_DEPTH.with(|d| d.get());
+    if depth >= MAX_PREDICATE_DEPTH {
+        return Err(fail(
+            ctx,
+            format!(
+                "filter_entries: a predicate may not call filter_entries itself (predicates nest \
+                 at most {MAX_PREDICATE_DEPTH} deep)"
+            ),
+        ));
+    }
     let predicate = JmesExpr::compile(predicate)
         .map_err(|e| fail(ctx, format!("filter_entries: the predicate {e}")))?;
+    let _level = Level::enter(depth);
+    keep_entries(args, &predicate, ctx)
+}
+
+/// How deep `filter_entries` predicates may nest (see [`filter_entries`]): one, so that an
+/// expression and its predicate, each within [`super::jmes::MAX_NESTING`], fit a thread's stack.
+const MAX_PREDICATE_DEPTH: usize = 1;
+
+thread_local! {
+    /// The `filter_entries` predicates being searched on this thread.
+    static PREDICATE_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// One predicate being searched: counted in [`PREDICATE_DEPTH`] until dropped, however the search ends.
+struct Level(usize);
+
+impl Level {
+    fn enter(depth: usize) -> Level {
+        PREDICATE_DEPTH.with(|d| d.set(depth + 1));
+        Level(depth)
+    }
+}
+
+impl Drop for Level {
+    fn drop(&mut self) {
+        PREDICATE_DEPTH.with(|d| d.set(self.0));
+    }
+}
+
+/// The entries of `args[0]` for which `predicate` is true.
+fn keep_entries(args: &[Rcvar], predicate: &JmesExpr, ctx: &mut Context<'_>) -> Outcome {
     let mut out = BTreeMap::new();
     for (k, v) in args[0].as_object().into_iter().flatten() {
         let probe = serde_json::json!({"key": k, "value": to_json(v)});

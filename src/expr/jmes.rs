@@ -18,6 +18,38 @@ static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
     runtime
 });
 
+/// Most operators and brackets an expression may hold (see [`nesting`]). The `jmespath` crate parses
+/// and searches by recursion, one level per nested operator, with no limit of its own: 3,000 nested
+/// `!` overflow a thread's 2 MiB stack, which aborts the server. 1,000 levels of each kind were
+/// measured to fit; the cap leaves room for a `filter_entries` predicate searched inside.
+pub const MAX_NESTING: usize = 400;
+
+/// How many characters of `source` may open a level of the parse tree: `!`, `(`, `[`, `{`, `.`, `|`,
+/// `&`, `<`, `>`, `=` and `?` outside quoted names, raw strings and literals. An upper bound on the
+/// depth of the tree (a level needs at least one of them), cheap to count before parsing.
+pub fn nesting(source: &str) -> usize {
+    let mut count = 0;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in source.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None if matches!(c, '\'' | '"' | '`') => quote = Some(c),
+            None if "!([{.|&<>=?".contains(c) => count += 1,
+            None => {}
+        }
+    }
+    count
+}
+
 /// A compiled JMESPath expression.
 pub struct JmesExpr {
     compiled: Compiled<'static>,
@@ -30,6 +62,14 @@ impl JmesExpr {
             language: "jmespath",
             message,
         };
+        let nesting = nesting(source);
+        if nesting > MAX_NESTING {
+            return Err(parse_error(format!(
+                "it has {nesting} operators and brackets, more than the {MAX_NESTING} an expression \
+                 may hold (the parser and the search go one level deeper for each); split it over \
+                 several transform blocks"
+            )));
+        }
         let source = legacy_literals(source);
         let compiled = RUNTIME
             .compile(&source)
@@ -160,6 +200,75 @@ mod tests {
 
     fn eval(expr: &str, rec: Value) -> Result<Value, ExprError> {
         JmesExpr::compile(expr)?.eval(&rec)
+    }
+
+    /// Each kind of nesting at the cap compiles and runs on a thread with the default 2 MiB stack
+    /// (the module is built for release; a debug build's frames are several times larger, so there
+    /// the test gives 16 MiB), inside a `filter_entries` predicate nested as deep; one more is
+    /// refused before parsing.
+    #[test]
+    fn expressions_nest_up_to_the_cap_and_no_deeper() {
+        let n = MAX_NESTING;
+        let kinds = [
+            format!("{}a", "!".repeat(n)),
+            format!("{}a{}", "(".repeat(n), ")".repeat(n)),
+            format!("a{}", ".a".repeat(n)),
+            format!("a{}", "|a".repeat(n)),
+            format!("a{}", "&&a".repeat(n / 2)),
+            format!("{}a{}", "[".repeat(n), "]".repeat(n)),
+            format!("{}a{}", "{a:".repeat(n), "}".repeat(n)),
+            format!("{}a{}", "length(".repeat(n), ")".repeat(n)),
+            format!("a{}", "[?a]".repeat(n / 2)),
+        ];
+        for source in kinds {
+            assert_eq!(nesting(&source), n, "{source:.40}");
+            let within = source.clone();
+            std::thread::Builder::new()
+                .stack_size(if cfg!(debug_assertions) {
+                    16 << 20
+                } else {
+                    2 << 20
+                })
+                .spawn(move || {
+                    let rec = json!({"a": {"a": 1}, "rule": within});
+                    let _ = eval(&within, rec.clone());
+                    // The same as a predicate, inside an expression as deep.
+                    let outer = format!(
+                        "{}filter_entries(@, rule){}",
+                        "(".repeat(n - 2),
+                        ")".repeat(n - 2)
+                    );
+                    let _ = eval(&outer, rec);
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+            let deeper = format!("!{source}");
+            match JmesExpr::compile(&deeper) {
+                Err(ExprError::Parse { message, .. }) => assert!(
+                    message.starts_with(&format!(
+                        "it has {} operators and brackets, more than the {n}",
+                        n + 1
+                    )),
+                    "{message}"
+                ),
+                _ => panic!("accepted {deeper:.40}"),
+            }
+        }
+        // Quoted names, raw strings and literals do not count.
+        assert_eq!(nesting(r#""a.b" == 'c.d' && `{"e":[1]}`"#), 4);
+        assert_eq!(nesting(r#"'it\'s.' || `"\`."`"#), 2);
+    }
+
+    #[test]
+    fn a_predicate_may_not_call_filter_entries() {
+        let rec = json!({"m": {"k": {"x": 1}}, "rule": "filter_entries(value, 'key == `x`')"});
+        let e = eval("filter_entries(m, rule)", rec).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("a predicate may not call filter_entries itself"),
+            "{e}"
+        );
     }
 
     #[test]
