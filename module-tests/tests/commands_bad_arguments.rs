@@ -209,4 +209,19 @@ fn a_deploy_whose_thread_panics_answers_an_error_and_the_server_goes_on() {
     let pong: String = redis::cmd("PING").query(&mut r).unwrap();
     assert_eq!(pong, "PONG");
     assert_eq!(Status::query(&mut r).engine, "NOT DEPLOYED");
+    // The thread panicked holding the one-deploy-at-a-time lock: the next deploy still goes ahead
+    // (before, every later one answered `ERR deploy lock poisoned`).
+    module_tests::sqlite_target::create(
+        &db,
+        "CREATE TABLE emp (id INTEGER PRIMARY KEY, name TEXT)",
+    );
+    module_tests::deploy_ok(
+        &mut r,
+        &module_tests::yaml::sqlite_config(&db, &[]),
+        &[(
+            "emp",
+            &module_tests::yaml::sqlite_job("emp:*", "emp", &["id"], &["name"]),
+        )],
+    );
+    assert_eq!(Status::query(&mut r).engine, "RUNNING");
 }

@@ -106,9 +106,13 @@ fn validate_with(src: &Sources, parse: Parse) -> Result<(Deployment, Vec<String>
     }
 }
 
-/// Test hook: set in the server's environment, a deploy's thread panics before it validates, as a
-/// database driver's bug in the deploy's checks would (module-tests/tests/commands_bad_arguments.rs).
+/// Test hook: set in the server's environment, the first deploy's thread panics while it checks the
+/// targets, as a database driver's bug there would (module-tests/tests/commands_bad_arguments.rs).
 const PANIC_IN_DEPLOY_ENV: &str = "RDI_TEST_PANIC_IN_DEPLOY";
+static PANIC_ARMED: std::sync::LazyLock<std::sync::atomic::AtomicBool> =
+    std::sync::LazyLock::new(|| {
+        std::sync::atomic::AtomicBool::new(std::env::var_os(PANIC_IN_DEPLOY_ENV).is_some())
+    });
 
 /// `RDI.DEPLOY CONFIG <yaml> [JOB <name> <yaml>]... [DRYRUN]`
 pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
@@ -131,11 +135,6 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         .spawn(move || {
             let tsc = ThreadSafeContext::with_blocked_client(blocked);
             super::reply::from_thread(&tsc, "RDI.DEPLOY", || {
-                if std::env::var_os(PANIC_IN_DEPLOY_ENV).is_some() {
-                    // The test hook's whole point: only a server started with it set panics here.
-                    #[allow(clippy::panic)]
-                    std::panic::panic_any(PANIC_IN_DEPLOY_ENV);
-                }
                 validate(&src)
                     .map_err(RedisError::String)
                     .and_then(|(deployment, notes)| apply(src, deployment, notes, dry_run))
@@ -173,9 +172,16 @@ pub(super) const PAUSED: &str = "ERR the server pauses writes (CLIENT PAUSE, FAI
 
 /// Checks targets, then puts the deployment in force. Runs on a deploy thread.
 fn apply(src: Sources, deployment: Deployment, notes: Vec<String>, dry_run: bool) -> RedisResult {
+    // The lock guards no data: a deploy that panicked while holding it (a driver's bug, answered
+    // as an error) leaves nothing half-done, so the next deploy goes ahead.
     let _one_at_a_time = DEPLOYING
         .lock()
-        .map_err(|_| RedisError::Str("ERR deploy lock poisoned"))?;
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if PANIC_ARMED.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        // The test hook's whole point: only a server started with it set panics here.
+        #[allow(clippy::panic)]
+        std::panic::panic_any(PANIC_IN_DEPLOY_ENV);
+    }
     let (problems, warnings) = check_targets(&deployment, &src);
     if !problems.is_empty() {
         return Err(RedisError::String(format!(
