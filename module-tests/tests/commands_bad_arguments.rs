@@ -187,6 +187,46 @@ fn errors_keep_their_utf8_and_the_connection_its_place() {
     assert_eq!(pong, "PONG");
 }
 
+/// YAML and secret values that are not UTF-8 are refused, not deployed or stored with U+FFFD in
+/// place of their bytes (a password changed so would fail to log in, with no hint why).
+#[test]
+fn yaml_and_secrets_that_are_not_utf8_are_refused() {
+    let redis = deployed();
+    let mut r = redis.client();
+    let query = |r: &mut redis::Connection, args: &[&[u8]]| -> String {
+        let mut cmd = redis::cmd(std::str::from_utf8(args[0]).unwrap());
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query::<redis::Value>(r).unwrap_err().to_string()
+    };
+    let latin1 = &b"connections: {}\n# caf\xe9\n"[..];
+    let e = query(
+        &mut r,
+        &[b"RDI.DEPLOY", b"CONFIG", latin1, b"JOB", b"emp", b"x"],
+    );
+    assert!(
+        e.contains("the CONFIG text (config.yaml) is not UTF-8 text; save the YAML file as UTF-8"),
+        "{e}"
+    );
+    let e = query(
+        &mut r,
+        &[
+            b"RDI.DEPLOY",
+            b"CONFIG",
+            b"connections: {}",
+            b"JOB",
+            b"emp",
+            latin1,
+        ],
+    );
+    assert!(e.contains("the text of JOB emp is not UTF-8 text"), "{e}");
+    let e = query(&mut r, &[b"RDI.SET-SECRET", b"pw", b"s3cr\xe9t"]);
+    assert!(e.contains("the secret's value is not UTF-8 text"), "{e}");
+    // The deployment in force is the one from before.
+    assert_eq!(Status::query(&mut r).engine, "RUNNING");
+}
+
 #[test]
 fn a_deploy_whose_thread_panics_answers_an_error_and_the_server_goes_on() {
     // The hook makes the deploy's thread panic, as a database driver's bug in its checks would.

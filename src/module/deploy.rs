@@ -37,6 +37,16 @@ impl std::fmt::Debug for Sources {
     }
 }
 
+/// The argument as text, or an error naming `what`: a YAML file is UTF-8, and replacing the bytes
+/// that are not would deploy something other than what was sent.
+fn utf8(arg: &RedisString, what: &str) -> Result<String, RedisError> {
+    arg.try_as_str().map(str::to_string).map_err(|_| {
+        RedisError::String(format!(
+            "ERR {what} is not UTF-8 text; save the YAML file as UTF-8"
+        ))
+    })
+}
+
 fn parse_args(args: &[RedisString]) -> Result<(Sources, bool), RedisError> {
     let mut src = Sources::default();
     let mut dry_run = false;
@@ -46,12 +56,14 @@ fn parse_args(args: &[RedisString]) -> Result<(Sources, bool), RedisError> {
         let word = args[i].to_string_lossy().to_ascii_uppercase();
         match word.as_str() {
             "CONFIG" if i + 1 < args.len() => {
-                src.config = args[i + 1].to_string_lossy();
+                src.config = utf8(&args[i + 1], "the CONFIG text (config.yaml)")?;
                 have_config = true;
                 i += 2;
             }
             "JOB" if i + 2 < args.len() => {
-                src.jobs.push((args[i + 1].to_string_lossy(), args[i + 2].to_string_lossy()));
+                let name = utf8(&args[i + 1], "a JOB name")?;
+                let yaml = utf8(&args[i + 2], &format!("the text of JOB {name}"))?;
+                src.jobs.push((name, yaml));
                 i += 3;
             }
             "DRYRUN" => {

@@ -91,7 +91,14 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             "ERR secret names use letters, digits, `_`, `-` and `.`",
         ));
     }
-    let value = args[2].to_string_lossy();
+    let value = args[2]
+        .try_as_str()
+        .map_err(|_| {
+            RedisError::Str(
+                "ERR the secret's value is not UTF-8 text; configuration values are text",
+            )
+        })?
+        .to_string();
     // The server's `dir` now: a CONFIG SET dir while the thread writes must not split the temporary
     // file and the rename across two directories.
     let file = std::env::current_dir()
