@@ -171,7 +171,10 @@ fn decimal(text: &str) -> Result<CqlValue, &'static str> {
     let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let digits = format!("{int_part}{frac_part}");
     let unscaled: i128 = digits.parse().map_err(|_| BAD)?;
-    let scale = i32::try_from(frac_part.len()).map_err(|_| BAD)? - exponent;
+    let scale = i32::try_from(frac_part.len())
+        .map_err(|_| BAD)?
+        .checked_sub(exponent)
+        .ok_or(BAD)?;
     Ok(CqlValue::Decimal(
         CqlDecimal::from_signed_be_bytes_and_exponent(trimmed(unscaled), scale),
     ))
@@ -232,6 +235,18 @@ mod tests {
             cql_value(SqlValue::Numeric("-12.50".into()), "decimal"),
             Ok(Some(CqlValue::Decimal(
                 CqlDecimal::from_signed_be_bytes_and_exponent(vec![0xfb, 0x1e], 2)
+            )))
+        );
+        // The scale is the fraction's length minus the exponent: one that leaves i32 is refused,
+        // not wrapped round to another number (and, in a build with overflow checks, a panic).
+        assert_eq!(
+            cql_value(SqlValue::Numeric("1.5e-2147483647".into()), "decimal"),
+            Err("not a decimal Cassandra can hold")
+        );
+        assert_eq!(
+            cql_value(SqlValue::Numeric("15e2147483647".into()), "decimal"),
+            Ok(Some(CqlValue::Decimal(
+                CqlDecimal::from_signed_be_bytes_and_exponent(vec![15], -2147483647)
             )))
         );
         assert_eq!(
