@@ -161,3 +161,40 @@ fn reset_of(r: &mut redis::Connection) -> Option<String> {
         .get("reset")
         .map(|reset| field_text(&fields(reset), "state"))
 }
+
+/// RDI.WAIT is `@read` and each call has a thread looking at the queues under the server lock: at
+/// most 64 are blocked at once, the next is refused until one returns.
+#[test]
+fn at_most_64_rdi_wait_calls_block_at_once() {
+    use std::io::{Read, Write};
+    let (redis, _db, _) = deployed();
+    let mut r = redis.client();
+    call(&mut r, &["RDI.STOP"]);
+    call(&mut r, &["HSET", "emp:1", "id", "1", "name", "a"]);
+    // Raw connections, each sending RDI.WAIT without reading its reply yet.
+    let mut waiters: Vec<std::net::TcpStream> = (0..64)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", redis.port())).unwrap();
+            s.write_all(b"RDI.WAIT 30000\r\n").unwrap();
+            s
+        })
+        .collect();
+    wait_until(Duration::from_secs(10), "64 clients blocked", || {
+        let info: String = redis::cmd("INFO").arg("clients").query(&mut r).unwrap();
+        info.contains("blocked_clients:64")
+    });
+    let e = call_err(&mut r, &["RDI.WAIT", "100"]);
+    assert!(e.contains("64 RDI.WAIT calls are blocked already"), "{e}");
+    call(&mut r, &["RDI.START"]);
+    for w in &mut waiters {
+        w.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut reply = [0u8; 64];
+        let n = w.read(&mut reply).unwrap();
+        let text = String::from_utf8_lossy(&reply[..n]).to_string();
+        assert!(text.contains("written"), "{text}");
+    }
+    // Their threads have ended: a new call is served.
+    wait_until(Duration::from_secs(5), "a new RDI.WAIT is accepted", || {
+        rdi_wait(&mut r, 1000).is_ok()
+    });
+}

@@ -1,6 +1,7 @@
 //! `RDI.WAIT [timeout-ms]`: blocks only the caller until every change queued before the call has
 //! reached its target or the dead-letter queue.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use redis_module::redisvalue::RedisValueKey;
@@ -17,6 +18,31 @@ const POLL: Duration = Duration::from_millis(10);
 
 /// How often it looks again when the queues are done but a batch is still being counted.
 const COUNTED_POLL: Duration = Duration::from_millis(1);
+
+/// Most RDI.WAIT calls blocked at once: each has a thread that looks at the queues under the server
+/// lock every 10 ms, and the command is `@read`.
+pub const WAITS_MAX: usize = 64;
+static WAITS: AtomicUsize = AtomicUsize::new(0);
+
+/// One RDI.WAIT counted in [`WAITS`] until dropped, however its thread ends (or fails to start).
+struct Waiting;
+
+impl Waiting {
+    fn enter() -> Option<Waiting> {
+        WAITS
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < WAITS_MAX).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Waiting)
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// The engine of the pipeline in force, if it runs.
 fn engine() -> Option<std::sync::Arc<crate::applier::Engine>> {
@@ -83,10 +109,16 @@ pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         })
         .unwrap_or(0);
     let (_, rejected0) = totals();
+    let Some(waiting) = Waiting::enter() else {
+        return Err(RedisError::String(format!(
+            "ERR {WAITS_MAX} RDI.WAIT calls are blocked already; try again when one returns"
+        )));
+    };
     let blocked = super::blocking::block(ctx, "RDI.WAIT")?;
     let spawned = std::thread::Builder::new()
         .name("rdi-wait".into())
         .spawn(move || {
+            let _waiting = waiting;
             let tsc = ThreadSafeContext::with_blocked_client(blocked);
             let deadline = Instant::now() + Duration::from_millis(timeout_ms);
             loop {
