@@ -61,6 +61,36 @@ fn writes_in_another_database_are_not_captured_and_status_says_so() {
     );
 }
 
+/// The (job, database) pairs warned about are kept up to 256; past them, one warning says so and no
+/// later write logs anything (before, each write to a further pair logged a warning).
+#[test]
+fn past_256_databases_written_one_warning_says_so_and_the_log_stays_quiet() {
+    let (redis, _db) = sqlite_emp(RedisOpts::redis74().arg("--databases").arg("300"));
+    let mut other = redis.client();
+    for db in 1..=270 {
+        call(&mut other, &["SELECT", &db.to_string()]);
+        call(&mut other, &["HSET", "emp:1", "id", "1"]);
+        call(&mut other, &["HSET", "emp:1", "name", "again"]);
+    }
+    let log = redis.log();
+    assert_eq!(
+        log.matches("are not captured").count(),
+        256,
+        "{}",
+        &log[log.len().saturating_sub(2000)..]
+    );
+    assert_eq!(log.matches("further ones are not reported").count(), 1);
+    let mut r = redis.client();
+    let status = Status::query(&mut r);
+    assert!(
+        status
+            .raw
+            .contains("256 (job, database) pairs other than database 0"),
+        "{}",
+        status.raw
+    );
+}
+
 /// FLUSHDB of another database leaves the pipeline alone and says nothing; SWAPDB with database 0
 /// moves the queues away from the writers and emits no key events: RDI.STATUS says so. Swapping back
 /// brings the pending changes back to the writers.

@@ -278,18 +278,31 @@ fn in_captured_db(ctx: &Context, job: &str) -> bool {
     if db == CAPTURED_DB {
         return true;
     }
-    let first = OTHER_DBS.lock().is_ok_and(|mut seen| {
-        let new = !seen.iter().any(|(j, d)| j == job && *d == db);
-        if new && seen.len() < OTHER_DBS_BOUND {
-            seen.push((job.to_string(), db));
+    // Once the list is full, one last warning says so; later pairs are not warned about (each
+    // would otherwise be warned about at every write).
+    let first = OTHER_DBS.lock().ok().and_then(|mut seen| {
+        if seen.iter().any(|(j, d)| j == job && *d == db) {
+            return None;
         }
-        new
+        if seen.len() > OTHER_DBS_BOUND {
+            return None;
+        }
+        seen.push((job.to_string(), db));
+        Some(seen.len() > OTHER_DBS_BOUND)
     });
-    if first {
-        let message = format!(
-            "job `{job}`: writes to its keys in database {db} are not captured: the module captures \
-             database {CAPTURED_DB} only (where its queues and deployment live); write them there"
-        );
+    if let Some(full) = first {
+        let message = if full {
+            format!(
+                "writes to tracked keys in {OTHER_DBS_BOUND} (job, database) pairs other than \
+                 database {CAPTURED_DB} were not captured; further ones are not reported"
+            )
+        } else {
+            format!(
+                "job `{job}`: writes to its keys in database {db} are not captured: the module \
+                 captures database {CAPTURED_DB} only (where its queues and deployment live); write \
+                 them there"
+            )
+        };
         super::log::warning(ctx, &format!("rdi: {message}"));
         super::warnings::add(message);
     }
