@@ -75,14 +75,23 @@ const FILE_LIMIT: u64 = 1 << 20;
 /// The io error names the failure (not found, permission denied), never the content.
 fn read_bounded(path: &str) -> Result<String, String> {
     use std::io::Read;
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Opened without waiting (a FIFO would wait for a writer), then checked through the handle:
+    // a check of the path before opening would leave a moment to swap the file for a FIFO.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| format!("cannot read {path}: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read {path}: {e}"))?;
     if !meta.is_file() {
         return Err(format!("{path} is not a regular file"));
     }
     if meta.len() > FILE_LIMIT {
         return Err(format!("{path} is larger than {FILE_LIMIT} bytes"));
     }
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {path}: {e}"))?;
     let mut bytes = Vec::new();
     file.take(FILE_LIMIT + 1)
         .read_to_end(&mut bytes)
@@ -308,7 +317,13 @@ mod tests {
     #[test]
     fn only_regular_files_of_bounded_size_are_read() {
         // A device or a FIFO would block the server's main thread; /dev/zero would never end.
-        for path in ["/dev/zero", "/tmp"] {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates the node.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        // A FIFO with no writer: opened without waiting, then refused.
+        for path in ["/dev/zero", "/tmp", fifo.to_str().unwrap()] {
             let err = expand(&format!("${{file:{path}}}"), &secrets()).unwrap_err();
             assert!(err[0].contains("is not a regular file"), "{path}: {err:?}");
         }
