@@ -265,3 +265,60 @@ fn set_secret_is_not_replicated_into_the_keyspace() {
     assert!(!file.contains(SECRET), "{file}");
     assert_files_clean(&redis);
 }
+
+/// A table, schema or key pattern may come from a reference too: RDI.STATUS and RDI.LIST-JOBS show
+/// the reference (before, they showed the resolved names).
+#[test]
+fn a_table_and_key_pattern_from_references_are_shown_as_references() {
+    const TABLE: &str = "emp_table_from_env_5b1c";
+    const PATTERN: &str = "hidden_prefix_9d2e:*";
+    let opts = module_tests::RedisOpts::redis74()
+        .env("RDI_TEST_TABLE", TABLE)
+        .env("RDI_TEST_PATTERN", PATTERN);
+    let redis = RedisServer::start(opts).expect("start redis");
+    let db = redis.dir().join("target.db");
+    module_tests::sqlite_target::create(
+        &db,
+        &format!("CREATE TABLE {TABLE} (id INTEGER PRIMARY KEY, name TEXT)"),
+    );
+    let job = module_tests::yaml::sqlite_job(
+        "${env:RDI_TEST_PATTERN}",
+        "${env:RDI_TEST_TABLE}",
+        &["id"],
+        &["name"],
+    );
+    let mut r = redis.client();
+    module_tests::deploy_ok(
+        &mut r,
+        &module_tests::yaml::sqlite_config(&db, &[]),
+        &[("emp", &job)],
+    );
+    call(
+        &mut r,
+        &["HSET", "hidden_prefix_9d2e:1", "id", "1", "name", "a"],
+    );
+    module_tests::drain(&mut r);
+    let rows = module_tests::sqlite_target::rows(&db, &format!("SELECT name FROM {TABLE}"));
+    assert_eq!(rows, [[Some("a".to_string())]], "the references resolve");
+    for command in ["RDI.STATUS", "RDI.LIST-JOBS"] {
+        let shown = try_call(&mut r, &[command])
+            .map(|v| module_tests::status::render(&v))
+            .unwrap();
+        assert!(
+            !shown.contains(TABLE),
+            "{command} shows the table:\n{shown}"
+        );
+        assert!(
+            !shown.contains("hidden_prefix_9d2e"),
+            "{command} shows the pattern:\n{shown}"
+        );
+        assert!(
+            shown.contains("${env:RDI_TEST_TABLE}"),
+            "{command}:\n{shown}"
+        );
+        assert!(
+            shown.contains("${env:RDI_TEST_PATTERN}"),
+            "{command}:\n{shown}"
+        );
+    }
+}

@@ -36,7 +36,7 @@ pub fn list(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             );
             m.insert(
                 RedisValueKey::String("key_pattern".into()),
-                RedisValue::BulkString(j.key_pattern.clone()),
+                RedisValue::BulkString(p.deployment.hidden.field(&j.key_pattern)),
             );
             m.insert(
                 RedisValueKey::String("outputs".into()),

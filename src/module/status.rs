@@ -51,25 +51,29 @@ pub fn outputs(job: &Job, deployment: &Deployment) -> RedisValue {
     RedisValue::Array(
         job.outputs
             .iter()
-            .map(|o| match o {
-                Output::Relational(r) => s(format!(
-                    "{} -> {} ({})",
-                    match deployment.connections.get(&r.connection) {
-                        Some(Connection::Cassandra(_)) => "cassandra.write",
-                        _ => "relational.write",
-                    },
-                    r.schema
-                        .as_ref()
-                        .map_or(r.table.clone(), |sc| format!("{sc}.{}", r.table)),
-                    r.connection
-                )),
-                Output::Redis(r) => s(format!(
-                    "redis.write -> {} {} ({})",
-                    r.data_type.as_str(),
-                    r.key.source(),
-                    r.connection
-                )),
+            .map(|o| -> String {
+                match o {
+                    Output::Relational(r) => format!(
+                        "{} -> {} ({})",
+                        match deployment.connections.get(&r.connection) {
+                            Some(Connection::Cassandra(_)) => "cassandra.write",
+                            _ => "relational.write",
+                        },
+                        r.schema
+                            .as_ref()
+                            .map_or(r.table.clone(), |sc| format!("{sc}.{}", r.table)),
+                        r.connection
+                    ),
+                    Output::Redis(r) => format!(
+                        "redis.write -> {} {} ({})",
+                        r.data_type.as_str(),
+                        r.key.source(),
+                        r.connection
+                    ),
+                }
             })
+            // A table or schema may come from a reference.
+            .map(|line| s(deployment.hidden.hide(&line)))
             .collect(),
     )
 }
@@ -78,7 +82,10 @@ pub fn outputs(job: &Job, deployment: &Deployment) -> RedisValue {
 pub fn job_status(ctx: &Context, p: &Pipeline, job: &Job) -> Map {
     let queue = keys::queue_key(&job.name);
     let mut m = Map::new();
-    m.insert(key("key_pattern"), s(job.key_pattern.clone()));
+    m.insert(
+        key("key_pattern"),
+        s(p.deployment.hidden.field(&job.key_pattern)),
+    );
     m.insert(key("outputs"), outputs(job, &p.deployment));
     m.insert(key("pending"), n(length(ctx, &queue)));
     let now = now_ms();
