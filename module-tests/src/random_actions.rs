@@ -53,3 +53,47 @@ pub fn redeploy(r: &mut redis::Connection, target: &Target, applier: &[String]) 
     let jobs: Vec<(&str, &str)> = jobs.iter().map(|(n, y)| (*n, y.as_str())).collect();
     deploy_ok(r, &config, &jobs);
 }
+
+/// A server (or servers) that the random writes of [`crate::random_ops::run`] go to, with its
+/// random actions and its check.
+pub trait Player {
+    /// The connection the writes go to.
+    fn connection(&mut self) -> &mut redis::Connection;
+    /// Takes one random action; returns what it did, for the failure message.
+    fn act(&mut self, rng: &mut Rng) -> String;
+    /// Drains and compares once a seed has played; `what` names it.
+    fn check(&mut self, what: &str, recent: &crate::random_ops::Recent);
+}
+
+/// Plays the seeds (`RDI_RANDOM_FIRST_SEED`, then `RDI_RANDOM_SEEDS` of them, `seeds` by default):
+/// each takes `steps` steps of `operations` random writes and one action, then the check. `salt`
+/// makes one test's draws differ from another's; `label` names the run in failure messages.
+pub fn play(
+    player: &mut impl Player,
+    salt: u64,
+    seeds: u64,
+    steps: usize,
+    operations: usize,
+    label: &str,
+) {
+    let mut next_id = 0u64;
+    // Kept over the seeds: the story of a row may begin in an earlier one.
+    let mut recent = crate::random_ops::Recent::default();
+    // `RDI_RANDOM_FIRST_SEED` starts further on, to replay a failed seed sooner.
+    let first = crate::rng::count("RDI_RANDOM_FIRST_SEED", 1);
+    for seed in first..first + crate::rng::count("RDI_RANDOM_SEEDS", seeds) {
+        let mut rng = Rng(salt ^ seed);
+        for _ in 0..steps {
+            crate::random_ops::run(
+                player.connection(),
+                &mut rng,
+                operations,
+                &mut next_id,
+                &mut recent,
+            );
+            let action = player.act(&mut rng);
+            recent.push(format!("** {action}"));
+        }
+        player.check(&format!("{label}, seed {seed}"), &recent);
+    }
+}

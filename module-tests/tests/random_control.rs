@@ -9,9 +9,11 @@
 //! `RDI_RANDOM_ACTIONS` the actions (names of [`ACTIONS`] separated by commas), to find which ones
 //! a failure needs.
 
-use module_tests::random_actions::{allowed, allowed_from_env, draw, redeploy, reply};
-use module_tests::random_ops::{check, deployed, run, settle, Recent};
-use module_tests::rng::{count, Rng};
+use module_tests::random_actions::{
+    allowed, allowed_from_env, draw, play, redeploy, reply, Player,
+};
+use module_tests::random_ops::{check, deployed, settle, Recent};
+use module_tests::rng::Rng;
 use module_tests::targets::{Target, TargetKind};
 use module_tests::{call, wait_until, RedisOpts, RedisServer, Status};
 use std::thread::JoinHandle;
@@ -64,8 +66,13 @@ impl Run {
             info.contains("rdb_bgsave_in_progress:0")
         });
     }
+}
 
-    /// Takes one random action; returns what it did, for the failure message.
+impl Player for Run {
+    fn connection(&mut self) -> &mut redis::Connection {
+        &mut self.r
+    }
+
     fn act(&mut self, rng: &mut Rng) -> String {
         let action = draw(rng, &ACTIONS);
         if !allowed(&self.actions, action) {
@@ -186,26 +193,14 @@ fn random_control(kind: TargetKind, db: &str) {
         actions: allowed_from_env(),
         pause_ends: Instant::now(),
     };
-    let mut next_id = 0u64;
-    // Kept over the seeds: the story of a row may begin in an earlier one.
-    let mut recent = Recent::default();
-    // `RDI_RANDOM_FIRST_SEED` starts further on, to replay a failed seed sooner.
-    let first = count("RDI_RANDOM_FIRST_SEED", 1);
-    for seed in first..first + count("RDI_RANDOM_SEEDS", SEEDS) {
-        let mut rng = Rng(0x5851_f42d_4c95_7f2d ^ seed);
-        for _ in 0..STEPS {
-            run(
-                &mut run_.r,
-                &mut rng,
-                OPERATIONS_PER_STEP,
-                &mut next_id,
-                &mut recent,
-            );
-            let action = run_.act(&mut rng);
-            recent.push(format!("** {action}"));
-        }
-        run_.check(&format!("{kind:?}, seed {seed} with actions"), &recent);
-    }
+    play(
+        &mut run_,
+        0x5851_f42d_4c95_7f2d,
+        SEEDS,
+        STEPS,
+        OPERATIONS_PER_STEP,
+        &format!("{kind:?} with actions"),
+    );
 }
 
 #[test]
