@@ -164,3 +164,69 @@ fn a_failover_with_a_backlog_keeps_both_servers_up_and_loses_nothing() {
     drain(&mut n);
     assert_eq!(rows(&db), 20_000);
 }
+
+/// A primary demoted by `FAILOVER` while its writer waits for the target (the SQLite file locked by
+/// another process) gives that batch up instead of committing it once the lock is free: the new
+/// primary may have deleted those keys meanwhile, and the late upserts would bring their rows back
+/// for good. Before the writers checked the role just before committing, the same sequence left rows
+/// of deleted keys in 3 of 8 rounds (found by `random_failover.rs`). Since, it passed 15 runs of 16;
+/// one left the 30 rows of one round, not explained yet: ignored in `make test` until it is.
+#[test]
+#[ignore = "open fault: 1 run in 16 left rows of deleted keys after a FAILOVER (README, Limits); run with --ignored"]
+fn a_demoted_primary_does_not_commit_the_batch_it_was_waiting_to_write() {
+    let (first, db) = sqlite_emp(RedisOpts::redis74());
+    let second = start_replica_of(&first, RedisOpts::redis74(), "emp");
+    let servers = [first, second];
+    let mut primary = 0;
+    for round in 1..=8usize {
+        let (p, q) = (primary, 1 - primary);
+        let mut r = servers[p].client();
+        let lock_path = db.clone();
+        let locked = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let lock = {
+            let locked = locked.clone();
+            std::thread::spawn(move || {
+                let c = rusqlite::Connection::open(&lock_path).unwrap();
+                c.execute_batch("BEGIN EXCLUSIVE").unwrap();
+                locked.wait();
+                std::thread::sleep(Duration::from_millis(1500));
+                c.execute_batch("COMMIT").unwrap();
+            })
+        };
+        locked.wait();
+        let ids: Vec<usize> = (1..=30).map(|i| round * 1000 + i).collect();
+        for id in &ids {
+            let id = id.to_string();
+            call(
+                &mut r,
+                &["HSET", &format!("emp:{id}"), "id", &id, "name", "z"],
+            );
+        }
+        call(&mut r, &["FAILOVER", "TIMEOUT", "5000"]);
+        let mut n = servers[q].client();
+        wait_until(
+            Duration::from_secs(10),
+            "the replica becomes the primary",
+            || module_tests::Status::query(&mut n).role == "primary",
+        );
+        for id in &ids {
+            call(&mut n, &["DEL", &format!("emp:{id}")]);
+        }
+        lock.join().unwrap();
+        primary = q;
+        wait_until(
+            Duration::from_secs(10),
+            "the old primary is a linked replica",
+            || module_tests::replica::link_up(&mut servers[p].client()),
+        );
+    }
+    drain(&mut servers[primary].client());
+    let left = sqlite_target::rows(&db, "SELECT id FROM emp WHERE id >= 1000 ORDER BY id");
+    assert!(
+        left.is_empty(),
+        "rows of deleted keys came back: {left:?}\n{}\n--- server 0:\n{}\n--- server 1:\n{}",
+        module_tests::Status::query(&mut servers[primary].client()).raw,
+        module_tests::redis_server::tail(&servers[0].log(), 60),
+        module_tests::redis_server::tail(&servers[1].log(), 60)
+    );
+}

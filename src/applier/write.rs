@@ -106,6 +106,7 @@ pub(crate) fn write_chunks(
     let mut next = 0;
     while next < chunks.len() {
         let batches: Vec<&[RowChange]> = chunks[next..].iter().map(|(rows, _)| *rows).collect();
+        crate::writer::fence::check()?;
         let results = writers.writer_for(shared, conn)?.write_many(&batches);
         if results.is_empty() {
             return Err(WriteError::Transient("the writer wrote no batch".into()));
@@ -213,6 +214,7 @@ fn attempt(
             position: committed_through(s.ids, o.change, at.next).to_string(),
         })
     });
+    crate::writer::fence::check()?;
     match &checkpoint {
         Some(cp) => writer.write_checkpointed(rows, cp),
         None => writer.write(rows),

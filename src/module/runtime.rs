@@ -201,6 +201,7 @@ pub fn is_primary() -> bool {
 /// Records the server's role.
 pub fn set_primary(primary: bool) {
     PRIMARY.store(primary, Ordering::Release);
+    crate::writer::fence::set_primary(primary);
 }
 
 /// Whether the server is loading a data file.

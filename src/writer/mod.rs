@@ -5,6 +5,7 @@ pub mod cassandra;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub(crate) mod conformance;
+pub mod fence;
 #[cfg(feature = "redis-target")]
 pub mod redis;
 pub mod relational;

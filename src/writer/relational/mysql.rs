@@ -215,6 +215,8 @@ impl MysqlWriter {
             )
             .map_err(|e| classify(&e))?;
         }
+        // Row locks may have been waited for: the server may have been demoted meanwhile.
+        crate::writer::fence::check()?;
         tx.commit().map_err(|e| classify(&e))?;
         Ok(outcome)
     }

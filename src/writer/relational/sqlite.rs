@@ -188,6 +188,8 @@ impl SqliteWriter {
             tx.execute(&sql, [&cp.stream, &cp.position])
                 .map_err(|e| classify(&e))?;
         }
+        // The lock may have been waited for: the server may have been demoted meanwhile.
+        crate::writer::fence::check()?;
         tx.commit().map_err(|e| classify(&e))?;
         Ok(outcome)
     }
