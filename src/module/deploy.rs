@@ -120,11 +120,8 @@ fn validate_with(src: &Sources, parse: Parse) -> Result<(Deployment, Vec<String>
 
 /// Test hook: set in the server's environment, the first deploy's thread panics while it checks the
 /// targets, as a database driver's bug there would (module-tests/tests/commands_bad_arguments.rs).
-const PANIC_IN_DEPLOY_ENV: &str = "RDI_TEST_PANIC_IN_DEPLOY";
-static PANIC_ARMED: std::sync::LazyLock<std::sync::atomic::AtomicBool> =
-    std::sync::LazyLock::new(|| {
-        std::sync::atomic::AtomicBool::new(std::env::var_os(PANIC_IN_DEPLOY_ENV).is_some())
-    });
+static PANIC_IN_DEPLOY: super::test_hook::PanicOnce =
+    super::test_hook::PanicOnce::new("RDI_TEST_PANIC_IN_DEPLOY");
 
 /// `RDI.DEPLOY CONFIG <yaml> [JOB <name> <yaml>]... [DRYRUN]`
 pub fn command(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
@@ -189,11 +186,7 @@ fn apply(src: Sources, deployment: Deployment, notes: Vec<String>, dry_run: bool
     let _one_at_a_time = DEPLOYING
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if PANIC_ARMED.swap(false, std::sync::atomic::Ordering::Relaxed) {
-        // The test hook's whole point: only a server started with it set panics here.
-        #[allow(clippy::panic)]
-        std::panic::panic_any(PANIC_IN_DEPLOY_ENV);
-    }
+    PANIC_IN_DEPLOY.fire();
     let (problems, warnings) = check_targets(&deployment, &src);
     if !problems.is_empty() {
         return Err(RedisError::String(format!(

@@ -29,6 +29,7 @@ pub mod runtime;
 pub mod secrets;
 pub mod settings;
 pub mod status;
+pub mod test_hook;
 pub mod trace;
 pub mod wait;
 pub mod warnings;

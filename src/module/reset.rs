@@ -3,8 +3,8 @@
 //! keep being served while it runs.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{LazyLock, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use redis_module::redisvalue::RedisValueKey;
@@ -197,7 +197,7 @@ fn backfill(job: &str, queue: &str, pattern: &str) -> &'static str {
                 while let Some(key) = scan.backlog.pop_front() {
                     if queue_key(&ctx, queue, &key) {
                         queued += 1;
-                        panic_for_test();
+                        PANIC_IN_BACKFILL.fire();
                     }
                     if lock.spent() || queued >= room {
                         break;
@@ -222,17 +222,8 @@ fn backfill(job: &str, queue: &str, pattern: &str) -> &'static str {
 
 /// Set in a test's server environment, the first backfill of the process panics under the server
 /// lock right after queueing its first key, to check that the thread survives it (`aborted`).
-const PANIC_IN_BACKFILL_ENV: &str = "RDI_TEST_PANIC_IN_BACKFILL";
-static PANIC_ARMED: LazyLock<AtomicBool> =
-    LazyLock::new(|| AtomicBool::new(std::env::var_os(PANIC_IN_BACKFILL_ENV).is_some()));
-
-fn panic_for_test() {
-    if PANIC_ARMED.load(Ordering::Relaxed) && PANIC_ARMED.swap(false, Ordering::Relaxed) {
-        // The test hook's whole point: only a server started with it set panics here.
-        #[allow(clippy::panic)]
-        std::panic::panic_any(PANIC_IN_BACKFILL_ENV);
-    }
-}
+static PANIC_IN_BACKFILL: super::test_hook::PanicOnce =
+    super::test_hook::PanicOnce::new("RDI_TEST_PANIC_IN_BACKFILL");
 
 /// Where a backfill's SCAN is, and the keys it returned that are not queued yet.
 struct Scan {
