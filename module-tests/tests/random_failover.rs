@@ -12,12 +12,11 @@
 //! `RDI_RANDOM_SEEDS` sets the number of seeds, `RDI_RANDOM_FIRST_SEED` the first, and
 //! `RDI_RANDOM_ACTIONS` the actions (names of [`ACTIONS`] separated by commas).
 //!
-//! Ignored in `make test` while the fault it found is open (README, Limits): after `FAILOVER`s with
-//! the target's file locked, rows of keys deleted on the primary stayed in the target, because the
-//! demoted primary committed its blocked batch late. Writers now check the role before committing
-//! (`src/writer/fence.rs`); `RDI_RANDOM_ACTIONS=failover,interrupt RDI_RANDOM_SEEDS=8 cargo test
-//! --release -p module-tests --test random_failover -- --ignored sqlite` failed at seed 4 before and
-//! passes since, but a narrower test of the same sequence still fails now and then.
+//! It found a fault, now fixed: after `FAILOVER`s with the target's file locked, rows of keys deleted
+//! on the primary stayed in the target, because a writer of the demoted primary committed its blocked
+//! batch late. Writers now hold the term of the role they were started in and never write once it
+//! has changed (`src/writer/fence.rs`); `RDI_RANDOM_ACTIONS=failover,interrupt RDI_RANDOM_SEEDS=8
+//! cargo test --release -p module-tests --test random_failover sqlite` failed at seed 4 before.
 
 use module_tests::random_actions::{
     allowed, allowed_from_env, draw, play, redeploy, reply, Player,
@@ -243,19 +242,16 @@ fn random_failover(kind: TargetKind, db: &str) {
 }
 
 #[test]
-#[ignore = "open bug: rows of deleted keys left in the target after failovers (README, Limits); run with --ignored"]
 fn after_random_operations_and_failovers_sqlite_equals_redis() {
     random_failover(TargetKind::Sqlite, "random_failover");
 }
 
 #[test]
-#[ignore = "open bug: rows of deleted keys left in the target after failovers (README, Limits); run with --ignored"]
 fn after_random_operations_and_failovers_postgresql_equals_redis() {
     random_failover(TargetKind::Postgres, "random_failover");
 }
 
 #[test]
-#[ignore = "open bug: rows of deleted keys left in the target after failovers (README, Limits); run with --ignored"]
 fn after_random_operations_and_failovers_mariadb_equals_redis() {
     random_failover(TargetKind::MariaDb, "random_failover");
 }

@@ -108,6 +108,8 @@ impl Engine {
             abort_before_ack: std::env::var_os(ABORT_BEFORE_ACK_ENV).is_some(),
         });
         let owner: Vec<usize> = (0..jobs.len()).map(|i| i % n).collect();
+        // The role's term now: these threads never write once the role has changed (a failover).
+        let term = crate::writer::fence::term();
         let mut wakers = Vec::with_capacity(n);
         let mut threads = Vec::with_capacity(n);
         for t in 0..n {
@@ -127,6 +129,7 @@ impl Engine {
             let spawned = std::thread::Builder::new()
                 .name(format!("rdi-writer-{t}"))
                 .spawn(move || {
+                    crate::writer::fence::hold(term);
                     if let Some(before) = before {
                         // Even when asked to stop meanwhile, this thread lives until `before` has
                         // ended, so that an engine started after this one waits for both.

@@ -81,6 +81,9 @@ pub struct Pipeline {
     /// Why a primary has no writers: the kept deployment's references did not resolve after a
     /// restart (capture goes on).
     pub held: Option<String>,
+    /// On a replica, the writers of the pipeline it had as a primary, asked to stop but possibly
+    /// still blocked on a target: writers started on a later promotion wait for them to end.
+    retired: Option<Arc<Engine>>,
 }
 
 impl Pipeline {
@@ -143,6 +146,10 @@ impl Pipeline {
     ) -> Pipeline {
         let capture = deployment.jobs.iter().map(CaptureJob::new).collect();
         let prev_engine = previous.and_then(|p| p.engine.clone());
+        // The engine whose threads must have ended before new ones touch the queue.
+        let before = prev_engine
+            .clone()
+            .or_else(|| previous.and_then(|p| p.retired.clone()));
         let engine = primary.then(|| {
             let job_stats = |name: &str| {
                 prev_engine.as_ref().and_then(|e| {
@@ -158,7 +165,7 @@ impl Pipeline {
                     .and_then(|e| e.connection_stats().get(name).cloned())
             };
             Arc::new(Engine::start_after(
-                prev_engine.clone(),
+                before.clone(),
                 deployment.clone(),
                 queue,
                 connector,
@@ -166,12 +173,17 @@ impl Pipeline {
                 &conn_stats,
             ))
         });
+        let retired = match engine {
+            Some(_) => None,
+            None => before.filter(|e| e.is_running()),
+        };
         Pipeline {
             deployment,
             capture,
             engine,
             notes,
             held: None,
+            retired,
         }
     }
 }
