@@ -20,7 +20,7 @@ use super::table::TableSchema;
 use ::tokio_postgres::types::Type;
 pub use options::client_config;
 use runs::{prepare, prepare_arrays, prepare_many, unnest_delete_sql, unnest_upsert_sql};
-use runs::{write_rows, write_runs};
+use runs::{write_rows, write_runs, RunError};
 use session::Session;
 use tls::{is_handshake_failure, tls, Tls};
 
@@ -238,10 +238,10 @@ impl PostgresWriter {
         match write_runs(client, &work, cp) {
             // Two rows of one upsert with keys equal as values though not as text (`citext`, say):
             // written again one row at a time.
-            Err(e) if e.code() == Some(&SqlState::CARDINALITY_VIOLATION) => {
-                write_rows(client, &work, cp).map_err(|e| classify(&e))?
+            Err(e) if e.pg().and_then(|e| e.code()) == Some(&SqlState::CARDINALITY_VIOLATION) => {
+                write_rows(client, &work, cp).map_err(RunError::into_write_error)?
             }
-            other => other.map_err(|e| classify(&e))?,
+            other => other.map_err(RunError::into_write_error)?,
         }
         Ok(outcome)
     }

@@ -26,11 +26,39 @@ pub(super) fn write_runs(
     session: &mut Session,
     work: &[Item],
     cp: Option<&Checkpoint>,
-) -> Result<(), Error> {
+) -> Result<(), RunError> {
     if cp.is_none() && is_one_statement(work) {
-        return session.block_on(execute_run(session.client(), work));
+        return session
+            .block_on(execute_run(session.client(), work))
+            .map_err(RunError::Pg);
     }
     in_transaction(session, work, cp, run_end)
+}
+
+/// Why a batch was not written: PostgreSQL's error, or the server was demoted before the commit
+/// (`writer::fence`; the transaction was rolled back).
+#[derive(Debug)]
+pub(super) enum RunError {
+    Pg(Error),
+    Fenced(WriteError),
+}
+
+impl RunError {
+    /// PostgreSQL's error, if it was one.
+    pub(super) fn pg(&self) -> Option<&Error> {
+        match self {
+            RunError::Pg(e) => Some(e),
+            RunError::Fenced(_) => None,
+        }
+    }
+
+    /// As the writer reports it.
+    pub(super) fn into_write_error(self) -> WriteError {
+        match self {
+            RunError::Pg(e) => classify(&e),
+            RunError::Fenced(e) => e,
+        }
+    }
 }
 
 /// Executes `work` in one transaction with the checkpoint, as consecutive runs, each ending where
@@ -40,18 +68,23 @@ fn in_transaction(
     work: &[Item],
     cp: Option<&Checkpoint>,
     end_of: fn(&[Item], usize) -> usize,
-) -> Result<(), Error> {
+) -> Result<(), RunError> {
     let (runtime, client, watchdog) = session.parts();
     runtime.block_on(watchdog.guard(async {
-        let tx = client.transaction().await?;
+        let tx = client.transaction().await.map_err(RunError::Pg)?;
         let mut start = 0;
         while start < work.len() {
             let end = end_of(work, start).max(start + 1);
-            execute_run(&tx, &work[start..end]).await?;
+            execute_run(&tx, &work[start..end])
+                .await
+                .map_err(RunError::Pg)?;
             start = end;
         }
-        record_checkpoint(&tx, cp).await?;
-        tx.commit().await
+        record_checkpoint(&tx, cp).await.map_err(RunError::Pg)?;
+        // A lock may have been waited for: the server may have been demoted meanwhile. Dropping
+        // the transaction rolls it back.
+        crate::writer::fence::check().map_err(RunError::Fenced)?;
+        tx.commit().await.map_err(RunError::Pg)
     }))
 }
 
@@ -118,7 +151,7 @@ pub(super) fn write_rows(
     session: &mut Session,
     work: &[Item],
     cp: Option<&Checkpoint>,
-) -> Result<(), Error> {
+) -> Result<(), RunError> {
     in_transaction(session, work, cp, |_, start| start + 1)
 }
 
