@@ -8,9 +8,6 @@ use std::sync::RwLock;
 /// Prefix of every key the module owns.
 pub const PREFIX: &[u8] = b"__rdi__:";
 
-/// `KEYS` pattern of the kept deployments of a cluster node.
-pub const DEPLOY_PATTERN: &str = "__rdi__:{*}:deploy";
-
 /// Field of the deploy hash holding `config.yaml`.
 pub const CONFIG_FIELD: &str = "config";
 
@@ -38,6 +35,11 @@ fn prefixed(rest: &str) -> String {
         Some(t) => format!("__rdi__:{{{t}}}:{rest}"),
         None => format!("__rdi__:{rest}"),
     }
+}
+
+/// The name of the kept deployment of a cluster node whose keys carry `tag`.
+pub fn deploy_key_of(tag: &str) -> String {
+    format!("__rdi__:{{{tag}}}:deploy")
 }
 
 /// The tag of a kept deployment's key name (`__rdi__:{tag}:deploy`).
