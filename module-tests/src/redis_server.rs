@@ -267,10 +267,19 @@ impl RedisServer {
                     log: self.log(),
                 });
             }
+            let pid = child.id();
             let pong = client
                 .get_connection_with_timeout(Duration::from_millis(500))
-                .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection));
-            if matches!(pong.as_deref(), Ok("PONG")) {
+                .and_then(|mut connection| {
+                    let pong = redis::cmd("PING").query::<String>(&mut connection)?;
+                    // Another test's server may have taken the port first (ours then exits with
+                    // "Address already in use"): only our own process counts.
+                    let info = redis::cmd("INFO")
+                        .arg("server")
+                        .query::<String>(&mut connection)?;
+                    Ok((pong, info.contains(&format!("process_id:{pid}\r\n"))))
+                });
+            if matches!(&pong, Ok((p, true)) if p == "PONG") {
                 return Ok(());
             }
             if start.elapsed() > START_DEADLINE {
