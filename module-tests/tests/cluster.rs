@@ -250,3 +250,59 @@ fn with_exactly_once_each_shard_keeps_its_own_checkpoint_and_skips_nothing_of_th
         "one checkpoint per shard: {checkpoints:?}"
     );
 }
+
+/// A node's kept deployment carries the tag of the lowest slot it served when it was deployed. Given
+/// a lower slot since (a reshard), a restarted node still finds that deployment. The module loads
+/// before the data, so the tag it picks then (the new lowest slot's, with no deployment in sight) is
+/// provisional until the data has loaded. Before, it was final: the restarted node found no
+/// deployment under it and ran no pipeline.
+#[test]
+fn a_node_given_a_lower_slot_finds_its_deployment_after_a_restart() {
+    let pg = PgServer::shared();
+    let db = pg.create_database("cluster_reshard");
+    pg.client(&db).batch_execute(DDL).unwrap();
+    let mut cluster = Cluster::start(3, RedisOpts::redis74().appendonly());
+    let config = pg_config(pg, &db, &[FAST_RETRY]);
+    let job = pg_job("emp:*", "emp", &["id"], &["name"]);
+    for node in &cluster.nodes {
+        module_tests::deploy_ok(&mut node.client(), &config, &[("emp", &job)]);
+    }
+    let node = 2;
+    let before = module_keys(&mut cluster.nodes[node].client());
+    // Slot 1 holds no key (the nodes' own keys carry the tags of their lowest slots).
+    let from = cluster.owner(1);
+    assert_ne!(from, node);
+    assert_eq!(cluster.migrate_slot(1, from, node), 0);
+    assert_eq!(cluster.owner(1), node);
+
+    cluster.nodes[node].restart();
+    cluster.wait_ok();
+    let mut c = cluster.nodes[node].client();
+    let status = Status::query(&mut c);
+    assert_eq!(status.job("emp").key_pattern, "emp:*", "{}", status.raw);
+    let id = (1..=10_000)
+        .find(|i| cluster.owner(slot_of(&format!("emp:{i}"))) == node)
+        .expect("a key of the node");
+    let mut router = cluster.router();
+    router.must(&[
+        "HSET",
+        &format!("emp:{id}"),
+        "id",
+        &id.to_string(),
+        "name",
+        "after",
+    ]);
+    drain(&mut c);
+    let row_of = query_text(
+        &mut pg.client(&db),
+        &format!("SELECT id::text, name FROM emp WHERE id = {id}"),
+    );
+    assert_eq!(row_of, vec![row(&[&id.to_string(), "after"])]);
+    let after = module_keys(&mut c);
+    assert!(after.contains(&before[0]), "{before:?} → {after:?}");
+    let tag = before[0].trim_end_matches("deploy");
+    assert!(
+        after.iter().all(|k| k.starts_with(tag)),
+        "every key keeps the tag of the kept deployment: {after:?}"
+    );
+}

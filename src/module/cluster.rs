@@ -143,10 +143,12 @@ fn kept_among(exists: impl Fn(&str) -> bool) -> Vec<String> {
 }
 
 /// Settles the hash tag of the module's keys on a cluster node: the tag of a deployment already kept
-/// here, else the tag of the shard's lowest slot. Does nothing outside a cluster or once settled.
-/// Fails when the node serves no slot yet (the cluster is not set up).
+/// here (final), else the tag of the shard's lowest slot (provisional: looked for again on the next
+/// call, since at a restart the module loads before the data, and a node given a lower slot since
+/// its deploy keeps its deployment under the tag it had then). Does nothing outside a cluster or once
+/// final. Fails when the node serves no slot yet (the cluster is not set up).
 pub fn settle_tag(ctx: &Context) -> Result<(), String> {
-    if !enabled(ctx) || keys::tag().is_some() {
+    if !enabled(ctx) || keys::tag_is_final() {
         return Ok(());
     }
     let slots = cluster_nodes(ctx)
@@ -159,6 +161,7 @@ pub fn settle_tag(ctx: &Context) -> Result<(), String> {
         .find(|k| slots.contains(&slot_of(k.as_bytes())))
         .or(kept.first())
         .and_then(|k| keys::tag_of_deploy_key(k));
+    let fin = chosen.is_some();
     let tag = match chosen {
         Some(t) => t,
         None => {
@@ -171,14 +174,21 @@ pub fn settle_tag(ctx: &Context) -> Result<(), String> {
             tag_for_slot(*first).ok_or_else(|| format!("no hash tag found for slot {first}"))?
         }
     };
-    super::log::notice(
-        ctx,
-        &format!(
-            "rdi: cluster mode: the module's keys carry the hash tag {{{tag}}} (slot {})",
-            slot_of(tag.as_bytes())
-        ),
-    );
-    keys::set_tag(tag);
+    if keys::tag().as_deref() != Some(tag.as_str()) {
+        super::log::notice(
+            ctx,
+            &format!(
+                "rdi: cluster mode: the module's keys carry the hash tag {{{tag}}} (slot {}{})",
+                slot_of(tag.as_bytes()),
+                if fin {
+                    ", that of the deployment kept here"
+                } else {
+                    ", the shard's lowest"
+                }
+            ),
+        );
+    }
+    keys::set_tag(tag, fin);
     Ok(())
 }
 

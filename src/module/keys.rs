@@ -14,18 +14,29 @@ pub const CONFIG_FIELD: &str = "config";
 /// Prefix of the fields of the deploy hash holding a job.
 pub const JOB_FIELD_PREFIX: &str = "job:";
 
-/// The hash tag of this node's keys (cluster mode), settled once by [`super::cluster::settle_tag`].
-static TAG: RwLock<Option<String>> = RwLock::new(None);
+/// The hash tag of this node's keys (cluster mode), chosen by [`super::cluster::settle_tag`], and
+/// whether it is final (a deployment is kept under it) or provisional (the lowest slot's, chosen
+/// while no deployment was in sight: before the data loaded, say).
+static TAG: RwLock<Option<(String, bool)>> = RwLock::new(None);
 
-/// The settled hash tag, if any.
+/// The hash tag, if any.
 pub fn tag() -> Option<String> {
-    TAG.read().ok().and_then(|t| t.clone())
+    TAG.read()
+        .ok()
+        .and_then(|t| t.as_ref().map(|(tag, _)| tag.clone()))
 }
 
-/// Settles the hash tag.
-pub fn set_tag(tag: String) {
+/// Whether the tag is final.
+pub fn tag_is_final() -> bool {
+    TAG.read()
+        .ok()
+        .is_some_and(|t| t.as_ref().is_some_and(|(_, fin)| *fin))
+}
+
+/// Sets the hash tag; a final one is not looked for again.
+pub fn set_tag(tag: String, fin: bool) {
     if let Ok(mut t) = TAG.write() {
-        *t = Some(tag);
+        *t = Some((tag, fin));
     }
 }
 
