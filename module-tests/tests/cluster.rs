@@ -40,17 +40,26 @@ fn written(cluster: &Cluster) -> Vec<(i64, i64, i64)> {
         .collect()
 }
 
-#[test]
-fn three_primaries_capture_their_own_keys_and_slot_migration_keeps_rows() {
+/// A 3-primary cluster started with `opts`, every node deployed with job `emp` into a fresh database
+/// `db` of the shared PostgreSQL server (`extra` applier lines added to the config).
+fn deployed(db: &str, opts: RedisOpts, extra: &[&str]) -> (Cluster, &'static PgServer, String) {
     let pg = PgServer::shared();
-    let db = pg.create_database("cluster3");
+    let db = pg.create_database(db);
     pg.client(&db).batch_execute(DDL).unwrap();
-    let mut cluster = Cluster::start(3, RedisOpts::redis74().appendonly());
-    let config = pg_config(pg, &db, &[FAST_RETRY]);
+    let cluster = Cluster::start(3, opts);
+    let mut applier = vec![FAST_RETRY];
+    applier.extend_from_slice(extra);
+    let config = pg_config(pg, &db, &applier);
     let job = pg_job("emp:*", "emp", &["id"], &["name"]);
     for node in &cluster.nodes {
         module_tests::deploy_ok(&mut node.client(), &config, &[("emp", &job)]);
     }
+    (cluster, pg, db)
+}
+
+#[test]
+fn three_primaries_capture_their_own_keys_and_slot_migration_keeps_rows() {
+    let (mut cluster, pg, db) = deployed("cluster3", RedisOpts::redis74().appendonly(), &[]);
 
     // The module's keys on each node carry a tag of a slot that node serves.
     for (i, node) in cluster.nodes.iter().enumerate() {
@@ -217,15 +226,11 @@ fn a_replica_promoted_by_cluster_failover_drains_the_queue_of_its_shard() {
 
 #[test]
 fn with_exactly_once_each_shard_keeps_its_own_checkpoint_and_skips_nothing_of_the_others() {
-    let pg = PgServer::shared();
-    let db = pg.create_database("cluster_exactly_once");
-    pg.client(&db).batch_execute(DDL).unwrap();
-    let cluster = Cluster::start(3, RedisOpts::redis74());
-    let config = pg_config(pg, &db, &[FAST_RETRY, "exactly_once: true"]);
-    let job = pg_job("emp:*", "emp", &["id"], &["name"]);
-    for node in &cluster.nodes {
-        module_tests::deploy_ok(&mut node.client(), &config, &[("emp", &job)]);
-    }
+    let (cluster, pg, db) = deployed(
+        "cluster_exactly_once",
+        RedisOpts::redis74(),
+        &["exactly_once: true"],
+    );
     let mut router = cluster.router();
     for i in 1..=KEYS {
         router.must(&[
@@ -258,15 +263,7 @@ fn with_exactly_once_each_shard_keeps_its_own_checkpoint_and_skips_nothing_of_th
 /// deployment under it and ran no pipeline.
 #[test]
 fn a_node_given_a_lower_slot_finds_its_deployment_after_a_restart() {
-    let pg = PgServer::shared();
-    let db = pg.create_database("cluster_reshard");
-    pg.client(&db).batch_execute(DDL).unwrap();
-    let mut cluster = Cluster::start(3, RedisOpts::redis74().appendonly());
-    let config = pg_config(pg, &db, &[FAST_RETRY]);
-    let job = pg_job("emp:*", "emp", &["id"], &["name"]);
-    for node in &cluster.nodes {
-        module_tests::deploy_ok(&mut node.client(), &config, &[("emp", &job)]);
-    }
+    let (mut cluster, pg, db) = deployed("cluster_reshard", RedisOpts::redis74().appendonly(), &[]);
     let node = 2;
     let before = module_keys(&mut cluster.nodes[node].client());
     // Slot 1 holds no key (the nodes' own keys carry the tags of their lowest slots).
