@@ -87,7 +87,9 @@ fn deinit(ctx: &Context) -> Status {
     // they can be joined here; a writer in the middle of a target transaction finishes it first.
     // Whatever they did not acknowledge stays queued in the keyspace for the next load.
     module::lock::set_unloading(true);
-    if let Some(engine) = runtime::current().and_then(|p| p.engine.clone()) {
+    // The engine, or on a replica the writers of its last term as a primary (still in a target
+    // call, perhaps): none may outlive the module's code.
+    if let Some(engine) = runtime::current().and_then(|p| p.threads()) {
         if !engine.stop_and_join(UNLOAD_TIMEOUT) {
             module::lock::set_unloading(false);
             module::restore::restore(ctx);

@@ -155,3 +155,62 @@ fn unload_while_writers_are_busy_leaves_nothing_half_written() {
     let status = Status::query(&mut r);
     assert_eq!(status.engine, "NOT DEPLOYED", "{}", status.raw);
 }
+
+/// On a server demoted while its writer waited for the target (the SQLite file locked), that writer
+/// still runs, given up but not yet out of SQLite's busy handler. `MODULE UNLOAD` there waits for it,
+/// as for the writers of a primary, so that no thread of the module outlives the unload (before, the
+/// replica's pipeline had no engine and the unload returned at once; glibc happened to keep the
+/// library mapped while that thread lived). The server stays up and the new primary writes the change.
+#[test]
+fn unload_on_a_demoted_server_waits_for_the_writer_of_its_last_term() {
+    let opts = RedisOpts::redis74()
+        .arg("--enable-module-command")
+        .arg("yes");
+    let (mut first, db) = module_tests::sqlite_emp(opts.clone());
+    let second = module_tests::replica::start_replica_of(&first, opts, "emp");
+    let locked = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let lock = {
+        let (locked, path) = (locked.clone(), db.clone());
+        std::thread::spawn(move || {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.execute_batch("BEGIN EXCLUSIVE").unwrap();
+            locked.wait();
+            std::thread::sleep(Duration::from_millis(1_500));
+            c.execute_batch("COMMIT").unwrap();
+            Instant::now()
+        })
+    };
+    locked.wait();
+    let mut r = first.client();
+    hset(&mut r, 1, "waits");
+    // The writer reads the change and waits for the lock.
+    std::thread::sleep(Duration::from_millis(200));
+    call(&mut r, &["FAILOVER", "TIMEOUT", "5000"]);
+    wait_until(Duration::from_secs(10), "the replica is promoted", || {
+        Status::query(&mut second.client()).role == "primary"
+    });
+    let started = Instant::now();
+    unload(&mut first.client());
+    let (unloaded, took) = (Instant::now(), started.elapsed());
+    let released = lock.join().unwrap();
+    assert!(
+        unloaded >= released,
+        "the unload returned {:?} before the lock the writer waited for was released",
+        released - unloaded
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        first.wait_exit(Duration::from_millis(500)).is_none(),
+        "the server died after the unload ({took:?}):\n{}",
+        first.log()
+    );
+    assert_eq!(
+        redis::cmd("PING")
+            .query::<String>(&mut first.client())
+            .unwrap(),
+        "PONG"
+    );
+    drain_within(&mut second.client(), 30_000);
+    let name = module_tests::sqlite_target::rows(&db, "SELECT name FROM emp WHERE id = 1");
+    assert_eq!(name, vec![vec![Some("waits".to_string())]]);
+}

@@ -87,6 +87,12 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// The writer threads that may still run: the engine, or on a replica the one retired when it
+    /// was demoted (possibly still blocked on a target).
+    pub fn threads(&self) -> Option<Arc<Engine>> {
+        self.engine.clone().or_else(|| self.retired.clone())
+    }
+
     /// The back-pressure cap per job (`applier.max_pending`), 0 for none.
     pub fn max_pending(&self) -> u64 {
         self.deployment.applier.max_pending as u64
