@@ -53,3 +53,46 @@ pub fn deploy_emp(redis: &crate::RedisServer) -> std::path::PathBuf {
     );
     db
 }
+
+/// The write lock of a SQLite file, held by another connection (`BEGIN EXCLUSIVE`) on a thread of its
+/// own, as a slow or busy client of the target would hold it.
+pub struct Lock {
+    release: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<std::time::Instant>,
+}
+
+/// Takes the write lock of the SQLite file at `path` and returns once it is held. It is released by
+/// [`Lock::release`], or after `at_most` in any case.
+pub fn lock(path: &Path, at_most: std::time::Duration) -> Lock {
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (held, is_held) = std::sync::mpsc::channel::<()>();
+    let path = path.to_path_buf();
+    let thread = std::thread::spawn(move || {
+        let connection = rusqlite::Connection::open(&path)
+            .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        connection
+            .execute_batch("BEGIN EXCLUSIVE")
+            .unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
+        let _ = held.send(());
+        let _ = released.recv_timeout(at_most);
+        connection
+            .execute_batch("COMMIT")
+            .unwrap_or_else(|e| panic!("unlock {}: {e}", path.display()));
+        std::time::Instant::now()
+    });
+    is_held.recv().expect("the lock thread took the lock");
+    Lock { release, thread }
+}
+
+impl Lock {
+    /// Releases the lock now; returns when it was released.
+    pub fn release(self) -> std::time::Instant {
+        let _ = self.release.send(());
+        self.wait()
+    }
+
+    /// Waits until the lock is released (after `at_most`); returns when it was.
+    pub fn wait(self) -> std::time::Instant {
+        self.thread.join().expect("the lock thread")
+    }
+}

@@ -174,17 +174,9 @@ impl Target {
                 None
             }
             Inner::Sqlite { path, .. } => {
-                let path = path.clone();
+                let lock = crate::sqlite_target::lock(path, hold);
                 Some(std::thread::spawn(move || {
-                    let connection = rusqlite::Connection::open(&path)
-                        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-                    connection
-                        .execute_batch("BEGIN EXCLUSIVE")
-                        .unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
-                    std::thread::sleep(hold);
-                    connection
-                        .execute_batch("COMMIT")
-                        .unwrap_or_else(|e| panic!("unlock {}: {e}", path.display()));
+                    lock.wait();
                 }))
             }
         }

@@ -168,19 +168,7 @@ fn unload_on_a_demoted_server_waits_for_the_writer_of_its_last_term() {
         .arg("yes");
     let (mut first, db) = module_tests::sqlite_emp(opts.clone());
     let second = module_tests::replica::start_replica_of(&first, opts, "emp");
-    let locked = std::sync::Arc::new(std::sync::Barrier::new(2));
-    let lock = {
-        let (locked, path) = (locked.clone(), db.clone());
-        std::thread::spawn(move || {
-            let c = rusqlite::Connection::open(&path).unwrap();
-            c.execute_batch("BEGIN EXCLUSIVE").unwrap();
-            locked.wait();
-            std::thread::sleep(Duration::from_millis(1_500));
-            c.execute_batch("COMMIT").unwrap();
-            Instant::now()
-        })
-    };
-    locked.wait();
+    let lock = module_tests::sqlite_target::lock(&db, Duration::from_millis(1_500));
     let mut r = first.client();
     hset(&mut r, 1, "waits");
     // The writer reads the change and waits for the lock.
@@ -192,7 +180,7 @@ fn unload_on_a_demoted_server_waits_for_the_writer_of_its_last_term() {
     let started = Instant::now();
     unload(&mut first.client());
     let (unloaded, took) = (Instant::now(), started.elapsed());
-    let released = lock.join().unwrap();
+    let released = lock.wait();
     assert!(
         unloaded >= released,
         "the unload returned {:?} before the lock the writer waited for was released",

@@ -181,19 +181,7 @@ fn a_demoted_primary_does_not_commit_the_batch_it_was_waiting_to_write() {
     for round in 1..=8usize {
         let (p, q) = (primary, 1 - primary);
         let mut r = servers[p].client();
-        let lock_path = db.clone();
-        let locked = std::sync::Arc::new(std::sync::Barrier::new(2));
-        let lock = {
-            let locked = locked.clone();
-            std::thread::spawn(move || {
-                let c = rusqlite::Connection::open(&lock_path).unwrap();
-                c.execute_batch("BEGIN EXCLUSIVE").unwrap();
-                locked.wait();
-                std::thread::sleep(Duration::from_millis(1500));
-                c.execute_batch("COMMIT").unwrap();
-            })
-        };
-        locked.wait();
+        let lock = sqlite_target::lock(&db, Duration::from_millis(1500));
         let ids: Vec<usize> = (1..=30).map(|i| round * 1000 + i).collect();
         for id in &ids {
             let id = id.to_string();
@@ -212,7 +200,7 @@ fn a_demoted_primary_does_not_commit_the_batch_it_was_waiting_to_write() {
         for id in &ids {
             call(&mut n, &["DEL", &format!("emp:{id}")]);
         }
-        lock.join().unwrap();
+        lock.wait();
         primary = q;
         wait_until(
             Duration::from_secs(10),
@@ -265,20 +253,8 @@ fn a_writer_of_an_earlier_term_does_not_commit_after_a_failover_and_back() {
         let mut r = p.client();
         call(&mut r, &["HSET", &key, "id", &id, "name", "seed"]);
         drain(&mut r);
-        let (release, released) = std::sync::mpsc::channel::<()>();
-        let locked = std::sync::Arc::new(std::sync::Barrier::new(2));
-        let lock = {
-            let (locked, path) = (locked.clone(), db.clone());
-            std::thread::spawn(move || {
-                let c = rusqlite::Connection::open(&path).unwrap();
-                c.execute_batch("BEGIN EXCLUSIVE").unwrap();
-                locked.wait();
-                // Released by the test, or before the writers' 5 s busy timeout in any case.
-                let _ = released.recv_timeout(Duration::from_millis(4_000));
-                c.execute_batch("COMMIT").unwrap();
-            })
-        };
-        locked.wait();
+        // Released by the test, or before the writers' 5 s busy timeout in any case.
+        let lock = sqlite_target::lock(&db, Duration::from_millis(4_000));
         let started = Instant::now();
         call(&mut r, &["HSET", &key, "name", "old"]);
         // The writer reads the change and waits for the lock.
@@ -297,8 +273,7 @@ fn a_writer_of_an_earlier_term_does_not_commit_after_a_failover_and_back() {
         );
         std::thread::sleep(Duration::from_millis(delay_ms));
         let held = started.elapsed();
-        let _ = release.send(());
-        lock.join().unwrap();
+        lock.release();
         // Every value the row takes in the next 800 ms, in order.
         let seen = watch_name(&db, &id, Duration::from_millis(800));
         wait_until(
