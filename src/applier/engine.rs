@@ -34,7 +34,7 @@ pub const ABORT_BEFORE_ACK_ENV: &str = "RDI_TEST_ABORT_BEFORE_ACK";
 
 /// What writer threads share.
 pub(crate) struct Shared {
-    pub(crate) stop: AtomicBool,
+    pub(crate) stop: Arc<AtomicBool>,
     pub(crate) deployment: Deployment,
     pub(crate) queue: Arc<dyn Queue>,
     pub(crate) connector: Arc<Connector>,
@@ -100,7 +100,7 @@ impl Engine {
             .writer_threads
             .clamp(1, jobs.len().max(1));
         let shared = Arc::new(Shared {
-            stop: AtomicBool::new(false),
+            stop: Arc::new(AtomicBool::new(false)),
             deployment,
             queue,
             connector,
@@ -130,6 +130,7 @@ impl Engine {
                 .name(format!("rdi-writer-{t}"))
                 .spawn(move || {
                     crate::writer::fence::hold(term);
+                    crate::writer::interrupt::watch(sh.stop.clone());
                     if let Some(before) = before {
                         // Even when asked to stop meanwhile, this thread lives until `before` has
                         // ended, so that an engine started after this one waits for both.

@@ -6,6 +6,7 @@ pub mod cassandra;
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub(crate) mod conformance;
 pub mod fence;
+pub mod interrupt;
 #[cfg(feature = "redis-target")]
 pub mod redis;
 pub mod relational;

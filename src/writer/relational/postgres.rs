@@ -395,7 +395,13 @@ fn open(config: &Config, tls: &Tls, read_timeout: Duration) -> Result<Session, W
             WriteError::Transient(format!("cannot connect: {m}"))
         }
     })?;
-    Ok(Session::new(runtime, client, connection, read_timeout))
+    Ok(Session::new(
+        runtime,
+        client,
+        connection,
+        read_timeout,
+        tls.clone(),
+    ))
 }
 
 /// Converts a row into its text parameters, or the reason it is rejected. A string that is already

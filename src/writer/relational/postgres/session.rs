@@ -7,11 +7,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use ::futures::future::Either;
 use ::tokio_postgres::types::{ToSql, Type};
-use ::tokio_postgres::{Client, Error, Row, Statement, ToStatement};
+use ::tokio_postgres::{CancelToken, Client, Error, Row, Statement, ToStatement};
 
-use super::super::super::WriteError;
+use super::super::super::{interrupt, WriteError};
+use super::tls::Tls;
 
 /// One connection and the runtime that drives it. The runtime has one thread, the caller's: the
 /// connection makes progress only while the writer waits in [`Session::block_on`], which is when it has
@@ -25,28 +25,58 @@ pub struct Session {
 /// Bounds how long a call waits for the server: a server that accepts the connection and then never
 /// answers (stopped, hung, or a black hole that still acknowledges TCP) would otherwise hold the writer
 /// thread, and every job it serves, until the server comes back. When the limit passes, the
-/// connection is dropped: the call then ends with the driver's "connection closed" error, and
-/// [`Session::timed_out`] says why.
+/// statement is cancelled (so that the server does not run it on, and commit it later, for a client
+/// that is gone) and the connection dropped: the call then ends with the driver's "connection
+/// closed" error, and [`Session::timed_out`] says why. A call is also cancelled, and then waited
+/// for, once the writer's engine stops or the server's role changes ([`interrupt`]): a statement
+/// waiting on a row lock would otherwise hold up a redeploy or an unload.
 pub struct Watchdog {
     connection: tokio::task::AbortHandle,
     limit: Duration,
     fired: Cell<bool>,
+    cancel: CancelToken,
+    tls: Tls,
 }
 
+/// How often a call in progress looks whether it should be interrupted.
+const INTERRUPT_POLL: Duration = Duration::from_millis(20);
+
+/// How long a cancel request may take (it opens a connection of its own).
+const CANCEL_LIMIT: Duration = Duration::from_secs(2);
+
 impl Watchdog {
-    /// `work`, but the connection is dropped if it has not ended within the limit.
+    /// `work`, but cancelled when the writer is interrupted, and the connection dropped if it has
+    /// not ended within the limit.
     pub async fn guard<F: Future>(&self, work: F) -> F::Output {
-        let work = std::pin::pin!(work);
-        let limit = std::pin::pin!(tokio::time::sleep(self.limit));
-        match futures::future::select(work, limit).await {
-            Either::Left((out, _)) => out,
-            Either::Right(((), work)) => {
+        let mut work = std::pin::pin!(work);
+        let deadline = tokio::time::Instant::now() + self.limit;
+        let mut cancelled = false;
+        loop {
+            let next = match cancelled {
+                true => deadline,
+                false => deadline.min(tokio::time::Instant::now() + INTERRUPT_POLL),
+            };
+            if let Ok(out) = tokio::time::timeout_at(next, &mut work).await {
+                return out;
+            }
+            if tokio::time::Instant::now() >= deadline {
                 self.fired.set(true);
+                self.send_cancel().await;
                 self.connection.abort();
                 // Every request of the connection now fails at once.
-                work.await
+                return work.await;
+            }
+            if !cancelled && interrupt::requested() {
+                cancelled = true;
+                self.send_cancel().await;
             }
         }
+    }
+
+    /// Asks the server to cancel the statement it runs for this connection, if any. Best effort:
+    /// the server may have finished it meanwhile, or be unreachable.
+    async fn send_cancel(&self) {
+        let _ = tokio::time::timeout(CANCEL_LIMIT, self.tls.cancel(&self.cancel)).await;
     }
 }
 
@@ -59,6 +89,7 @@ impl Session {
         client: Client,
         connection: Connection,
         read_timeout: Duration,
+        tls: Tls,
     ) -> Self {
         let task = runtime.spawn(async move {
             // A lost connection reaches the client's next call as a closed connection.
@@ -68,6 +99,8 @@ impl Session {
             connection: task.abort_handle(),
             limit: read_timeout,
             fired: Cell::new(false),
+            cancel: client.cancel_token(),
+            tls,
         };
         Session {
             runtime,

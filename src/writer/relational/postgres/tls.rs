@@ -5,7 +5,7 @@
 
 use ::openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode};
 use ::postgres_openssl::MakeTlsConnector;
-use ::tokio_postgres::{Client, Config, NoTls};
+use ::tokio_postgres::{CancelToken, Client, Config, NoTls};
 
 use super::session::Connection;
 
@@ -37,6 +37,15 @@ impl Tls {
                 (client, Box::pin(connection))
             }
         })
+    }
+
+    /// Asks the server to cancel the statement running for `token`'s connection (over a connection
+    /// of its own, encrypted as the first was).
+    pub async fn cancel(&self, token: &CancelToken) -> Result<(), ::tokio_postgres::Error> {
+        match self {
+            Tls::Plain => token.cancel_query(NoTls).await,
+            Tls::OpenSsl(connector) => token.cancel_query(connector.clone()).await,
+        }
     }
 
     /// A blocking connection with `config`, for tests' own statements.

@@ -1,0 +1,164 @@
+//! A writer whose statement waits on a lock in the target (a row another client holds in a long
+//! transaction) does not hold up the operator: a redeploy, RDI.STOP or MODULE UNLOAD interrupts the
+//! statement (PostgreSQL: a cancel request) instead of waiting for the lock or for the read timeout
+//! (120 s), and the statement cancelled commits nothing, even once the lock is released.
+
+use module_tests::env::module_path;
+use module_tests::replica::start_replica_of;
+use module_tests::yaml::{pg_job, PG_PASSWORD};
+use module_tests::{
+    call, deploy_ok, drain, row, wait_until, PgPipeline, PgServer, RedisOpts, Status,
+};
+use std::time::{Duration, Instant};
+
+const DDL: &str = "CREATE TABLE emp (id integer PRIMARY KEY, name text)";
+const ALL: &str = "SELECT id::text, name FROM emp ORDER BY id";
+
+/// The writers' statements that wait on a lock in `p`'s database.
+fn waiting(p: &PgPipeline) -> Vec<String> {
+    let mut c = p.pg_client();
+    c.query(
+        "SELECT query FROM pg_stat_activity WHERE datname = current_database() \
+         AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+        &[],
+    )
+    .expect("read pg_stat_activity")
+    .iter()
+    .map(|r| r.get::<_, String>(0))
+    .collect()
+}
+
+/// `emp:1` written as `Alice`, then the row locked by another client's open transaction and
+/// `emp:1` written as `Bob`: the writer's statement waits on the lock. Returns the lock's holder.
+fn writer_waiting_on_a_row_lock(p: &PgPipeline) -> postgres::Client {
+    let mut r = p.redis();
+    call(&mut r, &["HSET", "emp:1", "id", "1", "name", "Alice"]);
+    p.drain();
+    let mut holder = p.pg_client();
+    holder
+        .batch_execute("BEGIN; SELECT * FROM emp WHERE id = 1 FOR UPDATE")
+        .expect("lock the row");
+    call(&mut r, &["HSET", "emp:1", "name", "Bob"]);
+    wait_until(
+        Duration::from_secs(10),
+        "the writer waits on the row lock",
+        || !waiting(p).is_empty(),
+    );
+    holder
+}
+
+fn start(db: &str) -> PgPipeline<'static> {
+    let job = pg_job("emp:*", "emp", &["id"], &["name"]);
+    PgPipeline::start(
+        PgServer::shared(),
+        RedisOpts::redis74(),
+        db,
+        DDL,
+        &[("emp", &job)],
+    )
+}
+
+#[test]
+fn a_redeploy_interrupts_a_writer_waiting_on_a_row_lock() {
+    let p = start("lockwait_redeploy");
+    let mut holder = writer_waiting_on_a_row_lock(&p);
+    let job = pg_job("emp:*", "emp", &["id"], &["name"]);
+    let started = Instant::now();
+    deploy_ok(&mut p.redis(), &p.config, &[("emp", &job)]);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "the redeploy waited {took:?} for the writer"
+    );
+    // The old writer's statement was cancelled; the new writer's waits on the lock in its turn.
+    assert!(waiting(&p).len() <= 1, "{:?}", waiting(&p));
+    holder.batch_execute("COMMIT").expect("release the lock");
+    p.drain();
+    assert_eq!(p.rows(ALL), vec![row(&["1", "Bob"])]);
+}
+
+/// A primary demoted by `FAILOVER` while its writer's statement waits on the lock: the statement is
+/// cancelled (the server may no longer write: `writer::fence`), and the new primary writes the row.
+#[test]
+fn a_failover_interrupts_the_demoted_writer_waiting_on_a_row_lock() {
+    let p = start("lockwait_failover");
+    let replica = start_replica_of(&p.redis, RedisOpts::redis74(), "emp");
+    let mut holder = writer_waiting_on_a_row_lock(&p);
+    call(&mut p.redis(), &["FAILOVER", "TIMEOUT", "5000"]);
+    wait_until(
+        Duration::from_secs(10),
+        "the replica is the primary",
+        || Status::query(&mut replica.client()).role == "primary",
+    );
+    // The new primary's writer may be waiting on the lock in its turn: one statement at most.
+    wait_until(
+        Duration::from_secs(5),
+        "the demoted writer's statement is cancelled",
+        || waiting(&p).len() <= 1,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(waiting(&p).len() <= 1, "{:?}", waiting(&p));
+    holder.batch_execute("COMMIT").expect("release the lock");
+    drain(&mut replica.client());
+    assert_eq!(p.rows(ALL), vec![row(&["1", "Bob"])]);
+}
+
+#[test]
+fn module_unload_interrupts_a_writer_waiting_on_a_row_lock() {
+    let job = pg_job("emp:*", "emp", &["id"], &["name"]);
+    let opts = RedisOpts::redis74()
+        .arg("--enable-module-command")
+        .arg("yes");
+    let p = PgPipeline::start(
+        PgServer::shared(),
+        opts,
+        "lockwait_unload",
+        DDL,
+        &[("emp", &job)],
+    );
+    let mut holder = writer_waiting_on_a_row_lock(&p);
+    let mut r = p.redis();
+    let started = Instant::now();
+    call(&mut r, &["MODULE", "UNLOAD", "rdi"]);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(4), "the unload took {took:?}");
+    assert!(waiting(&p).is_empty(), "{:?}", waiting(&p));
+    holder.batch_execute("COMMIT").expect("release the lock");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(p.rows(ALL), vec![row(&["1", "Alice"])]);
+    call(
+        &mut r,
+        &["MODULE", "LOAD", &module_path().display().to_string()],
+    );
+    wait_until(Duration::from_secs(20), "the kept queue drains", || {
+        p.rows(ALL) == vec![row(&["1", "Bob"])]
+    });
+}
+
+/// A statement given up at the read timeout is cancelled: the server does not keep running it for a
+/// connection that is gone (holding a backend and, once the lock is released, committing values
+/// the retries have replaced since), so retries do not pile up statements waiting on the lock.
+#[test]
+fn a_statement_given_up_at_the_read_timeout_is_cancelled_not_left_waiting() {
+    let pg = PgServer::shared();
+    let p = PgPipeline::start(pg, RedisOpts::redis74(), "lockwait_timeout", DDL, &[]);
+    let config = p.config.replacen(
+        &format!("    password: {PG_PASSWORD}\n"),
+        &format!("    password: {PG_PASSWORD}\n    connect_args:\n      read_timeout: 1\n"),
+        1,
+    );
+    assert_ne!(config, p.config);
+    let job = pg_job("emp:*", "emp", &["id"], &["name"]);
+    deploy_ok(&mut p.redis(), &config, &[("emp", &job)]);
+    let mut holder = writer_waiting_on_a_row_lock(&p);
+    // Several read timeouts and retries (FAST_RETRY).
+    std::thread::sleep(Duration::from_secs(5));
+    let status = p.status();
+    let error = status.job("emp").last_error.clone().unwrap_or_default();
+    assert!(error.contains("1 s"), "{}", status.raw);
+    let left = waiting(&p);
+    assert!(left.len() <= 1, "statements left waiting: {left:?}");
+    holder.batch_execute("COMMIT").expect("release the lock");
+    p.drain();
+    assert_eq!(p.rows(ALL), vec![row(&["1", "Bob"])]);
+}
