@@ -5,9 +5,11 @@
 
 use module_tests::env::module_path;
 use module_tests::replica::start_replica_of;
+use module_tests::targets::{Target, TargetKind};
 use module_tests::yaml::{pg_job, PG_PASSWORD};
 use module_tests::{
-    call, deploy_ok, drain, row, wait_until, PgPipeline, PgServer, RedisOpts, Status,
+    call, deploy_ok, drain, row, wait_until, MariaServer, PgPipeline, PgServer, RedisOpts, Status,
+    FAST_RETRY,
 };
 use std::time::{Duration, Instant};
 
@@ -161,4 +163,112 @@ fn a_statement_given_up_at_the_read_timeout_is_cancelled_not_left_waiting() {
     holder.batch_execute("COMMIT").expect("release the lock");
     p.drain();
     assert_eq!(p.rows(ALL), vec![row(&["1", "Bob"])]);
+}
+
+/// The writers' statements running in MariaDB (waiting on the row lock). From the process list:
+/// `INNODB_TRX` is a cache that is refreshed only once it has not been read for 0.1 s.
+fn maria_waiting(maria: &MariaServer, db: &str) -> i64 {
+    maria.count(
+        db,
+        "SELECT count(*) FROM information_schema.processlist WHERE info LIKE 'INSERT INTO `emp`%'",
+    )
+}
+
+/// Another client of MariaDB holding row `id = 1` of `emp` in an open transaction until released.
+struct MariaLock {
+    maria: &'static MariaServer,
+    db: String,
+    client: std::process::Child,
+}
+
+impl MariaLock {
+    fn take(maria: &'static MariaServer, db: &str) -> MariaLock {
+        let client = std::process::Command::new("mariadb")
+            .args([
+                "--no-defaults",
+                "--protocol=tcp",
+                "-h127.0.0.1",
+                &format!("-P{}", maria.port()),
+                "-uroot",
+                "-e",
+                "BEGIN; SELECT id FROM emp WHERE id = 1 FOR UPDATE; SELECT SLEEP(120)",
+                db,
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("run mariadb");
+        wait_until(Duration::from_secs(10), "the row is locked", || {
+            maria.count(
+                db,
+                "SELECT count(*) FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP%'",
+            ) == 1
+        });
+        MariaLock {
+            maria,
+            db: db.to_string(),
+            client,
+        }
+    }
+
+    /// Ends the holder's session, which rolls its transaction back.
+    fn release(mut self) {
+        let ids = self.maria.query(
+            &self.db,
+            "SELECT id FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP%'",
+        );
+        for id in ids {
+            self.maria.query(&self.db, &format!("KILL {}", id[0]));
+        }
+        let _ = self.client.wait();
+    }
+}
+
+/// The MariaDB writer: a redeploy and MODULE UNLOAD while its statement waits on a row lock (up to
+/// InnoDB's 50 s) interrupt it with `KILL QUERY`, and the interrupted statement commits nothing.
+#[test]
+fn mariadb_a_redeploy_and_an_unload_interrupt_a_writer_waiting_on_a_row_lock() {
+    let maria = MariaServer::shared();
+    let target = Target::create(TargetKind::MariaDb, "lockwait", DDL, &[FAST_RETRY]);
+    let db = "lockwait";
+    let opts = RedisOpts::redis74()
+        .arg("--enable-module-command")
+        .arg("yes");
+    let redis = module_tests::RedisServer::start(opts).expect("start redis");
+    let mut r = redis.client();
+    let job = target.job("emp:*", "emp", &["id"], &["name"]);
+    deploy_ok(&mut r, target.config(), &[("emp", &job)]);
+    let rows = || maria.query(db, "SELECT id, name FROM emp ORDER BY id");
+    let one = |name: &str| vec![vec!["1".to_string(), name.to_string()]];
+    call(&mut r, &["HSET", "emp:1", "id", "1", "name", "Alice"]);
+    drain(&mut r);
+    let lock = MariaLock::take(maria, db);
+    call(&mut r, &["HSET", "emp:1", "name", "Bob"]);
+    wait_until(Duration::from_secs(10), "the writer waits", || {
+        maria_waiting(maria, db) == 1
+    });
+    let started = Instant::now();
+    deploy_ok(&mut r, target.config(), &[("emp", &job)]);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "the redeploy took {took:?}");
+    // The new writer waits in its turn; the unload interrupts it too.
+    wait_until(Duration::from_secs(10), "the new writer waits", || {
+        maria_waiting(maria, db) == 1
+    });
+    let started = Instant::now();
+    call(&mut r, &["MODULE", "UNLOAD", "rdi"]);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(4), "the unload took {took:?}");
+    wait_until(Duration::from_secs(3), "no statement waits", || {
+        maria_waiting(maria, db) == 0
+    });
+    lock.release();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(rows(), one("Alice"), "an interrupted statement committed");
+    call(
+        &mut r,
+        &["MODULE", "LOAD", &module_path().display().to_string()],
+    );
+    wait_until(Duration::from_secs(20), "the kept queue drains", || {
+        rows() == one("Bob")
+    });
 }

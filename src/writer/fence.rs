@@ -41,6 +41,17 @@ pub fn hold(term: u64) {
     HELD.with(|h| h.set(Some(term)));
 }
 
+/// The term the calling thread is bound to, if it is a writer thread.
+pub fn held() -> Option<u64> {
+    HELD.with(Cell::get)
+}
+
+/// Whether a writer of term `held` (`None`: not a writer thread) may no longer write: the server
+/// was demoted, or its role changed since that term.
+pub fn is_stale(held: Option<u64>) -> bool {
+    DEMOTED.load(Ordering::Acquire) || held.is_some_and(|held| held != TERM.load(Ordering::Acquire))
+}
+
 /// `Ok` while the server is the primary and, in a writer thread, still in the term its engine was
 /// started in; else the error that gives the batch up.
 pub fn check() -> Result<(), WriteError> {
@@ -51,8 +62,7 @@ pub fn check() -> Result<(), WriteError> {
                 .into(),
         ));
     }
-    let current = TERM.load(Ordering::Acquire);
-    if HELD.with(Cell::get).is_some_and(|held| held != current) {
+    if is_stale(held()) {
         return Err(WriteError::Transient(
             "the server's role changed since this writer started (a failover and back): the batch \
              was rolled back, for the writers of the current term to write"

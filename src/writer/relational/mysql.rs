@@ -4,6 +4,7 @@
 
 mod catalog;
 mod errors;
+mod killer;
 mod options;
 mod runs;
 
@@ -55,6 +56,9 @@ pub struct MysqlWriter {
     conn: Option<Conn>,
     /// Tables checked on the current connection; emptied when it is replaced.
     tables: HashMap<TableTarget, MyTable>,
+    /// Interrupts a write the writer thread must give up: `Some(None)` outside writer threads,
+    /// `None` until the first write.
+    killer: Option<Option<killer::Killer>>,
 }
 
 impl MysqlWriter {
@@ -65,6 +69,7 @@ impl MysqlWriter {
         let opts: Opts = options(settings, kind)?.into();
         let conn = open(&opts)?;
         Ok(MysqlWriter {
+            killer: None,
             opts,
             conn: Some(conn),
             tables: HashMap::new(),
@@ -199,6 +204,12 @@ impl MysqlWriter {
             return Ok(outcome);
         }
         let conn = self.conn.as_mut().ok_or_else(not_connected)?;
+        // Interrupted (`KILL QUERY`) if the writer must give it up while it waits on a lock. The
+        // helper starts at the first write, in the writer's thread (it connects in another one).
+        let killer = self
+            .killer
+            .get_or_insert_with(|| killer::Killer::start(&self.opts));
+        let _call = killer::in_flight(killer.as_ref(), conn.connection_id());
         if cp.is_none() && one_statement(&work) {
             write_runs(conn, work).map_err(|e| classify(&e))?;
             return Ok(outcome);
