@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 /// How long a start may take before the test fails.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Ports tried before giving up.
+const PORT_ATTEMPTS: usize = 5;
 
 /// A MariaDB server on 127.0.0.1 whose `root` user has no password.
 pub struct MariaServer {
@@ -36,13 +38,29 @@ impl MariaServer {
             .expect("temp dir")
             .keep();
         install(&root.join("data"));
+        for attempt in 1..=PORT_ATTEMPTS {
+            match MariaServer::launch(&root) {
+                Ok(server) => return server,
+                // Another process took the port after `free_port` found it free: another one.
+                Err(log) if attempt < PORT_ATTEMPTS && log.contains("Address already in use") => {}
+                Err(log) => panic!("mariadbd did not start; log:\n{log}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// Starts the server on a free port and waits until it answers; the log if it exited first.
+    /// Only this server counts as answering: another one that took the port would have another
+    /// data directory.
+    fn launch(root: &Path) -> Result<MariaServer, String> {
         let port = free_port();
         let log = std::fs::File::create(root.join("log")).expect("MariaDB log file");
+        let data = root.join("data");
         let child = Command::new("mariadbd")
             .args([
                 "--no-defaults",
                 "--user=root",
-                &format!("--datadir={}", root.join("data").display()),
+                &format!("--datadir={}", data.display()),
                 "--bind-address=127.0.0.1",
                 &format!("--port={port}"),
                 &format!("--socket={}", root.join("sock").display()),
@@ -64,15 +82,25 @@ impl MariaServer {
             root.display()
         ));
         let mut server = MariaServer {
-            root,
+            root: root.to_path_buf(),
             port,
             child,
             _watchdog: watchdog,
         };
+        let ours = format!("{}/", data.display());
         let deadline = Instant::now() + START_TIMEOUT;
-        while server.try_query("mysql", "SELECT 1").is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("mariadbd exited with {status}; log:\n{}", server.log());
+        loop {
+            // Another server's answer counts as none: this one then exits, unable to bind.
+            if let Ok(rows) = server.try_query("mysql", "SELECT @@datadir") {
+                if rows.first().and_then(|r| r.first()) == Some(&ours) {
+                    return Ok(server);
+                }
+            }
+            if let Ok(Some(_)) = server.child.try_wait() {
+                let log = server.log();
+                let MariaServer { _watchdog, .. } = server;
+                _watchdog.disarm();
+                return Err(log);
             }
             assert!(
                 Instant::now() < deadline,
@@ -81,7 +109,6 @@ impl MariaServer {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        server
     }
 
     /// The port on 127.0.0.1.
