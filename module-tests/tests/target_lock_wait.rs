@@ -170,7 +170,18 @@ fn a_statement_given_up_at_the_read_timeout_is_cancelled_not_left_waiting() {
 fn maria_waiting(maria: &MariaServer, db: &str) -> i64 {
     maria.count(
         db,
-        "SELECT count(*) FROM information_schema.processlist WHERE info LIKE 'INSERT INTO `emp`%'",
+        &format!(
+            "SELECT count(*) FROM information_schema.processlist \
+             WHERE db = '{db}' AND info LIKE 'INSERT INTO `emp`%'"
+        ),
+    )
+}
+
+/// `SELECT <what>` of the holder's session of database `db` in the process list.
+fn sleeping(what: &str, db: &str) -> String {
+    format!(
+        "SELECT {what} FROM information_schema.processlist \
+         WHERE db = '{db}' AND info LIKE 'SELECT SLEEP%'"
     )
 }
 
@@ -198,10 +209,7 @@ impl MariaLock {
             .spawn()
             .expect("run mariadb");
         wait_until(Duration::from_secs(10), "the row is locked", || {
-            maria.count(
-                db,
-                "SELECT count(*) FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP%'",
-            ) == 1
+            maria.count(db, &sleeping("count(*)", db)) == 1
         });
         MariaLock {
             maria,
@@ -212,10 +220,7 @@ impl MariaLock {
 
     /// Ends the holder's session, which rolls its transaction back.
     fn release(mut self) {
-        let ids = self.maria.query(
-            &self.db,
-            "SELECT id FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP%'",
-        );
+        let ids = self.maria.query(&self.db, &sleeping("id", &self.db));
         for id in ids {
             self.maria.query(&self.db, &format!("KILL {}", id[0]));
         }
@@ -271,4 +276,36 @@ fn mariadb_a_redeploy_and_an_unload_interrupt_a_writer_waiting_on_a_row_lock() {
     wait_until(Duration::from_secs(20), "the kept queue drains", || {
         rows() == one("Bob")
     });
+}
+
+/// MariaDB: a statement given up at the read timeout is killed, as for PostgreSQL, rather than left
+/// waiting on the lock in the server (until InnoDB's lock wait timeout, or committing once the lock
+/// is released) while each retry adds another.
+#[test]
+fn mariadb_a_statement_given_up_at_the_read_timeout_is_killed_not_left_waiting() {
+    let maria = MariaServer::shared();
+    let target = Target::create(TargetKind::MariaDb, "lockwait_timeout", DDL, &[FAST_RETRY]);
+    let db = "lockwait_timeout";
+    let config = target.config().replacen(
+        "    user: root\n",
+        "    user: root\n    connect_args:\n      read_timeout: 1\n",
+        1,
+    );
+    assert_ne!(config, target.config());
+    let redis = module_tests::RedisServer::start(RedisOpts::redis74()).expect("start redis");
+    let mut r = redis.client();
+    let job = target.job("emp:*", "emp", &["id"], &["name"]);
+    deploy_ok(&mut r, &config, &[("emp", &job)]);
+    call(&mut r, &["HSET", "emp:1", "id", "1", "name", "Alice"]);
+    drain(&mut r);
+    let lock = MariaLock::take(maria, db);
+    call(&mut r, &["HSET", "emp:1", "name", "Bob"]);
+    // Several read timeouts and retries (FAST_RETRY).
+    std::thread::sleep(Duration::from_secs(5));
+    let left = maria_waiting(maria, db);
+    assert!(left <= 1, "statements left waiting: {left}");
+    lock.release();
+    drain(&mut r);
+    let rows = maria.query(db, "SELECT id, name FROM emp ORDER BY id");
+    assert_eq!(rows, vec![vec!["1".to_string(), "Bob".to_string()]]);
 }

@@ -209,26 +209,32 @@ impl MysqlWriter {
         let killer = self
             .killer
             .get_or_insert_with(|| killer::Killer::start(&self.opts));
-        let _call = killer::in_flight(killer.as_ref(), conn.connection_id());
+        let id = conn.connection_id();
+        let _call = killer::in_flight(killer.as_ref(), id);
+        let opts = &self.opts;
+        let failed = |e: ::mysql::Error| {
+            if errors::is_timeout(&e) {
+                killer::kill_query(opts, id);
+            }
+            classify(&e)
+        };
         if cp.is_none() && one_statement(&work) {
-            write_runs(conn, work).map_err(|e| classify(&e))?;
+            write_runs(conn, work).map_err(failed)?;
             return Ok(outcome);
         }
-        let mut tx = conn
-            .start_transaction(TxOpts::default())
-            .map_err(|e| classify(&e))?;
+        let mut tx = conn.start_transaction(TxOpts::default()).map_err(failed)?;
         // A failed statement leaves the transaction open: dropping `tx` rolls it back.
-        write_runs(&mut tx, work).map_err(|e| classify(&e))?;
+        write_runs(&mut tx, work).map_err(failed)?;
         if let Some(cp) = cp {
             tx.exec_drop(
                 checkpoint::upsert_sql(&cp.table),
                 (&cp.stream, &cp.position),
             )
-            .map_err(|e| classify(&e))?;
+            .map_err(failed)?;
         }
         // Row locks may have been waited for: the server may have been demoted meanwhile.
         crate::writer::fence::check()?;
-        tx.commit().map_err(|e| classify(&e))?;
+        tx.commit().map_err(failed)?;
         Ok(outcome)
     }
 

@@ -141,7 +141,7 @@ pub fn classify(err: &::mysql::Error) -> WriteError {
 }
 
 /// Whether a socket read or write outlasted its timeout.
-fn is_timeout(err: &::mysql::Error) -> bool {
+pub(super) fn is_timeout(err: &::mysql::Error) -> bool {
     use std::io::ErrorKind::{TimedOut, WouldBlock};
     match err {
         ::mysql::Error::IoError(e) => matches!(e.kind(), WouldBlock | TimedOut),

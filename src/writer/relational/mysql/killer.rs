@@ -5,6 +5,10 @@
 //! the unload. The driver's calls block, so a helper thread of the writer looks every [`POLL`] at
 //! the call in flight, and sends `KILL QUERY` for it over a connection of its own. The statement then
 //! fails (error 1317, transient), its transaction rolls back, and the batch stays queued.
+//!
+//! A statement whose answer did not come within the connection's `read_timeout` is killed too
+//! ([`kill_query`]): the server would otherwise run it on for a client that is gone, waiting on the
+//! lock and committing once it is released, while each retry added another.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,7 +16,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ::mysql::prelude::Queryable;
-use ::mysql::{Conn, Opts};
+use ::mysql::{Conn, Opts, OptsBuilder};
 
 use crate::writer::interrupt::{self, Watch};
 
@@ -53,7 +57,7 @@ impl Killer {
             closed: AtomicBool::new(false),
         });
         let mine = state.clone();
-        let opts = opts.clone();
+        let opts = kill_opts(opts);
         let thread = std::thread::Builder::new()
             .name("rdi-mysql-kill".into())
             .spawn(move || watch_calls(&mine, &watch, &opts))
@@ -101,10 +105,34 @@ fn watch_calls(state: &State, watch: &Watch, opts: &Opts) {
         }
         killed = call;
         let id = call & u64::from(u32::MAX);
-        // Best effort: the statement may have ended meanwhile (the writer is stopping: the next
-        // one failing instead is harmless), or the server may be unreachable.
-        if let Ok(mut conn) = Conn::new(opts.clone()) {
-            let _ = conn.query_drop(format!("KILL QUERY {id}"));
-        }
+        // The statement may have ended meanwhile: the writer is stopping, so the next one
+        // failing instead is harmless.
+        send_kill(opts, id);
     }
+}
+
+/// How long the connection that sends `KILL QUERY` may take for each step (a server that hangs
+/// must not hold the writer long).
+const KILL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `opts` for the connection that sends `KILL QUERY`: each step bounded by [`KILL_TIMEOUT`].
+fn kill_opts(opts: &Opts) -> Opts {
+    OptsBuilder::from_opts(opts.clone())
+        .tcp_connect_timeout(Some(KILL_TIMEOUT))
+        .read_timeout(Some(KILL_TIMEOUT))
+        .write_timeout(Some(KILL_TIMEOUT))
+        .into()
+}
+
+/// Best effort: the server may be unreachable.
+fn send_kill(opts: &Opts, id: u64) {
+    if let Ok(mut conn) = Conn::new(opts.clone()) {
+        let _ = conn.query_drop(format!("KILL QUERY {id}"));
+    }
+}
+
+/// Kills the statement that connection `id` runs, from the writer's thread, after its answer did
+/// not come within the read timeout (the writer drops that connection).
+pub(super) fn kill_query(opts: &Opts, id: u32) {
+    send_kill(&kill_opts(opts), u64::from(id));
 }
