@@ -49,20 +49,15 @@ fn writer_waiting_on_a_row_lock(p: &PgPipeline) -> postgres::Client {
     holder
 }
 
-fn start(db: &str) -> PgPipeline<'static> {
+/// Redis with `opts` and the `emp` job deployed on database `db`.
+fn start(db: &str, opts: RedisOpts) -> PgPipeline<'static> {
     let job = pg_job("emp:*", "emp", &["id"], &["name"]);
-    PgPipeline::start(
-        PgServer::shared(),
-        RedisOpts::redis74(),
-        db,
-        DDL,
-        &[("emp", &job)],
-    )
+    PgPipeline::start(PgServer::shared(), opts, db, DDL, &[("emp", &job)])
 }
 
 #[test]
 fn a_redeploy_interrupts_a_writer_waiting_on_a_row_lock() {
-    let p = start("lockwait_redeploy");
+    let p = start("lockwait_redeploy", RedisOpts::redis74());
     let mut holder = writer_waiting_on_a_row_lock(&p);
     let job = pg_job("emp:*", "emp", &["id"], &["name"]);
     let started = Instant::now();
@@ -83,7 +78,7 @@ fn a_redeploy_interrupts_a_writer_waiting_on_a_row_lock() {
 /// cancelled (the server may no longer write: `writer::fence`), and the new primary writes the row.
 #[test]
 fn a_failover_interrupts_the_demoted_writer_waiting_on_a_row_lock() {
-    let p = start("lockwait_failover");
+    let p = start("lockwait_failover", RedisOpts::redis74());
     let replica = start_replica_of(&p.redis, RedisOpts::redis74(), "emp");
     let mut holder = writer_waiting_on_a_row_lock(&p);
     call(&mut p.redis(), &["FAILOVER", "TIMEOUT", "5000"]);
@@ -107,17 +102,10 @@ fn a_failover_interrupts_the_demoted_writer_waiting_on_a_row_lock() {
 
 #[test]
 fn module_unload_interrupts_a_writer_waiting_on_a_row_lock() {
-    let job = pg_job("emp:*", "emp", &["id"], &["name"]);
     let opts = RedisOpts::redis74()
         .arg("--enable-module-command")
         .arg("yes");
-    let p = PgPipeline::start(
-        PgServer::shared(),
-        opts,
-        "lockwait_unload",
-        DDL,
-        &[("emp", &job)],
-    );
+    let p = start("lockwait_unload", opts);
     let mut holder = writer_waiting_on_a_row_lock(&p);
     let mut r = p.redis();
     let started = Instant::now();
