@@ -1,10 +1,11 @@
 //! Whether a writer thread should give up the target call it is waiting on. A statement can wait a
 //! long time in the target: on a row another client holds in an open transaction, until the read
 //! timeout (PostgreSQL, 120 s by default) or the server's lock wait timeout (InnoDB, 50 s). Meanwhile
-//! a redeploy, RDI.UNDEPLOY or MODULE UNLOAD would wait for the thread, and time out. Writers that can interrupt their own call (PostgreSQL sends a cancel
-//! request) look here while they wait, and do so once their engine is stopping or the server's role
-//! changed ([`super::fence`]); MySQL/MariaDB has a helper thread look for it ([`Watch`]) and send
-//! `KILL QUERY`. The call then ends with the target's error; the batch stays queued.
+//! a redeploy, RDI.UNDEPLOY or MODULE UNLOAD would wait for the thread, and time out. So once the
+//! writer's engine is stopping or the server's role changed ([`super::fence`]), the call is
+//! interrupted: PostgreSQL's writer, which waits in a runtime of its own, looks here every 20 ms and
+//! sends a cancel request; MySQL/MariaDB's has a helper thread look ([`Watch`]) and send
+//! `KILL QUERY`. The call then ends with the target's error, and the batch stays queued.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
