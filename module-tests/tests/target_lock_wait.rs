@@ -297,3 +297,38 @@ fn mariadb_a_statement_given_up_at_the_read_timeout_is_killed_not_left_waiting()
     let rows = maria.query(db, "SELECT id, name FROM emp ORDER BY id");
     assert_eq!(rows, vec![vec!["1".to_string(), "Bob".to_string()]]);
 }
+
+/// MariaDB: a primary demoted by `FAILOVER` while its writer's statement waits on the lock has that
+/// statement killed; the new primary writes the row once the lock is released.
+#[test]
+fn mariadb_a_failover_interrupts_the_demoted_writer_waiting_on_a_row_lock() {
+    let maria = MariaServer::shared();
+    let db = "lockwait_failover";
+    let target = Target::create(TargetKind::MariaDb, db, DDL, &[FAST_RETRY]);
+    let primary = module_tests::RedisServer::start(RedisOpts::redis74()).expect("start redis");
+    let mut r = primary.client();
+    let job = target.job("emp:*", "emp", &["id"], &["name"]);
+    deploy_ok(&mut r, target.config(), &[("emp", &job)]);
+    let replica = start_replica_of(&primary, RedisOpts::redis74(), "emp");
+    call(&mut r, &["HSET", "emp:1", "id", "1", "name", "Alice"]);
+    drain(&mut r);
+    let lock = MariaLock::take(maria, db);
+    call(&mut r, &["HSET", "emp:1", "name", "Bob"]);
+    wait_until(Duration::from_secs(10), "the writer waits", || {
+        maria_waiting(maria, db) == 1
+    });
+    call(&mut r, &["FAILOVER", "TIMEOUT", "5000"]);
+    wait_until(
+        Duration::from_secs(10),
+        "the replica is the primary",
+        || Status::query(&mut replica.client()).role == "primary",
+    );
+    // The new primary's writer may be waiting on the lock in its turn: one statement at most.
+    std::thread::sleep(Duration::from_millis(500));
+    let left = maria_waiting(maria, db);
+    assert!(left <= 1, "statements waiting: {left}");
+    lock.release();
+    drain(&mut replica.client());
+    let rows = maria.query(db, "SELECT id, name FROM emp ORDER BY id");
+    assert_eq!(rows, vec![vec!["1".to_string(), "Bob".to_string()]]);
+}
