@@ -72,6 +72,10 @@ fn a_redeploy_interrupts_a_writer_waiting_on_a_row_lock() {
     holder.batch_execute("COMMIT").expect("release the lock");
     p.drain();
     assert_eq!(p.rows(ALL), vec![row(&["1", "Bob"])]);
+    // The statement given up is not reported as an error of the target's.
+    let status = p.status();
+    assert_eq!(status.job("emp").last_error, None, "{}", status.raw);
+    assert_eq!(status.connection("pg").health, "ok", "{}", status.raw);
 }
 
 /// A primary demoted by `FAILOVER` while its writer's statement waits on the lock: the statement is

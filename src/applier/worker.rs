@@ -436,11 +436,14 @@ fn apply_batch(
                 .map(|(o, why)| (o.change, o.output, why)),
         );
         if let Err(e) = written {
-            let msg = format!("{conn}: {e}");
-            if let Some(cs) = shared.conn_stats.get(conn) {
-                cs.failed(&e);
+            // A write this thread gave up (its engine stops, or the role changed: `writer::interrupt`)
+            // is no error of the target's, for RDI.STATUS to show after a redeploy.
+            if !crate::writer::interrupt::requested() {
+                if let Some(cs) = shared.conn_stats.get(conn) {
+                    cs.failed(&e);
+                }
+                job.stats.set_error(format!("{conn}: {e}"));
             }
-            job.stats.set_error(msg);
             carry(&refused, carried);
             return match e {
                 WriteError::Unknown(_) => Pass::Unrecognised,
