@@ -220,6 +220,22 @@ impl MariaLock {
     }
 }
 
+/// As [`writer_waiting_on_a_row_lock`], on MariaDB database `db` through Redis connection `r`.
+fn maria_writer_waiting(
+    maria: &'static MariaServer,
+    db: &str,
+    r: &mut redis::Connection,
+) -> MariaLock {
+    call(r, &["HSET", "emp:1", "id", "1", "name", "Alice"]);
+    drain(r);
+    let lock = MariaLock::take(maria, db);
+    call(r, &["HSET", "emp:1", "name", "Bob"]);
+    wait_until(Duration::from_secs(10), "the writer waits", || {
+        maria_waiting(maria, db) == 1
+    });
+    lock
+}
+
 /// The MariaDB writer: a redeploy and MODULE UNLOAD while its statement waits on a row lock (up to
 /// InnoDB's 50 s) interrupt it with `KILL QUERY`, and the interrupted statement commits nothing.
 #[test]
@@ -236,13 +252,7 @@ fn mariadb_a_redeploy_and_an_unload_interrupt_a_writer_waiting_on_a_row_lock() {
     deploy_ok(&mut r, target.config(), &[("emp", &job)]);
     let rows = || maria.query(db, "SELECT id, name FROM emp ORDER BY id");
     let one = |name: &str| vec![vec!["1".to_string(), name.to_string()]];
-    call(&mut r, &["HSET", "emp:1", "id", "1", "name", "Alice"]);
-    drain(&mut r);
-    let lock = MariaLock::take(maria, db);
-    call(&mut r, &["HSET", "emp:1", "name", "Bob"]);
-    wait_until(Duration::from_secs(10), "the writer waits", || {
-        maria_waiting(maria, db) == 1
-    });
+    let lock = maria_writer_waiting(maria, db, &mut r);
     let started = Instant::now();
     deploy_ok(&mut r, target.config(), &[("emp", &job)]);
     let took = started.elapsed();
@@ -288,10 +298,7 @@ fn mariadb_a_statement_given_up_at_the_read_timeout_is_killed_not_left_waiting()
     let mut r = redis.client();
     let job = target.job("emp:*", "emp", &["id"], &["name"]);
     deploy_ok(&mut r, &config, &[("emp", &job)]);
-    call(&mut r, &["HSET", "emp:1", "id", "1", "name", "Alice"]);
-    drain(&mut r);
-    let lock = MariaLock::take(maria, db);
-    call(&mut r, &["HSET", "emp:1", "name", "Bob"]);
+    let lock = maria_writer_waiting(maria, db, &mut r);
     // Several read timeouts and retries (FAST_RETRY).
     std::thread::sleep(Duration::from_secs(5));
     let left = maria_waiting(maria, db);
@@ -314,13 +321,7 @@ fn mariadb_a_failover_interrupts_the_demoted_writer_waiting_on_a_row_lock() {
     let job = target.job("emp:*", "emp", &["id"], &["name"]);
     deploy_ok(&mut r, target.config(), &[("emp", &job)]);
     let replica = start_replica_of(&primary, RedisOpts::redis74(), "emp");
-    call(&mut r, &["HSET", "emp:1", "id", "1", "name", "Alice"]);
-    drain(&mut r);
-    let lock = MariaLock::take(maria, db);
-    call(&mut r, &["HSET", "emp:1", "name", "Bob"]);
-    wait_until(Duration::from_secs(10), "the writer waits", || {
-        maria_waiting(maria, db) == 1
-    });
+    let lock = maria_writer_waiting(maria, db, &mut r);
     call(&mut r, &["FAILOVER", "TIMEOUT", "5000"]);
     wait_until(
         Duration::from_secs(10),
