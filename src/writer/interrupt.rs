@@ -50,11 +50,7 @@ pub fn current() -> Option<Watch> {
 /// Whether the calling writer thread's engine is stopping or its term has ended; always `false` in
 /// a thread that is not a writer's.
 pub fn requested() -> bool {
-    STOP.with(|s| {
-        s.borrow().as_ref().is_some_and(|stop| {
-            stop.load(Ordering::Acquire) || super::fence::is_stale(super::fence::held())
-        })
-    })
+    current().is_some_and(|watch| watch.requested())
 }
 
 #[cfg(test)]
